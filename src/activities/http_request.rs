@@ -1,0 +1,138 @@
+//! `http_request`: the reference's generic HTTP step. Returns the first 4000 characters of
+//! a 2xx body; other statuses fail, retryable only where retrying can help.
+
+use super::failure::{non_retryable, retryable};
+use crate::http_response::{self, ResponseClass};
+use serde::Deserialize;
+use std::time::Duration;
+use temporalio_sdk::activities::ActivityError;
+
+/// The reference returns at most this many characters of the body.
+const RESULT_CHARS: usize = 4000;
+/// Bytes read from the wire: enough for `RESULT_CHARS` characters of any UTF-8.
+const READ_LIMIT: usize = RESULT_CHARS * 4;
+
+pub const INVALID_REQUEST: &str = "InvalidHttpRequest";
+pub const HTTP_REJECTED: &str = "HttpRejected";
+pub const HTTP_UNAVAILABLE: &str = "HttpUnavailable";
+
+/// The activity's input, as the reference's CustomWorkflow sends it.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+pub struct HttpRequestParams {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub url: String,
+    /// Seconds.
+    #[serde(default = "default_timeout")]
+    pub timeout: f64,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+fn default_timeout() -> f64 {
+    30.0
+}
+
+impl HttpRequestParams {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut json = serde_json::Deserializer::from_str(text);
+        let params: HttpRequestParams =
+            serde_path_to_error::deserialize(&mut json).map_err(|err| {
+                let path = err.path().to_string();
+                format!("invalid http_request params: {path}: {}", err.into_inner())
+            })?;
+        params.validate()?;
+        Ok(params)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        reqwest::Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| format!("method: {:?} is not an HTTP method", self.method))?;
+        let url = reqwest::Url::parse(&self.url)
+            .map_err(|err| format!("url: {:?} is not a URL ({err})", self.url))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("url: {:?} is not an http(s) URL", self.url));
+        }
+        if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 86_400.0) {
+            return Err(format!(
+                "timeout: expected seconds between 0 and 86400, got {}",
+                self.timeout
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout)
+    }
+}
+
+pub async fn perform(http: &reqwest::Client, params_text: &str) -> Result<String, ActivityError> {
+    let params =
+        HttpRequestParams::parse(params_text).map_err(|msg| non_retryable(INVALID_REQUEST, msg))?;
+    let method = reqwest::Method::from_bytes(params.method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| non_retryable(INVALID_REQUEST, "invalid method"))?;
+    let what = format!("{method} {}", params.url);
+    let response = http
+        .request(method, &params.url)
+        .timeout(params.timeout())
+        .send()
+        .await
+        .map_err(|err| transport_failure(&what, &err))?;
+    let status = response.status();
+    let retry_after = http_response::retry_after(response.headers());
+    let body = http_response::read_capped_text(response, READ_LIMIT)
+        .await
+        .map_err(|err| transport_failure(&what, &err))?;
+    let class = http_response::classify_status(status);
+    if class == ResponseClass::Success {
+        return Ok(body.chars().take(RESULT_CHARS).collect());
+    }
+    let message = format!(
+        "{what}: HTTP {status}{}",
+        http_response::body_excerpt(&body)
+    );
+    Err(if class.is_retryable() {
+        retryable(HTTP_UNAVAILABLE, message, retry_after)
+    } else {
+        non_retryable(HTTP_REJECTED, message)
+    })
+}
+
+fn transport_failure(what: &str, err: &reqwest::Error) -> ActivityError {
+    retryable(
+        HTTP_UNAVAILABLE,
+        format!("{what}: {}", http_response::describe_transport_error(err)),
+        None,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_reference() {
+        let p = HttpRequestParams::parse(r#"{"url": "http://127.0.0.1/x"}"#).unwrap();
+        assert_eq!(p.method, "GET");
+        assert_eq!(p.timeout(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bad_params_name_the_field() {
+        for (text, field) in [
+            (r#"{"method": "GET"}"#, "url"),
+            (r#"{"url": "nope"}"#, "url"),
+            (r#"{"url": "ftp://x/"}"#, "url"),
+            (r#"{"url": "http://x/", "method": "G ET"}"#, "method"),
+            (r#"{"url": "http://x/", "timeout": -1}"#, "timeout"),
+            (r#"{"url": "http://x/", "timeout": "5"}"#, "timeout"),
+            ("not json", "invalid http_request params"),
+        ] {
+            let err = HttpRequestParams::parse(text).unwrap_err();
+            assert!(err.contains(field), "{text}: {err}");
+        }
+    }
+}

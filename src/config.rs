@@ -1,0 +1,638 @@
+//! The worker's configuration: one TOML file, every key defaulted, the reference worker's
+//! environment variables layered on top, and secrets read from files — never from the TOML.
+//!
+//! Load order (later wins): built-in defaults → the TOML file → `TEMPORAL_HOST`,
+//! `GATEWAY_PORT`, `INSTANCE_NAME`. The gateway token comes from `gateway.token_file`, else
+//! `$CREDENTIALS_DIRECTORY/gateway-token` (systemd `LoadCredential=`), else
+//! `GATEWAY_INTERNAL_TOKEN`.
+
+use crate::duration;
+use crate::secret::Secret;
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the config lives when neither `--config` nor `CLAWFACTORY_CONFIG` says otherwise.
+pub const DEFAULT_PATH: &str = "/etc/clawfactory/temporal.toml";
+/// The systemd credential name of the gateway token.
+pub const GATEWAY_TOKEN_CREDENTIAL: &str = "gateway-token";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub temporal: TemporalConfig,
+    pub worker: WorkerConfig,
+    pub gateway: GatewayConfig,
+    pub workflows: WorkflowsConfig,
+    pub weather: WeatherConfig,
+    pub server: ServerConfig,
+    /// Resolved from files or the environment at load time; never read from or written to TOML.
+    #[serde(skip)]
+    pub gateway_token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemporalConfig {
+    /// `host:port` or `http(s)://host:port` of the Temporal frontend (gRPC).
+    pub address: String,
+    pub namespace: String,
+    pub task_queue: String,
+}
+
+impl Default for TemporalConfig {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:7233".into(),
+            namespace: "default".into(),
+            task_queue: "clawfactory".into(),
+        }
+    }
+}
+
+impl TemporalConfig {
+    /// The address as the SDK wants it: a URL with a scheme.
+    pub fn url(&self) -> String {
+        if self.address.contains("://") {
+            self.address.clone()
+        } else {
+            format!("http://{}", self.address)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// How long in-flight activities may run on after a stop request before they are cancelled.
+    #[serde(with = "duration::serde_text")]
+    pub graceful_shutdown: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            graceful_shutdown: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Which protocol the worker speaks to the OpenClaw gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GatewayApi {
+    /// The reference worker's `POST {url}/api/cron/fire` (needs a patched gateway).
+    CronFire,
+    /// No network: report which agent turn would have run.
+    Echo,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Unset means: `cron-fire` for `worker`, `echo` for `dev`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<GatewayApi>,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// Unset means `/tmp/clawfactory-snapshot-sync/KILLSWITCH_<instance>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub killswitch_file: Option<PathBuf>,
+    #[serde(with = "duration::serde_text")]
+    pub timeout: Duration,
+    pub instance: String,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            api: None,
+            url: "http://127.0.0.1:18789".into(),
+            token_file: None,
+            killswitch_file: None,
+            timeout: Duration::from_secs(300),
+            instance: "default".into(),
+        }
+    }
+}
+
+impl GatewayConfig {
+    pub fn killswitch_path(&self) -> PathBuf {
+        self.killswitch_file.clone().unwrap_or_else(|| {
+            PathBuf::from(format!(
+                "/tmp/clawfactory-snapshot-sync/KILLSWITCH_{}",
+                self.instance
+            ))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkflowsConfig {
+    pub agent_turn: AgentTurnConfig,
+    pub poetry_research: PoetryResearchConfig,
+}
+
+/// Activity options of every agent turn (the reference: 10 min, 30 s → 5 min, 3 attempts).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentTurnConfig {
+    #[serde(with = "duration::serde_text")]
+    pub start_to_close: Duration,
+    pub retry: RetryConfig,
+}
+
+impl Default for AgentTurnConfig {
+    fn default() -> Self {
+        Self {
+            start_to_close: Duration::from_secs(600),
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    #[serde(with = "duration::serde_text")]
+    pub initial_interval: Duration,
+    #[serde(with = "duration::serde_text")]
+    pub maximum_interval: Duration,
+    pub maximum_attempts: u32,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            initial_interval: Duration::from_secs(30),
+            maximum_interval: Duration::from_secs(300),
+            maximum_attempts: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoetryResearchConfig {
+    /// The durable wait between the execute and synthesize turns.
+    #[serde(with = "duration::serde_text")]
+    pub settle: Duration,
+}
+
+impl Default for PoetryResearchConfig {
+    fn default() -> Self {
+        Self {
+            settle: Duration::from_secs(2 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeatherConfig {
+    pub base_url: String,
+}
+
+impl Default for WeatherConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://wttr.in".into(),
+        }
+    }
+}
+
+/// The local `temporal server start-dev` that `dev` (and the appliance) runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The Temporal CLI; a bare name is looked up on PATH.
+    pub temporal_bin: PathBuf,
+    pub ip: String,
+    pub grpc_port: u16,
+    pub http_port: u16,
+    pub ui_port: u16,
+    pub metrics_port: u16,
+    pub db_file: PathBuf,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            temporal_bin: PathBuf::from("temporal"),
+            ip: "127.0.0.1".into(),
+            grpc_port: 7233,
+            http_port: 7243,
+            ui_port: 8233,
+            metrics_port: 7235,
+            db_file: PathBuf::from("/srv/clawfactory/temporal/temporal.db"),
+        }
+    }
+}
+
+/// Where to read the config from, and whether a missing file is an error.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    /// A missing default file means "all defaults"; a file the user named must exist.
+    pub required: bool,
+}
+
+impl Source {
+    pub fn from_cli(explicit: Option<PathBuf>) -> Self {
+        match explicit {
+            Some(path) => Source {
+                path,
+                required: true,
+            },
+            None => Source {
+                path: PathBuf::from(DEFAULT_PATH),
+                required: false,
+            },
+        }
+    }
+}
+
+/// The process environment the config reads, injectable for tests.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Config {
+    /// Loads, overlays the environment, resolves secrets and validates.
+    pub fn load(source: &Source, env: &dyn Env) -> Result<Config> {
+        let text = match std::fs::read_to_string(&source.path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && !source.required => {
+                String::new()
+            }
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("cannot read config file {}", source.path.display()));
+            }
+        };
+        let mut config = Config::parse(&text)
+            .with_context(|| format!("invalid config file {}", source.path.display()))?;
+        config.apply_env(env)?;
+        config.gateway_token = config.resolve_gateway_token(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML; errors name the key path (`gateway.timeout`) and what was expected.
+    pub fn parse(text: &str) -> Result<Config> {
+        let table: toml::Table = toml::from_str(text).map_err(|err| anyhow::anyhow!("{err}"))?;
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
+            let path = err.path().to_string();
+            // The TOML value deserializer appends its own "in `path`" line; ours leads.
+            let inner = err.into_inner().to_string();
+            let message = inner.lines().next().unwrap_or_default();
+            anyhow::anyhow!("{path}: {message}")
+        })
+    }
+
+    fn apply_env(&mut self, env: &dyn Env) -> Result<()> {
+        if let Some(host) = env.var("TEMPORAL_HOST").filter(|v| !v.is_empty()) {
+            self.temporal.address = host;
+        }
+        if let Some(port) = env.var("GATEWAY_PORT").filter(|v| !v.is_empty()) {
+            let port: u16 = port.parse().map_err(|_| {
+                anyhow::anyhow!("GATEWAY_PORT: expected a TCP port number, got {port:?}")
+            })?;
+            self.gateway.url = format!("http://127.0.0.1:{port}");
+        }
+        if let Some(instance) = env.var("INSTANCE_NAME").filter(|v| !v.is_empty()) {
+            self.gateway.instance = instance;
+        }
+        Ok(())
+    }
+
+    fn resolve_gateway_token(&self, env: &dyn Env) -> Result<Option<Secret>> {
+        if let Some(file) = &self.gateway.token_file {
+            return read_secret_file(file).context("gateway.token_file");
+        }
+        if let Some(dir) = env.var("CREDENTIALS_DIRECTORY") {
+            let file = Path::new(&dir).join(GATEWAY_TOKEN_CREDENTIAL);
+            if file.exists() {
+                return read_secret_file(&file);
+            }
+        }
+        Ok(env.var("GATEWAY_INTERNAL_TOKEN").and_then(Secret::new))
+    }
+
+    fn validate(&self) -> Result<()> {
+        validate_temporal_address(&self.temporal.address).context("temporal.address")?;
+        non_empty("temporal.namespace", &self.temporal.namespace)?;
+        non_empty("temporal.task_queue", &self.temporal.task_queue)?;
+        non_empty("gateway.instance", &self.gateway.instance)?;
+        validate_http_url(&self.gateway.url).context("gateway.url")?;
+        validate_http_url(&self.weather.base_url).context("weather.base_url")?;
+        positive("gateway.timeout", self.gateway.timeout)?;
+        positive(
+            "workflows.agent_turn.start_to_close",
+            self.workflows.agent_turn.start_to_close,
+        )?;
+        let retry = &self.workflows.agent_turn.retry;
+        positive(
+            "workflows.agent_turn.retry.initial_interval",
+            retry.initial_interval,
+        )?;
+        if retry.maximum_interval < retry.initial_interval {
+            bail!(
+                "workflows.agent_turn.retry.maximum_interval: must be at least initial_interval ({})",
+                duration::format(retry.initial_interval)
+            );
+        }
+        if retry.maximum_attempts == 0 {
+            bail!(
+                "workflows.agent_turn.retry.maximum_attempts: expected at least 1 (0 would retry forever)"
+            );
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets reduced to whether they are set.
+    pub fn to_redacted_toml(&self) -> Result<String> {
+        let body = toml::to_string_pretty(self).context("cannot render config")?;
+        let token = match &self.gateway_token {
+            Some(_) => "set (redacted)",
+            None => "not set",
+        };
+        Ok(format!(
+            "# gateway token: {token}\n# killswitch file: {}\n{body}",
+            self.gateway.killswitch_path().display()
+        ))
+    }
+}
+
+fn read_secret_file(path: &Path) -> Result<Option<Secret>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read secret file {}", path.display()))?;
+    Ok(Secret::new(text))
+}
+
+fn non_empty(key: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        bail!("{key}: must not be empty");
+    }
+    Ok(())
+}
+
+fn positive(key: &str, value: Duration) -> Result<()> {
+    if value.is_zero() {
+        bail!("{key}: must be longer than 0s");
+    }
+    Ok(())
+}
+
+fn validate_http_url(text: &str) -> Result<()> {
+    let url = reqwest::Url::parse(text)
+        .map_err(|err| anyhow::anyhow!("expected an http(s) URL, got {text:?} ({err})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        bail!("expected an http(s) URL with a host, got {text:?}");
+    }
+    Ok(())
+}
+
+fn validate_temporal_address(text: &str) -> Result<()> {
+    let with_scheme = if text.contains("://") {
+        text.to_owned()
+    } else {
+        format!("http://{text}")
+    };
+    let url = reqwest::Url::parse(&with_scheme)
+        .map_err(|err| anyhow::anyhow!("expected host:port, got {text:?} ({err})"))?;
+    if url.host_str().is_none() || url.port_or_known_default().is_none() {
+        bail!("expected host:port, got {text:?}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct FakeEnv(HashMap<&'static str, String>);
+
+    impl Env for FakeEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).cloned()
+        }
+    }
+
+    fn env(pairs: &[(&'static str, &str)]) -> FakeEnv {
+        FakeEnv(pairs.iter().map(|(k, v)| (*k, v.to_string())).collect())
+    }
+
+    fn load_text(text: &str, env_pairs: &[(&'static str, &str)]) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(
+            &Source {
+                path,
+                required: true,
+            },
+            &env(env_pairs),
+        )
+    }
+
+    fn error_text(err: anyhow::Error) -> String {
+        format!("{err:#}")
+    }
+
+    #[test]
+    fn defaults_match_the_reference() {
+        let c = load_text("", &[]).unwrap();
+        assert_eq!(c.temporal.url(), "http://127.0.0.1:7233");
+        assert_eq!(c.temporal.namespace, "default");
+        assert_eq!(c.temporal.task_queue, "clawfactory");
+        assert_eq!(c.gateway.url, "http://127.0.0.1:18789");
+        assert_eq!(c.gateway.timeout, Duration::from_secs(300));
+        assert_eq!(
+            c.gateway.killswitch_path(),
+            PathBuf::from("/tmp/clawfactory-snapshot-sync/KILLSWITCH_default")
+        );
+        assert_eq!(
+            c.workflows.poetry_research.settle,
+            Duration::from_secs(7200)
+        );
+        assert_eq!(
+            c.workflows.agent_turn.start_to_close,
+            Duration::from_secs(600)
+        );
+        assert_eq!(
+            c.workflows.agent_turn.retry,
+            RetryConfig {
+                initial_interval: Duration::from_secs(30),
+                maximum_interval: Duration::from_secs(300),
+                maximum_attempts: 3
+            }
+        );
+        assert!(c.gateway_token.is_none());
+    }
+
+    #[test]
+    fn missing_default_file_is_all_defaults_but_missing_named_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("absent.toml");
+        let optional = Source {
+            path: path.clone(),
+            required: false,
+        };
+        assert!(Config::load(&optional, &env(&[])).is_ok());
+        let required = Source {
+            path,
+            required: true,
+        };
+        let err = error_text(Config::load(&required, &env(&[])).unwrap_err());
+        assert!(err.contains("absent.toml"), "{err}");
+    }
+
+    #[test]
+    fn reference_env_vars_override_the_file() {
+        let c = load_text(
+            "[temporal]\naddress = \"10.0.0.1:7233\"\n[gateway]\ninstance = \"a\"\n",
+            &[
+                ("TEMPORAL_HOST", "127.0.0.2:7000"),
+                ("GATEWAY_PORT", "18800"),
+                ("INSTANCE_NAME", "bob"),
+                ("GATEWAY_INTERNAL_TOKEN", "env-token"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.temporal.url(), "http://127.0.0.2:7000");
+        assert_eq!(c.gateway.url, "http://127.0.0.1:18800");
+        assert_eq!(c.gateway.instance, "bob");
+        assert_eq!(
+            c.gateway.killswitch_path(),
+            PathBuf::from("/tmp/clawfactory-snapshot-sync/KILLSWITCH_bob")
+        );
+        assert_eq!(c.gateway_token.unwrap().expose(), "env-token");
+    }
+
+    #[test]
+    fn token_sources_in_order_file_then_credentials_then_env() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tok"), "from-file\n").unwrap();
+        std::fs::write(dir.path().join(GATEWAY_TOKEN_CREDENTIAL), "from-cred").unwrap();
+        let creds = dir.path().to_str().unwrap().to_owned();
+        let file_cfg = format!(
+            "[gateway]\ntoken_file = \"{}\"\n",
+            dir.path().join("tok").display()
+        );
+        let all = [
+            ("CREDENTIALS_DIRECTORY", creds.as_str()),
+            ("GATEWAY_INTERNAL_TOKEN", "from-env"),
+        ];
+        let c = load_text(&file_cfg, &all).unwrap();
+        assert_eq!(c.gateway_token.unwrap().expose(), "from-file");
+        let c = load_text("", &all).unwrap();
+        assert_eq!(c.gateway_token.unwrap().expose(), "from-cred");
+        let c = load_text("", &all[1..]).unwrap();
+        assert_eq!(c.gateway_token.unwrap().expose(), "from-env");
+    }
+
+    #[test]
+    fn unreadable_token_file_names_the_key_and_file() {
+        let err = error_text(
+            load_text("[gateway]\ntoken_file = \"/nonexistent/tok\"\n", &[]).unwrap_err(),
+        );
+        assert!(err.contains("gateway.token_file"), "{err}");
+        assert!(err.contains("/nonexistent/tok"), "{err}");
+    }
+
+    #[test]
+    fn bad_keys_and_values_name_the_path_and_expectation() {
+        let cases = [
+            (
+                "[gateway]\ntimout = \"5s\"\n",
+                "gateway",
+                "unknown field `timout`",
+            ),
+            (
+                "[gateway]\ntimeout = \"5x\"\n",
+                "gateway.timeout",
+                "expected a whole number",
+            ),
+            (
+                "[gateway]\napi = \"grpc\"\n",
+                "gateway.api",
+                "expected `cron-fire` or `echo`",
+            ),
+            (
+                "[gateway]\ntoken = \"x\"\n",
+                "gateway",
+                "unknown field `token`",
+            ),
+            (
+                "[gateway]\nurl = \"ftp://x\"\n",
+                "gateway.url",
+                "http(s) URL",
+            ),
+            (
+                "[temporal]\naddress = \"\"\n",
+                "temporal.address",
+                "host:port",
+            ),
+            (
+                "[temporal]\ntask_queue = 3\n",
+                "temporal.task_queue",
+                "expected a string",
+            ),
+            (
+                "[workflows.poetry_research]\nsettle = 5\n",
+                "workflows.poetry_research.settle",
+                "string",
+            ),
+            (
+                "[workflows.agent_turn.retry]\nmaximum_attempts = 0\n",
+                "maximum_attempts",
+                "at least 1",
+            ),
+            (
+                "[weather]\nbase_url = \"nope\"\n",
+                "weather.base_url",
+                "http(s) URL",
+            ),
+            ("[surprise]\n", "", "unknown field `surprise`"),
+            ("[gateway\n", "", "invalid config file"),
+        ];
+        for (text, path, expected) in cases {
+            let err = error_text(load_text(text, &[]).unwrap_err());
+            assert!(err.contains(path), "{text:?}: {err}");
+            assert!(err.contains(expected), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn bad_gateway_port_env_is_named() {
+        let err = error_text(load_text("", &[("GATEWAY_PORT", "http")]).unwrap_err());
+        assert!(err.contains("GATEWAY_PORT"), "{err}");
+    }
+
+    #[test]
+    fn redacted_output_hides_the_token_and_reparses() {
+        let c = load_text("", &[("GATEWAY_INTERNAL_TOKEN", "s3cret-value")]).unwrap();
+        let out = c.to_redacted_toml().unwrap();
+        assert!(!out.contains("s3cret-value"));
+        assert!(out.contains("gateway token: set"));
+        let again = Config::parse(&out).unwrap();
+        assert_eq!(again.temporal.task_queue, "clawfactory");
+        assert_eq!(
+            again.workflows.poetry_research.settle,
+            Duration::from_secs(7200)
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! Reading and classifying HTTP responses, shared by the gateway protocols and the
+//! `http_request` / `check_weather` activities, so "what is worth retrying" is decided once.
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use std::time::{Duration, SystemTime};
+
+/// What a status code means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseClass {
+    Success,
+    /// 401, 403: the credentials are wrong; retrying cannot help.
+    Unauthorized,
+    /// 404: the thing asked for does not exist.
+    NotFound,
+    /// Other 4xx (400, 405, 422, ...): the request itself is wrong.
+    Rejected,
+    /// 429: slow down, then retry.
+    Throttled,
+    /// 408, 409, 5xx and anything unexpected: a transient server-side condition.
+    Unavailable,
+}
+
+impl ResponseClass {
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ResponseClass::Throttled | ResponseClass::Unavailable)
+    }
+}
+
+pub fn classify_status(status: StatusCode) -> ResponseClass {
+    match status.as_u16() {
+        200..=299 => ResponseClass::Success,
+        401 | 403 => ResponseClass::Unauthorized,
+        404 => ResponseClass::NotFound,
+        429 => ResponseClass::Throttled,
+        408 | 409 => ResponseClass::Unavailable,
+        400..=499 => ResponseClass::Rejected,
+        _ => ResponseClass::Unavailable,
+    }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date; `None` when absent or unparsable.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    retry_after_at(headers, SystemTime::now())
+}
+
+fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Reads at most `limit` bytes of the body as (lossy) UTF-8; the rest is dropped unread,
+/// so a misbehaving server cannot make the worker buffer without bound.
+pub async fn read_capped_text(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<String, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == limit {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A short, single-line excerpt of a response body for error messages.
+pub fn body_excerpt(body: &str) -> String {
+    const MAX_CHARS: usize = 300;
+    let flat: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.is_empty() {
+        return String::new();
+    }
+    let mut excerpt: String = flat.chars().take(MAX_CHARS).collect();
+    if flat.chars().count() > MAX_CHARS {
+        excerpt.push('…');
+    }
+    format!(": {excerpt}")
+}
+
+/// A transport failure in words a person can act on (without the error's long source chain).
+pub fn describe_transport_error(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else if err.is_body() || err.is_decode() {
+        "response body failed"
+    } else {
+        "request failed"
+    };
+    let mut detail = String::new();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        detail = cause.to_string();
+        source = cause.source();
+    }
+    if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind} ({detail})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_classes_follow_the_contract() {
+        let class = |code| classify_status(StatusCode::from_u16(code).unwrap());
+        assert_eq!(class(200), ResponseClass::Success);
+        assert_eq!(class(204), ResponseClass::Success);
+        for code in [401, 403] {
+            assert_eq!(class(code), ResponseClass::Unauthorized);
+        }
+        assert_eq!(class(404), ResponseClass::NotFound);
+        for code in [400, 405, 422] {
+            assert_eq!(class(code), ResponseClass::Rejected);
+        }
+        assert_eq!(class(429), ResponseClass::Throttled);
+        for code in [408, 409, 500, 502, 503, 504] {
+            assert!(class(code).is_retryable(), "{code}");
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(120));
+        headers.insert(RETRY_AFTER, later.parse().unwrap());
+        assert_eq!(
+            retry_after_at(&headers, now),
+            Some(Duration::from_secs(120))
+        );
+        headers.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn excerpt_is_one_short_line() {
+        assert_eq!(body_excerpt(""), "");
+        assert_eq!(body_excerpt("Not\n Found"), ": Not Found");
+        assert!(body_excerpt(&"x".repeat(1000)).chars().count() < 310);
+    }
+}

@@ -1,0 +1,140 @@
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use clawfactory_temporal::config::{self, Config, GatewayApi};
+use clawfactory_temporal::start::{Outcome, StartRequest};
+use clawfactory_temporal::{dev, logging, shutdown, start, worker};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Durable orchestration of ClawFactory's OpenClaw agent jobs on Temporal.
+///
+/// Start with `dev` to get a local Temporal server, its UI and a worker in one command.
+#[derive(Parser)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    /// Config file (TOML). A missing default file means all defaults.
+    #[arg(long, global = true, env = "CLAWFACTORY_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Poll the task queue and run ClawFactory's workflows and activities.
+    ///
+    /// Registers PoetryResearchWorkflow, WeatherCheckWorkflow, CustomWorkflow and the
+    /// activities trigger_agent_turn, check_weather, http_request. Waits for Temporal if it
+    /// is not up yet. SIGTERM/Ctrl-C drains in-flight work, then exits 0.
+    Worker,
+    /// Validate the config and print the effective settings (secrets redacted). Exit 2 on error.
+    CheckConfig,
+    /// Start a workflow by type name, optionally wait for its result.
+    ///
+    /// Example: run PoetryResearchWorkflow --input '{"settle": "10s"}' --wait
+    Run {
+        /// Workflow type: PoetryResearchWorkflow, WeatherCheckWorkflow or CustomWorkflow.
+        workflow_type: String,
+        /// The input as JSON (e.g. '"Paris"' for WeatherCheckWorkflow). Omit for none.
+        #[arg(long, value_name = "JSON")]
+        input: Option<String>,
+        /// Workflow id (default: <type>-<unix millis>).
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+        /// Wait for the result and print it; exit 1 if the workflow fails.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Run a local Temporal dev server (UI included) plus the worker, until Ctrl-C.
+    ///
+    /// The server keeps its SQLite database in the state dir, so a later `dev` finds earlier
+    /// workflows. The gateway is `echo` (no OpenClaw needed) unless the config sets gateway.api.
+    Dev {
+        /// Directory for the server's database [default: $XDG_STATE_HOME/clawfactory-temporal/dev].
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// The Temporal CLI binary [default: server.temporal_bin, i.e. `temporal` on PATH].
+        #[arg(long, value_name = "PATH")]
+        temporal: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let source = config::Source::from_cli(cli.config);
+    let config = match Config::load(&source, &config::ProcessEnv) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match execute(cli.command, config).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command, config: Config) -> Result<ExitCode> {
+    match command {
+        Command::Worker => {
+            let stop = async {
+                let signal = shutdown::requested().await;
+                tracing::info!(signal, "stop requested");
+            };
+            worker::run(&config, GatewayApi::CronFire, stop).await?;
+        }
+        Command::CheckConfig => print!("{}", config.to_redacted_toml()?),
+        Command::Run {
+            workflow_type,
+            input,
+            id,
+            wait,
+        } => {
+            let request = StartRequest {
+                workflow_type,
+                input,
+                workflow_id: id,
+                wait,
+            };
+            match start::start(&config, request).await? {
+                Outcome::Started { workflow_id, .. } => println!("{workflow_id}"),
+                Outcome::Completed { output } => println!("{output}"),
+                Outcome::Failed { message } => {
+                    eprintln!("workflow failed: {message}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::Dev {
+            state_dir,
+            temporal,
+        } => {
+            let options = dev::DevOptions {
+                state_dir: state_dir.unwrap_or_else(dev::default_state_dir),
+                temporal_bin: temporal,
+            };
+            dev::run(config, options).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

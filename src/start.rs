@@ -1,0 +1,119 @@
+//! `run <WorkflowType>`: start a workflow by its type name, as the UI's "Start Workflow"
+//! and `temporal workflow start --type ... --task-queue clawfactory` do.
+
+use crate::config::Config;
+use crate::temporal_client;
+use crate::workflows::{WORKFLOW_TYPES, json_payload};
+use anyhow::{Context, Result, bail};
+use temporalio_client::errors::WorkflowGetResultError;
+use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_common::UntypedWorkflow;
+use temporalio_common::data_converters::RawValue;
+use temporalio_common::error::IncomingError;
+
+pub struct StartRequest {
+    pub workflow_type: String,
+    /// JSON text; `None` starts the workflow with no input payload at all.
+    pub input: Option<String>,
+    pub workflow_id: Option<String>,
+    pub wait: bool,
+}
+
+/// What happened, for the caller to print and map to an exit code.
+pub enum Outcome {
+    Started { workflow_id: String, run_id: String },
+    Completed { output: String },
+    Failed { message: String },
+}
+
+pub async fn start(config: &Config, request: StartRequest) -> Result<Outcome> {
+    if !WORKFLOW_TYPES.contains(&request.workflow_type.as_str()) {
+        bail!(
+            "unknown workflow type {:?}; this worker runs {}",
+            request.workflow_type,
+            WORKFLOW_TYPES.join(", ")
+        );
+    }
+    let payloads = match &request.input {
+        None => vec![],
+        Some(text) => {
+            let value: serde_json::Value =
+                serde_json::from_str(text).context("--input is not valid JSON")?;
+            vec![json_payload(&value)]
+        }
+    };
+    let workflow_id = request
+        .workflow_id
+        .clone()
+        .unwrap_or_else(|| default_id(&request.workflow_type));
+    let client = temporal_client::connect(&config.temporal).await?;
+    let handle = client
+        .start_workflow(
+            UntypedWorkflow::new(request.workflow_type.clone()),
+            RawValue { payloads },
+            WorkflowStartOptions::new(config.temporal.task_queue.clone(), workflow_id.clone())
+                .build(),
+        )
+        .await
+        .with_context(|| format!("cannot start {} as {workflow_id:?}", request.workflow_type))?;
+    let run_id = handle.run_id().map(str::to_owned).unwrap_or_default();
+    eprintln!(
+        "started {} workflow_id={workflow_id} run_id={run_id}",
+        request.workflow_type
+    );
+    if !request.wait {
+        return Ok(Outcome::Started {
+            workflow_id,
+            run_id,
+        });
+    }
+    match handle.get_result(WorkflowGetResultOptions::default()).await {
+        Ok(raw) => Ok(Outcome::Completed {
+            output: render_output(&raw),
+        }),
+        Err(WorkflowGetResultError::Failed(err)) => Ok(Outcome::Failed {
+            message: failure_chain(&err),
+        }),
+        Err(other) => Ok(Outcome::Failed {
+            message: other.to_string(),
+        }),
+    }
+}
+
+fn default_id(workflow_type: &str) -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    format!("{workflow_type}-{millis}")
+}
+
+/// A string result prints as text; anything else as JSON.
+fn render_output(raw: &RawValue) -> String {
+    let Some(payload) = raw.payloads.first() else {
+        return String::new();
+    };
+    match serde_json::from_slice::<serde_json::Value>(&payload.data) {
+        Ok(serde_json::Value::String(text)) => text,
+        Ok(value) => value.to_string(),
+        Err(_) => String::from_utf8_lossy(&payload.data).into_owned(),
+    }
+}
+
+/// `outer message: [Type] inner message: ...`, down to the root cause.
+pub fn failure_chain(err: &IncomingError) -> String {
+    let mut parts = Vec::new();
+    let mut current = Some(err);
+    while let Some(err) = current {
+        let message = &err.failure().message;
+        parts.push(match err {
+            IncomingError::Application(app) => match app.type_name() {
+                Some(kind) if !kind.is_empty() => format!("[{kind}] {message}"),
+                _ => message.clone(),
+            },
+            _ => message.clone(),
+        });
+        current = err.cause();
+    }
+    parts.join(": ")
+}

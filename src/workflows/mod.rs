@@ -1,0 +1,46 @@
+//! Deterministic workflow code. Nothing here touches the network, the clock or the
+//! filesystem: side effects happen in `crate::activities`, waits are durable timers.
+
+mod custom;
+pub mod definition;
+mod input;
+mod options;
+mod poetry_research;
+pub mod python_json;
+mod weather_check;
+
+pub use custom::CustomWorkflow;
+pub use input::{INVALID_INPUT, json_payload};
+pub use poetry_research::{PoetryInput, PoetryResearchWorkflow};
+pub use weather_check::WeatherCheckWorkflow;
+
+use crate::config::{Config, RetryConfig};
+use std::time::Duration;
+
+/// The workflow type names this worker registers (the reference's names).
+pub const WORKFLOW_TYPES: [&str; 3] = [
+    "PoetryResearchWorkflow",
+    "WeatherCheckWorkflow",
+    "CustomWorkflow",
+];
+
+/// What workflows take from config. Read once when a workflow instance is created.
+///
+/// Changing these while runs are open is replay-safe: Temporal records timer and activity
+/// commands by kind and order, not by their durations or retry settings.
+#[derive(Debug, Clone)]
+pub struct WorkflowSettings {
+    pub agent_turn_timeout: Duration,
+    pub agent_turn_retry: RetryConfig,
+    pub poetry_settle: Duration,
+}
+
+impl WorkflowSettings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            agent_turn_timeout: config.workflows.agent_turn.start_to_close,
+            agent_turn_retry: config.workflows.agent_turn.retry.clone(),
+            poetry_settle: config.workflows.poetry_research.settle,
+        }
+    }
+}

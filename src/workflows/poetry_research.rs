@@ -1,0 +1,152 @@
+//! `PoetryResearchWorkflow`: execute turn → durable settle → synthesize turn.
+
+use super::input::{INVALID_INPUT, fail, json_value};
+use super::{WorkflowSettings, options};
+use crate::activities::Activities;
+use crate::duration;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use temporalio_common::data_converters::RawValue;
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    TimerResult, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
+};
+
+pub const EXECUTE_TURN: &str = "poetry-research-execute";
+pub const SYNTHESIZE_TURN: &str = "poetry-research-synthesize";
+pub const RESULT: &str = "Poetry research workflow completed";
+
+/// Optional input: `{"settle": "90s"}` overrides the configured wait for one run.
+#[derive(Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoetryInput {
+    pub settle: Option<String>,
+}
+
+impl PoetryInput {
+    /// The settle duration this input asks for, if any; errors name the field.
+    pub fn settle(raw: &RawValue) -> Result<Option<Duration>, String> {
+        let Some(value) = json_value(raw)? else {
+            return Ok(None);
+        };
+        let input: PoetryInput = serde_json::from_value(value).map_err(|err| {
+            format!("PoetryResearchWorkflow input: expected null or {{\"settle\": \"90s\"}}: {err}")
+        })?;
+        input
+            .settle
+            .map(|text| duration::parse(&text).map_err(|err| format!("settle: {err}")))
+            .transpose()
+    }
+}
+
+#[workflow]
+pub struct PoetryResearchWorkflow {
+    settings: Arc<WorkflowSettings>,
+    phase: String,
+}
+
+impl PoetryResearchWorkflow {
+    pub fn new(settings: Arc<WorkflowSettings>) -> Self {
+        Self {
+            settings,
+            phase: "starting".into(),
+        }
+    }
+}
+
+#[workflow_methods(factory_only)]
+impl PoetryResearchWorkflow {
+    #[run(name = "PoetryResearchWorkflow")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, input: RawValue) -> WorkflowResult<String> {
+        let settings = ctx.state(|s| s.settings.clone());
+        let settle = match PoetryInput::settle(&input) {
+            Ok(settle) => settle.unwrap_or(settings.poetry_settle),
+            Err(message) => return Err(fail(INVALID_INPUT, message)),
+        };
+        let turn = options::agent_turn(&settings);
+
+        set_phase(ctx, "executing".into());
+        ctx.execute_activity(
+            Activities::trigger_agent_turn,
+            EXECUTE_TURN.to_owned(),
+            turn.clone(),
+        )
+        .await?;
+
+        if !settle.is_zero() {
+            set_phase(ctx, settling_phase(ctx, settle));
+            if let TimerResult::Cancelled = ctx.timer(settle).await {
+                return Err(WorkflowTermination::cancelled());
+            }
+        }
+
+        set_phase(ctx, "synthesizing".into());
+        ctx.execute_activity(
+            Activities::trigger_agent_turn,
+            SYNTHESIZE_TURN.to_owned(),
+            turn,
+        )
+        .await?;
+
+        set_phase(ctx, "done".into());
+        Ok(RESULT.to_owned())
+    }
+
+    /// Where the run is: `executing`, `settling until <RFC 3339 time>`, `synthesizing`, `done`.
+    #[query]
+    pub fn phase(&self, _ctx: &WorkflowContextView) -> String {
+        self.phase.clone()
+    }
+}
+
+fn set_phase(ctx: &mut WorkflowContext<PoetryResearchWorkflow>, phase: String) {
+    ctx.state_mut(|s| s.phase = phase);
+}
+
+/// Uses workflow time (replay-safe), never the wall clock.
+fn settling_phase(ctx: &WorkflowContext<PoetryResearchWorkflow>, settle: Duration) -> String {
+    match ctx.workflow_time() {
+        Some(now) => format!(
+            "settling until {}",
+            humantime::format_rfc3339_seconds(now + settle)
+        ),
+        None => format!("settling for {}", duration::format(settle)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflows::json_payload;
+
+    fn raw(value: serde_json::Value) -> RawValue {
+        RawValue {
+            payloads: vec![json_payload(&value)],
+        }
+    }
+
+    #[test]
+    fn settle_override_and_defaults() {
+        assert_eq!(
+            PoetryInput::settle(&RawValue { payloads: vec![] }),
+            Ok(None)
+        );
+        assert_eq!(PoetryInput::settle(&raw(serde_json::Value::Null)), Ok(None));
+        assert_eq!(PoetryInput::settle(&raw(serde_json::json!({}))), Ok(None));
+        assert_eq!(
+            PoetryInput::settle(&raw(serde_json::json!({"settle": "90s"}))),
+            Ok(Some(Duration::from_secs(90)))
+        );
+    }
+
+    #[test]
+    fn bad_input_names_the_problem() {
+        let err = PoetryInput::settle(&raw(serde_json::json!({"settle": "soon"}))).unwrap_err();
+        assert!(err.starts_with("settle: "), "{err}");
+        let err = PoetryInput::settle(&raw(serde_json::json!({"setle": "1s"}))).unwrap_err();
+        assert!(err.contains("setle"), "{err}");
+        let err = PoetryInput::settle(&raw(serde_json::json!("1s"))).unwrap_err();
+        assert!(err.contains("PoetryResearchWorkflow input"), "{err}");
+    }
+}

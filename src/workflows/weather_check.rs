@@ -1,0 +1,35 @@
+//! `WeatherCheckWorkflow(location)`: one `check_weather` activity, its summary as the result.
+
+use super::input::{INVALID_INPUT, fail, json_value};
+use super::options;
+use crate::activities::Activities;
+use temporalio_common::data_converters::RawValue;
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{WorkflowContext, WorkflowResult};
+
+#[workflow]
+#[derive(Default)]
+pub struct WeatherCheckWorkflow;
+
+#[workflow_methods]
+impl WeatherCheckWorkflow {
+    #[run(name = "WeatherCheckWorkflow")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, input: RawValue) -> WorkflowResult<String> {
+        let location = match json_value(&input) {
+            Ok(Some(serde_json::Value::String(location))) if !location.trim().is_empty() => {
+                location
+            }
+            Ok(_) => {
+                return Err(fail(
+                    INVALID_INPUT,
+                    "WeatherCheckWorkflow input: expected a location string, e.g. \"Paris\"",
+                ));
+            }
+            Err(message) => return Err(fail(INVALID_INPUT, message)),
+        };
+        let summary = ctx
+            .execute_activity(Activities::check_weather, location, options::weather())
+            .await?;
+        Ok(summary)
+    }
+}
