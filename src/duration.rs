@@ -39,9 +39,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 /// Formats a duration in the same grammar (largest exact unit), so printed config re-parses.
 pub fn format(duration: Duration) -> String {
     let secs = duration.as_secs();
-    if secs != 0 && secs % 3600 == 0 {
+    if secs != 0 && secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
-    } else if secs != 0 && secs % 60 == 0 {
+    } else if secs != 0 && secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")

@@ -377,15 +377,16 @@ pub async fn workflow_result(client: &Client, workflow_id: &str) -> Result<Strin
     }
 }
 
-/// Runs the CLI to completion with the reference env vars removed.
-pub fn cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut command = Command::new(BIN);
+/// Runs the CLI to completion with the reference env vars removed. Async, so the test's
+/// own fake servers keep answering while it runs.
+pub async fn cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = tokio::process::Command::new(BIN);
     command.args(args);
     for name in REFERENCE_ENV {
         command.env_remove(name);
     }
     command.envs(env.iter().copied());
-    command.output().expect("run the CLI")
+    command.output().await.expect("run the CLI")
 }
 
 /// One test's world: a temp dir, a Temporal server and a fake gateway.
