@@ -29,13 +29,13 @@ pub fn default_state_dir() -> PathBuf {
 
 pub async fn run(mut config: Config, options: DevOptions) -> Result<()> {
     let mut spec = ServerSpec::from_config(&config.server, &config.temporal.namespace);
-    spec.db_file = options.state_dir.join("temporal.db");
+    spec.server.db_file = options.state_dir.join("temporal.db");
     if let Some(bin) = options.temporal_bin {
-        spec.temporal_bin = bin;
+        spec.server.temporal_bin = bin;
     }
     config.temporal = spec.temporal_config(&config.temporal.task_queue);
 
-    tracing::info!(db = %spec.db_file.display(), "starting temporal dev server");
+    tracing::info!(db = %spec.server.db_file.display(), "starting temporal dev server");
     let mut server = RunningServer::start(&spec).await?;
     tokio::select! {
         ready = server.wait_ready(&config.temporal, READY_TIMEOUT) => ready?,
@@ -80,6 +80,6 @@ fn print_banner(spec: &ServerSpec, config: &Config) {
         grpc = config.temporal.address,
         ns = config.temporal.namespace,
         queue = config.temporal.task_queue,
-        db = spec.db_file.display(),
+        db = spec.server.db_file.display(),
     );
 }

@@ -39,6 +39,40 @@ pub fn classify_status(status: StatusCode) -> ResponseClass {
     }
 }
 
+/// A response read to the end (up to a cap), with what callers classify on.
+pub struct Captured {
+    pub status: StatusCode,
+    pub retry_after: Option<Duration>,
+    pub body: String,
+}
+
+impl Captured {
+    pub fn class(&self) -> ResponseClass {
+        classify_status(self.status)
+    }
+
+    /// `<what>: HTTP 404 Not Found: <body excerpt>`.
+    pub fn describe(&self, what: &str) -> String {
+        format!("{what}: HTTP {}{}", self.status, body_excerpt(&self.body))
+    }
+}
+
+/// Sends the request and reads at most `limit` bytes of the body.
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    limit: usize,
+) -> Result<Captured, reqwest::Error> {
+    let response = request.send().await?;
+    let status = response.status();
+    let retry_after = retry_after(response.headers());
+    let body = read_capped_text(response, limit).await?;
+    Ok(Captured {
+        status,
+        retry_after,
+        body,
+    })
+}
+
 /// `Retry-After` as delta-seconds or an HTTP date; `None` when absent or unparsable.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     retry_after_at(headers, SystemTime::now())

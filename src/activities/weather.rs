@@ -39,14 +39,7 @@ pub async fn check(
     let url = report_url(base_url, location).map_err(|msg| non_retryable(WEATHER_REJECTED, msg))?;
     let what = format!("GET {url}");
     let unavailable = |msg: String| retryable(WEATHER_UNAVAILABLE, msg, None);
-    let response = http.get(url.clone()).send().await.map_err(|err| {
-        unavailable(format!(
-            "{what}: {}",
-            http_response::describe_transport_error(&err)
-        ))
-    })?;
-    let status = response.status();
-    let body = http_response::read_capped_text(response, READ_LIMIT)
+    let response = http_response::send(http.get(url), READ_LIMIT)
         .await
         .map_err(|err| {
             unavailable(format!(
@@ -54,19 +47,13 @@ pub async fn check(
                 http_response::describe_transport_error(&err)
             ))
         })?;
-    let class = http_response::classify_status(status);
-    if class != ResponseClass::Success {
-        let message = format!(
-            "{what}: HTTP {status}{}",
-            http_response::body_excerpt(&body)
-        );
-        return Err(if class.is_retryable() {
-            unavailable(message)
-        } else {
-            non_retryable(WEATHER_REJECTED, message)
-        });
+    match response.class() {
+        ResponseClass::Success => {
+            summarise(location, &response.body).map_err(|msg| unavailable(format!("{what}: {msg}")))
+        }
+        class if class.is_retryable() => Err(unavailable(response.describe(&what))),
+        _ => Err(non_retryable(WEATHER_REJECTED, response.describe(&what))),
     }
-    summarise(location, &body).map_err(|msg| unavailable(format!("{what}: {msg}")))
 }
 
 fn report_url(base_url: &str, location: &str) -> Result<reqwest::Url, String> {

@@ -45,18 +45,13 @@ impl CronFireGateway {
             "POST {} for agent turn {:?}",
             self.endpoint, turn.agent_turn
         );
-        let response = with_bearer(request, self.token.as_ref())
-            .send()
-            .await
-            .map_err(|err| transport_error(&what, &err))?;
-        let status = response.status();
-        let retry_after = http_response::retry_after(response.headers());
-        let body = http_response::read_capped_text(response, MAX_BODY_BYTES)
-            .await
-            .map_err(|err| transport_error(&what, &err))?;
-        match http_response::classify_status(status) {
-            ResponseClass::Success => Ok(body),
-            class => Err(status_error(&what, class, status, &body, retry_after)),
+        let response =
+            http_response::send(with_bearer(request, self.token.as_ref()), MAX_BODY_BYTES)
+                .await
+                .map_err(|err| transport_error(&what, &err))?;
+        match response.class() {
+            ResponseClass::Success => Ok(response.body),
+            class => Err(status_error(&what, class, &response)),
         }
     }
 }

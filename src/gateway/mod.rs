@@ -10,7 +10,7 @@ pub use cron_fire::CronFireGateway;
 pub use echo::EchoGateway;
 
 use crate::config::{Config, GatewayApi};
-use crate::http_response::ResponseClass;
+use crate::http_response::{Captured, ResponseClass};
 use crate::secret::Secret;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -92,17 +92,9 @@ fn with_bearer(
 }
 
 /// Maps a non-success HTTP outcome to the gateway's failure types.
-fn status_error(
-    what: &str,
-    class: ResponseClass,
-    status: reqwest::StatusCode,
-    body: &str,
-    retry_after: Option<Duration>,
-) -> GatewayError {
-    let message = format!(
-        "{what}: HTTP {status}{}",
-        crate::http_response::body_excerpt(body)
-    );
+fn status_error(what: &str, class: ResponseClass, response: &Captured) -> GatewayError {
+    let message = response.describe(what);
+    let retry_after = response.retry_after;
     let non_retryable = |failure_type| GatewayError::NonRetryable {
         failure_type,
         message: message.clone(),

@@ -5,7 +5,7 @@
 
 use temporalio_common::data_converters::RawValue;
 use temporalio_common::protos::temporal::api::common::v1::Payload;
-use temporalio_sdk::{ApplicationFailure, WorkflowTermination};
+use temporalio_sdk::WorkflowTermination;
 
 /// The input was not what the workflow takes.
 pub const INVALID_INPUT: &str = "InvalidInput";
@@ -54,20 +54,7 @@ pub fn json_payload(value: &serde_json::Value) -> Payload {
 
 /// A non-retryable workflow failure with a type a caller can match on.
 pub fn fail(failure_type: &str, message: impl Into<String>) -> WorkflowTermination {
-    #[derive(Debug)]
-    struct Message(String);
-    impl std::fmt::Display for Message {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(&self.0)
-        }
-    }
-    impl std::error::Error for Message {}
-
-    ApplicationFailure::builder(Message(message.into()))
-        .type_name(failure_type.to_owned())
-        .non_retryable(true)
-        .build()
-        .into()
+    crate::failure::application(failure_type, message, true, None).into()
 }
 
 #[cfg(test)]

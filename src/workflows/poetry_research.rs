@@ -10,7 +10,8 @@ use std::time::Duration;
 use temporalio_common::data_converters::RawValue;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    TimerResult, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
+    ActivityOptions, TimerResult, WorkflowContext, WorkflowContextView, WorkflowResult,
+    WorkflowTermination,
 };
 
 pub const EXECUTE_TURN: &str = "poetry-research-execute";
@@ -66,13 +67,7 @@ impl PoetryResearchWorkflow {
         };
         let turn = options::agent_turn(&settings);
 
-        set_phase(ctx, "executing".into());
-        ctx.execute_activity(
-            Activities::trigger_agent_turn,
-            EXECUTE_TURN.to_owned(),
-            turn.clone(),
-        )
-        .await?;
+        agent_turn(ctx, "executing", EXECUTE_TURN, &turn).await?;
 
         if !settle.is_zero() {
             set_phase(ctx, settling_phase(ctx, settle));
@@ -81,23 +76,39 @@ impl PoetryResearchWorkflow {
             }
         }
 
-        set_phase(ctx, "synthesizing".into());
-        ctx.execute_activity(
-            Activities::trigger_agent_turn,
-            SYNTHESIZE_TURN.to_owned(),
-            turn,
-        )
-        .await?;
+        agent_turn(ctx, "synthesizing", SYNTHESIZE_TURN, &turn).await?;
 
         set_phase(ctx, "done".into());
         Ok(RESULT.to_owned())
     }
 
-    /// Where the run is: `executing`, `settling until <RFC 3339 time>`, `synthesizing`, `done`.
+    /// Where the run is: `executing`, `settling until <RFC 3339 time>`, `synthesizing`, `done`,
+    /// or `failed while <phase>`.
     #[query]
     pub fn phase(&self, _ctx: &WorkflowContextView) -> String {
         self.phase.clone()
     }
+}
+
+/// Runs one agent turn under `phase`; a failure leaves `failed while <phase>` for the query.
+async fn agent_turn(
+    ctx: &mut WorkflowContext<PoetryResearchWorkflow>,
+    phase: &str,
+    turn_id: &str,
+    options: &ActivityOptions,
+) -> WorkflowResult<String> {
+    set_phase(ctx, phase.to_owned());
+    let result = ctx
+        .execute_activity(
+            Activities::trigger_agent_turn,
+            turn_id.to_owned(),
+            options.clone(),
+        )
+        .await;
+    if result.is_err() {
+        set_phase(ctx, format!("failed while {phase}"));
+    }
+    Ok(result?)
 }
 
 fn set_phase(ctx: &mut WorkflowContext<PoetryResearchWorkflow>, phase: String) {

