@@ -7,6 +7,7 @@
 //! `GATEWAY_INTERNAL_TOKEN`.
 
 use crate::duration;
+use crate::schedules::Schedules;
 use crate::secret::Secret;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,8 @@ pub struct Config {
     pub workflows: WorkflowsConfig,
     pub weather: WeatherConfig,
     pub server: ServerConfig,
+    /// `[schedules.<id>]`; absent means the reference's `poetry-research-daily`.
+    pub schedules: Schedules,
     /// Resolved from files or the environment at load time; never read from or written to TOML.
     #[serde(skip)]
     pub gateway_token: Option<Secret>,
@@ -353,6 +356,9 @@ impl Config {
                 duration::format(retry.initial_interval)
             );
         }
+        self.schedules
+            .validate()
+            .map_err(|err| anyhow::anyhow!(err))?;
         if retry.maximum_attempts == 0 {
             bail!(
                 "workflows.agent_turn.retry.maximum_attempts: expected at least 1 (0 would retry forever)"

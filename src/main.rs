@@ -2,7 +2,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use clawfactory_temporal::config::{self, Config, GatewayApi};
 use clawfactory_temporal::start::{Outcome, StartRequest};
-use clawfactory_temporal::{dev, logging, shutdown, start, worker};
+use clawfactory_temporal::{dev, logging, schedules, shutdown, start, temporal_client, worker};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -46,6 +46,17 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Declarative schedules: make the server match `[schedules.*]`, list, trigger, pause.
+    Schedules {
+        /// Temporal address to manage [default: temporal.address].
+        #[arg(long, value_name = "HOST:PORT")]
+        address: Option<String>,
+        /// Namespace [default: temporal.namespace].
+        #[arg(long)]
+        namespace: Option<String>,
+        #[command(subcommand)]
+        command: SchedulesCommand,
+    },
     /// Run a local Temporal dev server (UI included) plus the worker, until Ctrl-C.
     ///
     /// The server keeps its SQLite database in the state dir, so a later `dev` finds earlier
@@ -58,6 +69,30 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         temporal: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum SchedulesCommand {
+    /// Create missing, update changed, keep equal schedules; print the plan (+ ~ = -).
+    ///
+    /// The whole config is validated first: an error changes nothing. Only schedules this
+    /// tool created (marked in their memo) are ever deleted, and only with --prune.
+    Apply {
+        /// Print the plan without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete schedules this tool created that are no longer declared.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Every schedule in the namespace: spec, paused, next 3 fire times, last runs.
+    List,
+    /// Start the schedule's action now.
+    Trigger { schedule_id: String },
+    /// Stop firing until unpaused.
+    Pause { schedule_id: String },
+    /// Resume firing.
+    Unpause { schedule_id: String },
 }
 
 fn main() -> ExitCode {
@@ -125,6 +160,11 @@ async fn execute(command: Command, config: Config) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Schedules {
+            address,
+            namespace,
+            command,
+        } => return schedules_command(config, address, namespace, command).await,
         Command::Dev {
             state_dir,
             temporal,
@@ -136,5 +176,52 @@ async fn execute(command: Command, config: Config) -> Result<ExitCode> {
             dev::run(config, options).await?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn schedules_command(
+    mut config: Config,
+    address: Option<String>,
+    namespace: Option<String>,
+    command: SchedulesCommand,
+) -> Result<ExitCode> {
+    if let Some(address) = address {
+        config.temporal.address = address;
+    }
+    if let Some(namespace) = namespace {
+        config.temporal.namespace = namespace;
+    }
+    let client = temporal_client::connect(&config.temporal).await?;
+    let namespace = config.temporal.namespace.as_str();
+    let (id, action) = match command {
+        SchedulesCommand::Apply { dry_run, prune } => {
+            let options = schedules::ApplyOptions { dry_run, prune };
+            if dry_run {
+                println!("dry run: nothing will be changed");
+            }
+            let mut print = |step: &schedules::Step| println!("{step}");
+            schedules::apply(
+                &client,
+                namespace,
+                &config.temporal.task_queue,
+                &config.schedules,
+                &options,
+                &mut print,
+            )
+            .await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        SchedulesCommand::List => {
+            for line in schedules::list(&client, namespace).await? {
+                println!("{line}");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        SchedulesCommand::Trigger { schedule_id } => (schedule_id, schedules::Action::Trigger),
+        SchedulesCommand::Pause { schedule_id } => (schedule_id, schedules::Action::Pause),
+        SchedulesCommand::Unpause { schedule_id } => (schedule_id, schedules::Action::Unpause),
+    };
+    schedules::act(&client, namespace, &id, action).await?;
+    println!("ok");
     Ok(ExitCode::SUCCESS)
 }

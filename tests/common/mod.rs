@@ -44,6 +44,15 @@ pub fn temporal_bin() -> PathBuf {
     )
 }
 
+/// Three distinct free ports (all held open together while picking).
+fn free_ports() -> [u16; 3] {
+    let listeners: Vec<_> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let port = |i: usize| listeners[i].local_addr().unwrap().port();
+    [port(0), port(1), port(2)]
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -93,16 +102,29 @@ impl TemporalServer {
         }
     }
 
-    /// (Re)starts on the same ports and database file.
+    /// (Re)starts on the same gRPC port and database file. A port taken between picking
+    /// and binding makes the server exit at once; that is retried with fresh side ports.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "server already running");
+        for _attempt in 0..5 {
+            if self.try_start().await {
+                return;
+            }
+        }
+        panic!(
+            "temporal dev server did not come up; its log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    async fn try_start(&mut self) -> bool {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .unwrap();
-        let ports = [free_port(), free_port(), free_port()];
-        let child = Command::new(temporal_bin())
+        let [http, ui, metrics] = free_ports();
+        let mut child = Command::new(temporal_bin())
             .args([
                 "server",
                 "start-dev",
@@ -113,25 +135,32 @@ impl TemporalServer {
                 "error",
             ])
             .args(["--port", &self.grpc_port.to_string()])
-            .args(["--http-port", &ports[0].to_string()])
-            .args(["--ui-port", &ports[1].to_string()])
-            .args(["--metrics-port", &ports[2].to_string()])
+            .args(["--http-port", &http.to_string()])
+            .args(["--ui-port", &ui.to_string()])
+            .args(["--metrics-port", &metrics.to_string()])
             .arg("--db-filename")
             .arg(&self.db_file)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("start temporal dev server");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
-        while temporal_client::connect(&self.temporal_config())
-            .await
-            .is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "temporal dev server not ready in 60 s"
-            );
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            if temporal_client::connect(&self.temporal_config())
+                .await
+                .is_ok()
+            {
+                self.child = Some(child);
+                return true;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

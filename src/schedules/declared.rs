@@ -1,0 +1,370 @@
+//! What the config declares a schedule to be, validated, and rendered as the Temporal
+//! `Schedule` the server should hold.
+
+use super::cron;
+use crate::duration;
+use crate::workflows::{WORKFLOW_TYPES, json_payload};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+use temporalio_common::protos::temporal::api::common::v1::{Payloads, WorkflowType};
+use temporalio_common::protos::temporal::api::enums::v1::ScheduleOverlapPolicy;
+use temporalio_common::protos::temporal::api::schedule::v1::{
+    IntervalSpec, Schedule, ScheduleAction, SchedulePolicies, ScheduleSpec, ScheduleState,
+    schedule_action,
+};
+use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_common::protos::temporal::api::workflow::v1::NewWorkflowExecutionInfo;
+
+/// Every cron we send carries this comment, so the declared text can be read back from the
+/// server (which stores cron as structured calendars) and hand-made calendars stand out.
+pub const CRON_COMMENT_PREFIX: &str = "clawfactory-cron: ";
+
+/// What happens when a run is still going at the next fire time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overlap {
+    #[default]
+    Skip,
+    BufferOne,
+    BufferAll,
+    CancelOther,
+    TerminateOther,
+    AllowAll,
+}
+
+impl Overlap {
+    pub fn to_proto(self) -> ScheduleOverlapPolicy {
+        match self {
+            Overlap::Skip => ScheduleOverlapPolicy::Skip,
+            Overlap::BufferOne => ScheduleOverlapPolicy::BufferOne,
+            Overlap::BufferAll => ScheduleOverlapPolicy::BufferAll,
+            Overlap::CancelOther => ScheduleOverlapPolicy::CancelOther,
+            Overlap::TerminateOther => ScheduleOverlapPolicy::TerminateOther,
+            Overlap::AllowAll => ScheduleOverlapPolicy::AllowAll,
+        }
+    }
+}
+
+/// `[schedules.<id>]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Workflow type to start, e.g. `PoetryResearchWorkflow`.
+    pub workflow: String,
+    /// The workflow's input (any JSON/TOML value); absent means no input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Value>,
+    /// Workflow id (the server appends the fire time); default: the schedule id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<String>,
+    /// Default: `temporal.task_queue`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_queue: Option<String>,
+    #[serde(default)]
+    pub cron: Vec<String>,
+    #[serde(default, with = "durations")]
+    pub every: Vec<Duration>,
+    /// IANA name, e.g. `Europe/Berlin`; empty means UTC.
+    #[serde(default)]
+    pub timezone: String,
+    #[serde(default)]
+    pub overlap: Overlap,
+    #[serde(default = "default_catchup_window", with = "duration::serde_text")]
+    pub catchup_window: Duration,
+    #[serde(default, with = "duration::serde_text")]
+    pub jitter: Duration,
+    #[serde(default)]
+    pub pause_on_failure: bool,
+    #[serde(default)]
+    pub paused: bool,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// The server's own default (one year), written out so "unset" compares equal to it.
+fn default_catchup_window() -> Duration {
+    Duration::from_secs(365 * 24 * 3600)
+}
+
+/// `[schedules]`: absent means the reference's one schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Schedules(pub BTreeMap<String, ScheduleConfig>);
+
+impl Default for Schedules {
+    fn default() -> Self {
+        let daily = ScheduleConfig {
+            workflow: "PoetryResearchWorkflow".into(),
+            input: None,
+            workflow_id: Some("poetry-research".into()),
+            task_queue: None,
+            cron: vec!["0 4 * * *".into()],
+            every: vec![],
+            timezone: String::new(),
+            overlap: Overlap::Skip,
+            catchup_window: default_catchup_window(),
+            jitter: Duration::ZERO,
+            pause_on_failure: false,
+            paused: false,
+            note: String::new(),
+        };
+        Schedules(BTreeMap::from([(
+            "poetry-research-daily".to_owned(),
+            daily,
+        )]))
+    }
+}
+
+impl Schedules {
+    /// Every schedule, every field; the first problem names the schedule and the key.
+    pub fn validate(&self) -> Result<(), String> {
+        for (id, schedule) in &self.0 {
+            schedule
+                .validate()
+                .map_err(|err| format!("schedules.{id}.{err}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl ScheduleConfig {
+    fn validate(&self) -> Result<(), String> {
+        if !WORKFLOW_TYPES.contains(&self.workflow.as_str()) {
+            return Err(format!(
+                "workflow: unknown workflow type {:?} (expected one of {})",
+                self.workflow,
+                WORKFLOW_TYPES.join(", ")
+            ));
+        }
+        if self.cron.is_empty() && self.every.is_empty() {
+            return Err(
+                "cron: a schedule needs at least one cron expression or `every` interval".into(),
+            );
+        }
+        for expression in &self.cron {
+            cron::validate(expression).map_err(|err| format!("cron: {err}"))?;
+        }
+        if self.every.iter().any(Duration::is_zero) {
+            return Err("every: intervals must be longer than 0s".into());
+        }
+        validate_timezone(&self.timezone).map_err(|err| format!("timezone: {err}"))?;
+        if self.catchup_window < Duration::from_secs(10) {
+            return Err("catchup_window: the server's minimum is 10s".into());
+        }
+        for (key, value) in [
+            ("workflow_id", &self.workflow_id),
+            ("task_queue", &self.task_queue),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(format!("{key}: must not be empty"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn workflow_id<'a>(&'a self, schedule_id: &'a str) -> &'a str {
+        self.workflow_id.as_deref().unwrap_or(schedule_id)
+    }
+
+    pub fn task_queue<'a>(&'a self, default: &'a str) -> &'a str {
+        self.task_queue.as_deref().unwrap_or(default)
+    }
+
+    /// The schedule as it should be on the server.
+    pub fn to_proto(&self, schedule_id: &str, default_task_queue: &str) -> Schedule {
+        #[allow(deprecated)]
+        let spec = ScheduleSpec {
+            cron_string: self
+                .cron
+                .iter()
+                .map(|c| format!("{c} #{CRON_COMMENT_PREFIX}{c}"))
+                .collect(),
+            interval: self
+                .every
+                .iter()
+                .map(|every| IntervalSpec {
+                    interval: Some((*every).try_into().expect("validated interval")),
+                    phase: None,
+                })
+                .collect(),
+            timezone_name: self.timezone.clone(),
+            jitter: Some(self.jitter.try_into().expect("validated jitter")),
+            ..Default::default()
+        };
+        let start = NewWorkflowExecutionInfo {
+            workflow_id: self.workflow_id(schedule_id).to_owned(),
+            workflow_type: Some(WorkflowType {
+                name: self.workflow.clone(),
+            }),
+            task_queue: Some(TaskQueue {
+                name: self.task_queue(default_task_queue).to_owned(),
+                ..Default::default()
+            }),
+            input: self.input.as_ref().map(|value| Payloads {
+                payloads: vec![json_payload(value)],
+            }),
+            ..Default::default()
+        };
+        Schedule {
+            spec: Some(spec),
+            action: Some(ScheduleAction {
+                action: Some(schedule_action::Action::StartWorkflow(start)),
+            }),
+            policies: Some(SchedulePolicies {
+                overlap_policy: self.overlap.to_proto() as i32,
+                catchup_window: Some(self.catchup_window.try_into().expect("validated window")),
+                pause_on_failure: self.pause_on_failure,
+                keep_original_workflow_id: false,
+            }),
+            state: Some(ScheduleState {
+                notes: self.note.clone(),
+                paused: self.paused,
+                ..Default::default()
+            }),
+        }
+    }
+}
+
+/// Checks the name against the tz database where this machine has one; the server checks
+/// again either way.
+fn validate_timezone(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "UTC" {
+        return Ok(());
+    }
+    let safe =
+        !name.starts_with('/') && name.split('/').all(|part| !part.is_empty() && part != "..");
+    if !safe {
+        return Err(format!("{name:?} is not an IANA time zone name"));
+    }
+    let dirs: Vec<std::path::PathBuf> = std::env::var_os("TZDIR")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .chain(["/usr/share/zoneinfo", "/etc/zoneinfo"].map(Into::into))
+        .filter(|dir: &std::path::PathBuf| dir.is_dir())
+        .collect();
+    if dirs.is_empty() || dirs.iter().any(|dir| Path::new(dir).join(name).is_file()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown time zone {name:?} (expected an IANA name like \"Europe/Berlin\")"
+        ))
+    }
+}
+
+mod durations {
+    use serde::{Deserialize, Deserializer, Serializer, ser::SerializeSeq};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(values: &[Duration], serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(values.len()))?;
+        for value in values {
+            seq.serialize_element(&crate::duration::format(*value))?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Duration>, D::Error> {
+        Vec::<String>::deserialize(deserializer)?
+            .iter()
+            .map(|text| crate::duration::parse(text).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedules(text: &str) -> Result<Schedules, String> {
+        #[derive(Deserialize)]
+        struct Wrapper {
+            schedules: Schedules,
+        }
+        let wrapper: Wrapper = toml::from_str(text).map_err(|e| e.to_string())?;
+        wrapper.schedules.validate()?;
+        Ok(wrapper.schedules)
+    }
+
+    #[test]
+    fn the_default_is_the_reference_schedule() {
+        let defaults = Schedules::default();
+        let daily = &defaults.0["poetry-research-daily"];
+        assert_eq!(daily.cron, ["0 4 * * *"]);
+        assert_eq!(
+            daily.workflow_id("poetry-research-daily"),
+            "poetry-research"
+        );
+        assert_eq!(daily.task_queue("clawfactory"), "clawfactory");
+        assert_eq!(daily.overlap, Overlap::Skip);
+        assert_eq!(defaults.validate(), Ok(()));
+    }
+
+    #[test]
+    fn errors_name_the_schedule_and_key() {
+        for (text, expected) in [
+            (
+                "[schedules.a]\nworkflow = \"Nope\"\ncron = [\"0 4 * * *\"]\n",
+                "schedules.a.workflow: unknown workflow type",
+            ),
+            (
+                "[schedules.b]\nworkflow = \"CustomWorkflow\"\n",
+                "schedules.b.cron: a schedule needs",
+            ),
+            (
+                "[schedules.c]\nworkflow = \"CustomWorkflow\"\ncron = [\"0 25 * * *\"]\n",
+                "schedules.c.cron: \"0 25 * * *\": hour",
+            ),
+            (
+                "[schedules.d]\nworkflow = \"CustomWorkflow\"\nevery = [\"1h\"]\ntimezone = \"Mars/Olympus\"\n",
+                "schedules.d.timezone: unknown time zone",
+            ),
+            (
+                "[schedules.e]\nworkflow = \"CustomWorkflow\"\nevery = [\"0s\"]\n",
+                "schedules.e.every: intervals must be longer",
+            ),
+            (
+                "[schedules.f]\nworkflow = \"CustomWorkflow\"\nevery = [\"1h\"]\noverlap = \"sometimes\"\n",
+                "unknown variant `sometimes`",
+            ),
+        ] {
+            let err = schedules(text).unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn proto_carries_every_declared_field() {
+        let s = schedules(
+            "[schedules.x]\nworkflow = \"CustomWorkflow\"\ninput = { steps = [] }\ncron = [\"0 4 * * *\"]\nevery = [\"90m\"]\n\
+             timezone = \"UTC\"\noverlap = \"buffer_one\"\njitter = \"30s\"\npaused = true\nnote = \"hi\"\n",
+        )
+        .unwrap();
+        let proto = s.0["x"].to_proto("x", "clawfactory");
+        let spec = proto.spec.unwrap();
+        #[allow(deprecated)]
+        let crons = spec.cron_string;
+        assert_eq!(crons, ["0 4 * * * #clawfactory-cron: 0 4 * * *"]);
+        assert_eq!(spec.interval[0].interval.unwrap().seconds, 5400);
+        assert_eq!(spec.jitter.unwrap().seconds, 30);
+        let policies = proto.policies.unwrap();
+        assert_eq!(
+            policies.overlap_policy,
+            ScheduleOverlapPolicy::BufferOne as i32
+        );
+        assert_eq!(policies.catchup_window.unwrap().seconds, 365 * 24 * 3600);
+        let state = proto.state.unwrap();
+        assert!(state.paused);
+        assert_eq!(state.notes, "hi");
+        let Some(schedule_action::Action::StartWorkflow(start)) = proto.action.unwrap().action
+        else {
+            panic!("start workflow action expected");
+        };
+        assert_eq!(start.workflow_id, "x");
+        assert_eq!(start.task_queue.unwrap().name, "clawfactory");
+        assert_eq!(start.input.unwrap().payloads[0].data, br#"{"steps":[]}"#);
+    }
+}
