@@ -6,7 +6,7 @@ mod declared;
 mod reconcile;
 
 pub use declared::{CRON_COMMENT_PREFIX, Overlap, ScheduleConfig, Schedules};
-pub use reconcile::{ApplyOptions, Change, MANAGED_BY_KEY, Step, apply, differences};
+pub use reconcile::{ApplyOptions, Change, MANAGED_BY_KEY, Step, apply, differences, is_managed};
 
 use anyhow::{Result, anyhow};
 use std::time::SystemTime;

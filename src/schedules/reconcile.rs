@@ -74,13 +74,13 @@ pub async fn apply(
                 }
                 Change::Create
             }
-            Some((actual, conflict_token, memo)) => {
+            Some((actual, conflict_token)) => {
                 let fields = differences(&wanted, &actual);
                 if fields.is_empty() {
                     Change::Unchanged
                 } else {
                     if !options.dry_run {
-                        update(&mut *service, namespace, id, wanted, conflict_token, memo).await?;
+                        update(&mut *service, namespace, id, wanted, conflict_token).await?;
                     }
                     Change::Update(fields)
                 }
@@ -273,7 +273,7 @@ async fn describe(
     service: &mut dyn WorkflowService,
     namespace: &str,
     id: &str,
-) -> Result<Option<(Schedule, Vec<u8>, Option<Memo>)>> {
+) -> Result<Option<(Schedule, Vec<u8>)>> {
     let request = DescribeScheduleRequest {
         namespace: namespace.to_owned(),
         schedule_id: id.to_owned(),
@@ -287,7 +287,7 @@ async fn describe(
             let schedule = response
                 .schedule
                 .ok_or_else(|| anyhow!("server described {id} without a schedule"))?;
-            Ok(Some((schedule, response.conflict_token, response.memo)))
+            Ok(Some((schedule, response.conflict_token)))
         }
         Err(status) if status.code() == Code::NotFound => Ok(None),
         Err(status) => Err(anyhow!(
@@ -325,7 +325,6 @@ async fn update(
     id: &str,
     schedule: Schedule,
     conflict_token: Vec<u8>,
-    memo: Option<Memo>,
 ) -> Result<()> {
     let request = UpdateScheduleRequest {
         namespace: namespace.to_owned(),
@@ -334,7 +333,7 @@ async fn update(
         conflict_token,
         identity: crate::temporal_client::identity(),
         request_id: request_id(),
-        memo,
+        // The memo mark set at creation stays; the server refuses memo updates here.
         ..Default::default()
     };
     service
