@@ -122,8 +122,8 @@ pub fn differences(wanted: &Schedule, actual: &Schedule) -> Vec<&'static str> {
         fields.push("action");
     }
     let (wp, ap) = (
-        wanted.policies.clone().unwrap_or_default(),
-        actual.policies.clone().unwrap_or_default(),
+        wanted.policies.unwrap_or_default(),
+        actual.policies.unwrap_or_default(),
     );
     if overlap(wp.overlap_policy) != overlap(ap.overlap_policy) {
         fields.push("overlap");
