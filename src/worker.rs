@@ -5,10 +5,11 @@ use crate::config::{Config, GatewayApi};
 use crate::workflows::{
     CustomWorkflow, PoetryResearchWorkflow, WeatherCheckWorkflow, WorkflowSettings,
 };
-use crate::{gateway, systemd, temporal_client};
+use crate::{activities, gateway, systemd, temporal_client};
 use anyhow::{Context, Result, anyhow};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use temporalio_client::Client;
 use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -21,11 +22,15 @@ pub async fn run(
     stop: impl Future<Output = ()>,
 ) -> Result<()> {
     tokio::pin!(stop);
+    let _watchdog = systemd::spawn_watchdog().map(AbortOnDrop);
     let address = config.temporal.url();
     systemd::status(&format!("connecting to Temporal at {address}"));
     let connect = temporal_client::connect_with_retry(&config.temporal, |err, delay| {
         tracing::warn!(error = %format!("{err:#}"), retry_in_ms = delay.as_millis() as u64, "Temporal not reachable yet");
-        systemd::status(&format!("waiting for Temporal at {address}: {err:#}"));
+        // The full error is in the log; STATUS= stays one short line.
+        systemd::status(&format!(
+            "waiting for Temporal at {address}, retrying in {delay:?}"
+        ));
     });
     let client = tokio::select! {
         client = connect => client,
@@ -45,10 +50,17 @@ pub async fn run(
         gateway_api = ?api,
         "worker ready"
     );
-    systemd::ready(&format!(
+    let polling = format!(
         "polling {} on {address} ({})",
         config.temporal.task_queue, config.temporal.namespace
-    ));
+    );
+    systemd::ready(&polling);
+    let status = AbortOnDrop(systemd::spawn_status(STATUS_PERIOD, move || {
+        format!(
+            "{polling}; {} activities in flight",
+            activities::in_flight()
+        )
+    }));
 
     let running = worker.run();
     tokio::pin!(running);
@@ -57,11 +69,24 @@ pub async fn run(
         () = &mut stop => {}
     }
     tracing::info!(grace = ?config.worker.graceful_shutdown, "stopping: no new tasks, draining in-flight work");
+    drop(status);
     systemd::stopping();
     stop_polling();
     running
         .await
         .map_err(|err| anyhow!("worker failed while stopping: {err}"))
+}
+
+/// How often `STATUS=` is refreshed while the worker runs.
+const STATUS_PERIOD: Duration = Duration::from_secs(5);
+
+/// Background helpers end with the worker, however `run` returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn build(

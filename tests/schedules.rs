@@ -7,9 +7,7 @@ use clawfactory_temporal::schedules::is_managed;
 use common::{Setup, cli, wait_until, workflow_result};
 use std::time::Duration;
 use temporalio_common::protos::temporal::api::schedule::v1::Schedule;
-use temporalio_common::protos::temporal::api::workflowservice::v1::{
-    DescribeScheduleRequest, DescribeScheduleResponse,
-};
+use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeScheduleResponse;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -34,17 +32,9 @@ async fn schedules(setup: &Setup, config: &str, args: &[&str]) -> (Option<i32>, 
 
 async fn describe(setup: &Setup, id: &str) -> Option<DescribeScheduleResponse> {
     let client = setup.server.client().await;
-    let request = DescribeScheduleRequest {
-        namespace: "default".into(),
-        schedule_id: id.into(),
-    };
-    client
-        .connection()
-        .workflow_service()
-        .describe_schedule(tonic::Request::new(request))
+    clawfactory_temporal::schedules::describe(&client, "default", id)
         .await
         .ok()
-        .map(|r| r.into_inner())
 }
 
 fn schedule(d: &DescribeScheduleResponse) -> Schedule {

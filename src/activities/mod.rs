@@ -16,6 +16,7 @@ use crate::gateway::Gateway;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
@@ -86,12 +87,35 @@ fn idempotency_key(ctx: &ActivityContext) -> String {
     format!("{workflow_id}/{}", info.activity_id)
 }
 
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// How many activity attempts this process is running right now (for `STATUS=`).
+pub fn in_flight() -> usize {
+    IN_FLIGHT.load(Ordering::Relaxed)
+}
+
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> InFlight {
+        IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Worker shutdown (or activity cancellation) ends the attempt at once instead of waiting
 /// for a gateway call that may take minutes.
 async fn until_cancelled<T>(
     ctx: &ActivityContext,
     work: impl Future<Output = Result<T, ActivityError>>,
 ) -> Result<T, ActivityError> {
+    let _counted = InFlight::enter();
     tokio::select! {
         result = work => result,
         () = ctx.cancelled() => Err(ActivityError::cancelled()),

@@ -87,7 +87,12 @@ fn summary_line(id: &str, managed: bool, described: &DescribeScheduleResponse) -
     )
 }
 
-async fn describe(client: &Client, namespace: &str, id: &str) -> Result<DescribeScheduleResponse> {
+/// The server's full description of one schedule.
+pub async fn describe(
+    client: &Client,
+    namespace: &str,
+    id: &str,
+) -> Result<DescribeScheduleResponse> {
     let request = DescribeScheduleRequest {
         namespace: namespace.to_owned(),
         schedule_id: id.to_owned(),
