@@ -82,23 +82,14 @@ async fn readiness_status_watchdog_and_stopping_reach_systemd() {
         "{ready}"
     );
 
-    let pings_before = messages
-        .iter()
-        .filter(|m| m.trim() == "WATCHDOG=1")
-        .count();
+    let pings_before = messages.iter().filter(|m| m.trim() == "WATCHDOG=1").count();
     collect(&socket, &mut messages, Duration::from_secs(5), |m| {
         m.trim() == "WATCHDOG=1"
     });
     collect(&socket, &mut messages, Duration::from_secs(5), |m| {
         m.trim() == "WATCHDOG=1"
     });
-    assert!(
-        messages
-            .iter()
-            .filter(|m| m.trim() == "WATCHDOG=1")
-            .count()
-            >= pings_before + 2
-    );
+    assert!(messages.iter().filter(|m| m.trim() == "WATCHDOG=1").count() >= pings_before + 2);
     collect(&socket, &mut messages, Duration::from_secs(10), |m| {
         m.contains("activities in flight")
     });
