@@ -11,6 +11,7 @@ use crate::schedules::Schedules;
 use crate::secret::Secret;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ use std::time::Duration;
 pub const DEFAULT_PATH: &str = "/etc/clawfactory/temporal.toml";
 /// The systemd credential name of the gateway token.
 pub const GATEWAY_TOKEN_CREDENTIAL: &str = "gateway-token";
+/// The systemd credential name of the hooks token (a different secret from the gateway token).
+pub const HOOKS_TOKEN_CREDENTIAL: &str = "hooks-token";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -30,9 +33,14 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[schedules.<id>]`; absent means the reference's `poetry-research-daily`.
     pub schedules: Schedules,
+    /// `[turns.<id>]`: what OpenClaw runs for each agent turn id.
+    pub turns: Turns,
     /// Resolved from files or the environment at load time; never read from or written to TOML.
     #[serde(skip)]
     pub gateway_token: Option<Secret>,
+    /// The OpenClaw hooks token (`/hooks/agent`), resolved like the gateway token.
+    #[serde(skip)]
+    pub hooks_token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,6 +93,11 @@ impl Default for WorkerConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum GatewayApi {
+    /// `POST {url}/hooks/agent` with `waitForCompletion`: runs the turn, reports its outcome,
+    /// idempotent per key. The default for `worker`.
+    HooksAgent,
+    /// `POST {url}/v1/chat/completions`: returns the reply text; no idempotency.
+    ChatCompletions,
     /// The reference worker's `POST {url}/api/cron/fire` (needs a patched gateway).
     CronFire,
     /// No network: report which agent turn would have run.
@@ -94,12 +107,20 @@ pub enum GatewayApi {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
-    /// Unset means: `cron-fire` for `worker`, `echo` for `dev`.
+    /// Unset means: `hooks-agent` for `worker`, `echo` for `dev`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api: Option<GatewayApi>,
     pub url: String,
+    /// The gateway token (`gateway.auth.token`): chat completions, admin RPC, cron-fire.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_file: Option<PathBuf>,
+    /// The hooks token (`hooks.token`): `/hooks/agent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hooks_token_file: Option<PathBuf>,
+    /// Turns without `[turns.<id>]` are looked up as the OpenClaw cron job named `<id>`.
+    pub resolve_cron_jobs: bool,
+    /// What a run that OpenClaw reports as `skipped` means.
+    pub on_skipped: OnSkipped,
     /// Unset means `/tmp/clawfactory-snapshot-sync/KILLSWITCH_<instance>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub killswitch_file: Option<PathBuf>,
@@ -114,6 +135,9 @@ impl Default for GatewayConfig {
             api: None,
             url: "http://127.0.0.1:18789".into(),
             token_file: None,
+            hooks_token_file: None,
+            resolve_cron_jobs: false,
+            on_skipped: OnSkipped::Succeed,
             killswitch_file: None,
             timeout: Duration::from_secs(300),
             instance: "default".into(),
@@ -129,6 +153,98 @@ impl GatewayConfig {
                 self.instance
             ))
         })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnSkipped {
+    /// Success, with a warning in the log and the result.
+    Succeed,
+    /// A non-retryable `AgentRunSkipped` failure.
+    Fail,
+}
+
+/// `[turns.<id>]`: one agent turn as OpenClaw should run it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TurnConfig {
+    /// The prompt the agent receives.
+    pub message: String,
+    /// OpenClaw agent id (must be in `hooks.allowedAgentIds` for `hooks-agent`).
+    #[serde(default = "default_agent")]
+    pub agent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<String>,
+    /// How long the turn may run: OpenClaw's `timeoutSeconds` and the activity's
+    /// start-to-close. Unset: `workflows.agent_turn.start_to_close`.
+    #[serde(
+        default,
+        with = "duration::serde_text_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
+    /// A built-in default, not written in the config file (cron jobs may replace it).
+    #[serde(skip)]
+    pub builtin: bool,
+}
+
+fn default_agent() -> String {
+    "main".into()
+}
+
+/// The turns; the two built-in poetry turns are present unless the config redefines them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Turns(pub BTreeMap<String, TurnConfig>);
+
+impl Default for Turns {
+    fn default() -> Self {
+        let mut turns = Turns(BTreeMap::new());
+        turns.add_builtins();
+        turns
+    }
+}
+
+impl Turns {
+    fn add_builtins(&mut self) {
+        let builtins = [
+            (
+                "poetry-research-execute",
+                "Research today's poetry topic: find three recent poems or essays worth reading, \
+                 note for each the author, where it appeared and one line on why it matters, and \
+                 save your notes to the research log.",
+            ),
+            (
+                "poetry-research-synthesize",
+                "Read the poetry research notes gathered earlier today and synthesize them into a \
+                 short digest: the common thread, the strongest piece, and one question to explore \
+                 tomorrow.",
+            ),
+        ];
+        for (id, message) in builtins {
+            self.0.entry(id.to_owned()).or_insert_with(|| TurnConfig {
+                message: message.to_owned(),
+                agent: default_agent(),
+                model: None,
+                thinking: None,
+                timeout: None,
+                builtin: true,
+            });
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        for (id, turn) in &self.0 {
+            non_empty(&format!("turns.{id}.message"), &turn.message)?;
+            non_empty(&format!("turns.{id}.agent"), &turn.agent)?;
+            if turn.timeout.is_some_and(|t| t.is_zero()) {
+                bail!("turns.{id}.timeout: must be longer than 0s");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -287,7 +403,20 @@ impl Config {
         let mut config = Config::parse(&text)
             .with_context(|| format!("invalid config file {}", source.path.display()))?;
         config.apply_env(env)?;
-        config.gateway_token = config.resolve_gateway_token(env)?;
+        config.gateway_token = resolve_secret(
+            config.gateway.token_file.as_deref(),
+            GATEWAY_TOKEN_CREDENTIAL,
+            "GATEWAY_INTERNAL_TOKEN",
+            env,
+        )
+        .context("gateway.token_file")?;
+        config.hooks_token = resolve_secret(
+            config.gateway.hooks_token_file.as_deref(),
+            HOOKS_TOKEN_CREDENTIAL,
+            "GATEWAY_HOOKS_TOKEN",
+            env,
+        )
+        .context("gateway.hooks_token_file")?;
         config.validate()?;
         Ok(config)
     }
@@ -295,13 +424,16 @@ impl Config {
     /// Parses TOML; errors name the key path (`gateway.timeout`) and what was expected.
     pub fn parse(text: &str) -> Result<Config> {
         let table: toml::Table = toml::from_str(text).map_err(|err| anyhow::anyhow!("{err}"))?;
-        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
-            let path = err.path().to_string();
-            // The TOML value deserializer appends its own "in `path`" line; ours leads.
-            let inner = err.into_inner().to_string();
-            let message = inner.lines().next().unwrap_or_default();
-            anyhow::anyhow!("{path}: {message}")
-        })
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|err| {
+                let path = err.path().to_string();
+                // The TOML value deserializer appends its own "in `path`" line; ours leads.
+                let inner = err.into_inner().to_string();
+                let message = inner.lines().next().unwrap_or_default();
+                anyhow::anyhow!("{path}: {message}")
+            })?;
+        config.turns.add_builtins();
+        Ok(config)
     }
 
     fn apply_env(&mut self, env: &dyn Env) -> Result<()> {
@@ -318,19 +450,6 @@ impl Config {
             self.gateway.instance = instance;
         }
         Ok(())
-    }
-
-    fn resolve_gateway_token(&self, env: &dyn Env) -> Result<Option<Secret>> {
-        if let Some(file) = &self.gateway.token_file {
-            return read_secret_file(file).context("gateway.token_file");
-        }
-        if let Some(dir) = env.var("CREDENTIALS_DIRECTORY") {
-            let file = Path::new(&dir).join(GATEWAY_TOKEN_CREDENTIAL);
-            if file.exists() {
-                return read_secret_file(&file);
-            }
-        }
-        Ok(env.var("GATEWAY_INTERNAL_TOKEN").and_then(Secret::new))
     }
 
     fn validate(&self) -> Result<()> {
@@ -359,6 +478,7 @@ impl Config {
         self.schedules
             .validate()
             .map_err(|err| anyhow::anyhow!(err))?;
+        self.turns.validate()?;
         if retry.maximum_attempts == 0 {
             bail!(
                 "workflows.agent_turn.retry.maximum_attempts: expected at least 1 (0 would retry forever)"
@@ -370,15 +490,36 @@ impl Config {
     /// The effective configuration as TOML, secrets reduced to whether they are set.
     pub fn to_redacted_toml(&self) -> Result<String> {
         let body = toml::to_string_pretty(self).context("cannot render config")?;
-        let token = match &self.gateway_token {
+        let set = |secret: &Option<Secret>| match secret {
             Some(_) => "set (redacted)",
             None => "not set",
         };
         Ok(format!(
-            "# gateway token: {token}\n# killswitch file: {}\n{body}",
+            "# gateway token: {}\n# hooks token: {}\n# killswitch file: {}\n{body}",
+            set(&self.gateway_token),
+            set(&self.hooks_token),
             self.gateway.killswitch_path().display()
         ))
     }
+}
+
+/// A secret from its file, else the systemd credential, else the environment variable.
+fn resolve_secret(
+    file: Option<&Path>,
+    credential: &str,
+    env_var: &str,
+    env: &dyn Env,
+) -> Result<Option<Secret>> {
+    if let Some(file) = file {
+        return read_secret_file(file);
+    }
+    if let Some(dir) = env.var("CREDENTIALS_DIRECTORY") {
+        let file = Path::new(&dir).join(credential);
+        if file.exists() {
+            return read_secret_file(&file);
+        }
+    }
+    Ok(env.var(env_var).and_then(Secret::new))
 }
 
 fn read_secret_file(path: &Path) -> Result<Option<Secret>> {

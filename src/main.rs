@@ -136,7 +136,7 @@ async fn execute(command: Command, config: Config) -> Result<ExitCode> {
                 let signal = shutdown::requested().await;
                 tracing::info!(signal, "stop requested");
             };
-            worker::run(&config, GatewayApi::CronFire, stop).await?;
+            worker::run(&config, GatewayApi::HooksAgent, stop).await?;
         }
         Command::CheckConfig => print!("{}", config.to_redacted_toml()?),
         Command::Run {

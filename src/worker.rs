@@ -55,6 +55,7 @@ pub async fn run(
         config.temporal.task_queue, config.temporal.namespace
     );
     systemd::ready(&polling);
+    let _preflight = AbortOnDrop(spawn_preflight(config.clone(), api));
     let status = AbortOnDrop(systemd::spawn_status(STATUS_PERIOD, move || {
         format!(
             "{polling}; {} activities in flight",
@@ -75,6 +76,16 @@ pub async fn run(
     running
         .await
         .map_err(|err| anyhow!("worker failed while stopping: {err}"))
+}
+
+/// Logs what looks misconfigured about the gateway, without holding up the worker.
+fn spawn_preflight(config: Config, api: GatewayApi) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        for problem in gateway::preflight::check(&config, api, &http).await {
+            tracing::warn!(problem = %problem, "gateway preflight");
+        }
+    })
 }
 
 /// How often `STATUS=` is refreshed while the worker runs.

@@ -38,6 +38,11 @@ impl From<GatewayError> for ActivityError {
                 failure_type,
                 message,
             } => non_retryable(failure_type, message),
+            GatewayError::RunFailed { message } => retryable(
+                crate::gateway::failure_type::AGENT_RUN_FAILED,
+                message,
+                None,
+            ),
         }
     }
 }

@@ -53,7 +53,7 @@ impl Activities {
         agent_id: String,
     ) -> Result<String, ActivityError> {
         let key = idempotency_key(&ctx);
-        let work = agent_turn::run(&*self.gateway, &self.killswitch_file, agent_id, key);
+        let work = agent_turn::run(&ctx, &*self.gateway, &self.killswitch_file, agent_id, key);
         until_cancelled(&ctx, work).await
     }
 

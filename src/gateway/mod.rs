@@ -3,11 +3,21 @@
 //! Protocols return either the turn's result text or a [`GatewayError`] that already says
 //! whether retrying can help; the activity layer turns that into a Temporal failure.
 
+mod admin_rpc;
+mod chat_completions;
 mod cron_fire;
 mod echo;
+mod hooks_agent;
+mod openclaw;
+pub mod preflight;
+mod turns;
 
+pub use admin_rpc::AdminRpc;
+pub use chat_completions::ChatCompletionsGateway;
 pub use cron_fire::CronFireGateway;
 pub use echo::EchoGateway;
+pub use hooks_agent::HooksAgentGateway;
+pub use turns::{TurnResolver, TurnSpec};
 
 use crate::config::{Config, GatewayApi};
 use crate::http_response::{Captured, ResponseClass};
@@ -23,6 +33,18 @@ pub mod failure_type {
     pub const UNKNOWN_AGENT_JOB: &str = "UnknownAgentJob";
     pub const UNAVAILABLE: &str = "GatewayUnavailable";
     pub const THROTTLED: &str = "GatewayThrottled";
+    /// The endpoint does not exist: the feature is disabled or the URL is wrong.
+    pub const ENDPOINT_NOT_FOUND: &str = "GatewayEndpointNotFound";
+    /// OpenClaw does not know (or does not allow) the agent id.
+    pub const UNKNOWN_AGENT: &str = "UnknownAgent";
+    /// No `[turns.<id>]` and no OpenClaw cron job of that name.
+    pub const UNKNOWN_AGENT_TURN: &str = "UnknownAgentTurn";
+    /// More than one OpenClaw cron job has the turn's name.
+    pub const AMBIGUOUS_AGENT_TURN: &str = "AmbiguousAgentTurn";
+    /// The run happened and failed (provider error, run timeout, ...).
+    pub const AGENT_RUN_FAILED: &str = "AgentRunFailed";
+    /// OpenClaw skipped the run and `gateway.on_skipped = "fail"`.
+    pub const AGENT_RUN_SKIPPED: &str = "AgentRunSkipped";
 }
 
 /// One logical agent turn, as the workflow asked for it.
@@ -30,8 +52,11 @@ pub mod failure_type {
 pub struct TurnRequest {
     /// The agent turn id, e.g. `poetry-research-execute`.
     pub agent_turn: String,
-    /// The same for every attempt of one logical turn: `<workflow id>/<activity id>`.
+    /// The same for every attempt that may re-attach to one run: `<workflow id>/<activity id>`,
+    /// with a generation suffix once a run completed with error and the turn must run again.
     pub idempotency_key: String,
+    /// When this attempt's start-to-close runs out; waiting past it is pointless.
+    pub deadline: Option<std::time::SystemTime>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,13 +72,17 @@ pub enum GatewayError {
         failure_type: &'static str,
         message: String,
     },
+    /// The run executed and failed. Worth retrying, but as a NEW run: the next attempt
+    /// must not replay this one's idempotency key (OpenClaw would replay the failure).
+    RunFailed { message: String },
 }
 
 impl GatewayError {
     pub fn message(&self) -> &str {
         match self {
             GatewayError::Retryable { message, .. }
-            | GatewayError::NonRetryable { message, .. } => message,
+            | GatewayError::NonRetryable { message, .. }
+            | GatewayError::RunFailed { message } => message,
         }
     }
 }
@@ -69,14 +98,30 @@ pub fn from_config(
     fallback: GatewayApi,
     http: reqwest::Client,
 ) -> Arc<dyn Gateway> {
+    let gateway = &config.gateway;
     match config.gateway.api.unwrap_or(fallback) {
+        GatewayApi::HooksAgent => Arc::new(HooksAgentGateway::new(
+            http.clone(),
+            &gateway.url,
+            config.hooks_token.clone(),
+            gateway.timeout,
+            gateway.on_skipped,
+            TurnResolver::from_config(config, http),
+        )),
+        GatewayApi::ChatCompletions => Arc::new(ChatCompletionsGateway::new(
+            http.clone(),
+            &gateway.url,
+            config.gateway_token.clone(),
+            gateway.timeout,
+            TurnResolver::from_config(config, http),
+        )),
         GatewayApi::CronFire => Arc::new(CronFireGateway::new(
             http,
-            &config.gateway.url,
+            &gateway.url,
             config.gateway_token.clone(),
-            config.gateway.timeout,
+            gateway.timeout,
         )),
-        GatewayApi::Echo => Arc::new(EchoGateway::new(config.gateway.instance.clone())),
+        GatewayApi::Echo => Arc::new(EchoGateway::new(gateway.instance.clone())),
     }
 }
 

@@ -88,7 +88,7 @@ async fn run_step(
                 .execute_activity(
                     Activities::trigger_agent_turn,
                     agent_id.clone(),
-                    options::agent_turn(settings),
+                    options::agent_turn(settings, agent_id),
                 )
                 .await?;
             Ok(entry("agent_turn", Some(result), None))

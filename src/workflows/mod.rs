@@ -15,6 +15,7 @@ pub use poetry_research::{PoetryInput, PoetryResearchWorkflow};
 pub use weather_check::WeatherCheckWorkflow;
 
 use crate::config::{Config, RetryConfig};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The workflow type names this worker registers (the reference's names).
@@ -32,6 +33,8 @@ pub const WORKFLOW_TYPES: [&str; 3] = [
 pub struct WorkflowSettings {
     pub agent_turn_timeout: Duration,
     pub agent_turn_retry: RetryConfig,
+    /// Turns with their own `timeout`; others use `agent_turn_timeout`.
+    pub turn_timeouts: BTreeMap<String, Duration>,
     pub poetry_settle: Duration,
 }
 
@@ -40,6 +43,12 @@ impl WorkflowSettings {
         Self {
             agent_turn_timeout: config.workflows.agent_turn.start_to_close,
             agent_turn_retry: config.workflows.agent_turn.retry.clone(),
+            turn_timeouts: config
+                .turns
+                .0
+                .iter()
+                .filter_map(|(id, turn)| Some((id.clone(), turn.timeout?)))
+                .collect(),
             poetry_settle: config.workflows.poetry_research.settle,
         }
     }

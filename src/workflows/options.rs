@@ -5,10 +5,20 @@ use std::time::Duration;
 use temporalio_common::RetryPolicy;
 use temporalio_sdk::ActivityOptions;
 
-/// Agent turns: start-to-close and retry from config (reference: 10 min; 30 s → 5 min, 3 attempts).
-pub fn agent_turn(settings: &WorkflowSettings) -> ActivityOptions {
+/// A worker that dies mid-turn is noticed within this, not only at start-to-close.
+pub const AGENT_TURN_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Agent turns: start-to-close from the turn's own timeout, else config (reference: 10 min);
+/// retry from config (reference: 30 s → 5 min, 3 attempts).
+pub fn agent_turn(settings: &WorkflowSettings, turn_id: &str) -> ActivityOptions {
     let retry = &settings.agent_turn_retry;
-    ActivityOptions::with_start_to_close_timeout(settings.agent_turn_timeout)
+    let start_to_close = settings
+        .turn_timeouts
+        .get(turn_id)
+        .copied()
+        .unwrap_or(settings.agent_turn_timeout);
+    ActivityOptions::with_start_to_close_timeout(start_to_close)
+        .heartbeat_timeout(AGENT_TURN_HEARTBEAT_TIMEOUT)
         .retry_policy(
             RetryPolicy::builder()
                 .initial_interval(retry.initial_interval)

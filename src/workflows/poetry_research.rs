@@ -65,9 +65,13 @@ impl PoetryResearchWorkflow {
             Ok(settle) => settle.unwrap_or(settings.poetry_settle),
             Err(message) => return Err(fail(INVALID_INPUT, message)),
         };
-        let turn = options::agent_turn(&settings);
-
-        agent_turn(ctx, "executing", EXECUTE_TURN, &turn).await?;
+        agent_turn(
+            ctx,
+            "executing",
+            EXECUTE_TURN,
+            &options::agent_turn(&settings, EXECUTE_TURN),
+        )
+        .await?;
 
         if !settle.is_zero() {
             set_phase(ctx, settling_phase(ctx, settle));
@@ -76,7 +80,8 @@ impl PoetryResearchWorkflow {
             }
         }
 
-        agent_turn(ctx, "synthesizing", SYNTHESIZE_TURN, &turn).await?;
+        let synthesize = options::agent_turn(&settings, SYNTHESIZE_TURN);
+        agent_turn(ctx, "synthesizing", SYNTHESIZE_TURN, &synthesize).await?;
 
         set_phase(ctx, "done".into());
         Ok(RESULT.to_owned())

@@ -30,7 +30,7 @@ impl Recorded {
         serde_json::from_str(&self.body).expect("a JSON request body")
     }
 
-    fn path(&self) -> &str {
+    pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or_default()
     }
 }
@@ -144,20 +144,7 @@ impl FakeHttp {
             return;
         };
         let reply = self.reply_for(&request);
-        tokio::time::sleep(reply.delay).await;
-        let mut head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: close\r\n",
-            reply.status,
-            reason(reply.status),
-            reply.body.len()
-        );
-        for (name, value) in &reply.headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        let _ = stream.write_all(head.as_bytes()).await;
-        let _ = stream.write_all(reply.body.as_bytes()).await;
-        let _ = stream.shutdown().await;
+        write_reply(&mut stream, &reply).await;
     }
 
     fn reply_for(&self, request: &Recorded) -> Reply {
@@ -177,7 +164,25 @@ impl FakeHttp {
     }
 }
 
-async fn read_request(stream: &mut TcpStream) -> Option<Recorded> {
+/// Waits `reply.delay`, then writes the reply and closes the connection.
+pub async fn write_reply(stream: &mut TcpStream, reply: &Reply) {
+    tokio::time::sleep(reply.delay).await;
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        reply.status,
+        reason(reply.status),
+        reply.body.len()
+    );
+    for (name, value) in &reply.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(reply.body.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+pub async fn read_request(stream: &mut TcpStream) -> Option<Recorded> {
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
@@ -227,6 +232,8 @@ fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         401 => "Unauthorized",
         404 => "Not Found",
+        405 => "Method Not Allowed",
+        502 => "Bad Gateway",
         422 => "Unprocessable Entity",
         429 => "Too Many Requests",
         500 => "Internal Server Error",

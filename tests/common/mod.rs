@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fake_http;
+pub mod fake_openclaw;
 
 use clawfactory_temporal::config::TemporalConfig;
 use clawfactory_temporal::start::failure_chain;
@@ -301,6 +302,9 @@ pub struct ConfigFile {
     pub retry_attempts: u32,
     pub weather_url: String,
     pub graceful_shutdown: &'static str,
+    /// More keys inside `[gateway]`.
+    pub gateway_extra: String,
+    /// More tables after everything else.
     pub extra: String,
 }
 
@@ -318,6 +322,7 @@ impl ConfigFile {
             retry_attempts: 3,
             weather_url: gateway_url.to_owned(),
             graceful_shutdown: "2s",
+            gateway_extra: String::new(),
             extra: String::new(),
         }
     }
@@ -340,6 +345,7 @@ api = "{api}"
 url = "{url}"
 {token_line}killswitch_file = {killswitch:?}
 timeout = "{timeout}"
+{gateway_extra}
 
 [workflows.agent_turn.retry]
 initial_interval = "{initial}"
@@ -358,6 +364,7 @@ base_url = "{weather}"
             url = self.gateway_url,
             killswitch = self.killswitch_file.display().to_string(),
             timeout = self.gateway_timeout,
+            gateway_extra = self.gateway_extra,
             initial = self.retry_initial,
             attempts = self.retry_attempts,
             settle = self.settle,

@@ -1,0 +1,194 @@
+//! `gateway.api = "hooks-agent"`: `POST {url}/hooks/agent` with `waitForCompletion`, the
+//! only HTTP-only way to run an OpenClaw agent turn AND learn its outcome.
+//!
+//! OpenClaw's rules this relies on: the same `Idempotency-Key` with the same payload
+//! re-attaches to the same run (while it runs, and for 5 minutes after it settles), a run
+//! that completed with error replays that error, and failed admissions are not cached. No
+//! bytes flow while a run is in progress, so each POST has a read timeout and is simply
+//! re-sent with the same key to keep waiting.
+
+use super::openclaw::{self, Hints};
+use super::turns::{TurnResolver, TurnSpec};
+use super::{Gateway, GatewayError, TurnRequest, failure_type, transport_error, with_bearer};
+use crate::config::OnSkipped;
+use crate::http_response::{self, ResponseClass};
+use crate::secret::Secret;
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::{Duration, SystemTime};
+
+const MAX_BODY_BYTES: usize = 256 * 1024;
+const HINTS: Hints = Hints {
+    unauthorized: "/hooks/agent takes the HOOKS token (gateway.hooks_token_file), not the gateway token",
+    not_found: "enable OpenClaw hooks: hooks.enabled = true, hooks.token, and hooks.path = \"/hooks\"",
+};
+
+pub struct HooksAgentGateway {
+    http: reqwest::Client,
+    endpoint: String,
+    token: Option<Secret>,
+    request_timeout: Duration,
+    on_skipped: OnSkipped,
+    turns: TurnResolver,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    run_id: Option<String>,
+    completion: Option<Completion>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Completion {
+    status: String,
+    reply_disposition: Option<String>,
+}
+
+impl HooksAgentGateway {
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        token: Option<Secret>,
+        request_timeout: Duration,
+        on_skipped: OnSkipped,
+        turns: TurnResolver,
+    ) -> Self {
+        Self {
+            http,
+            endpoint: format!("{}/hooks/agent", base_url.trim_end_matches('/')),
+            token,
+            request_timeout,
+            on_skipped,
+            turns,
+        }
+    }
+
+    async fn run(&self, turn: &TurnRequest) -> Result<String, GatewayError> {
+        let spec = self.turns.resolve(&turn.agent_turn).await?;
+        let body = request_body(&turn.agent_turn, &spec);
+        let what = format!(
+            "POST {} for agent turn {:?}",
+            self.endpoint, turn.agent_turn
+        );
+        loop {
+            let request = self
+                .http
+                .post(&self.endpoint)
+                .timeout(self.request_timeout)
+                .header("Idempotency-Key", &turn.idempotency_key)
+                .json(&body);
+            let response = match http_response::send(
+                with_bearer(request, self.token.as_ref()),
+                MAX_BODY_BYTES,
+            )
+            .await
+            {
+                Err(err) if err.is_timeout() && time_left(turn.deadline) => {
+                    // The run is still going: the same key re-attaches to it.
+                    tracing::info!(agent_turn = %turn.agent_turn, "agent turn still running; waiting again");
+                    continue;
+                }
+                Err(err) => return Err(transport_error(&what, &err)),
+                Ok(response) => response,
+            };
+            if response.class() != ResponseClass::Success {
+                return Err(openclaw::status_error(&what, &response, &HINTS));
+            }
+            return self.outcome(&what, &turn.agent_turn, &response.body);
+        }
+    }
+
+    fn outcome(&self, what: &str, turn_id: &str, body: &str) -> Result<String, GatewayError> {
+        let answer: Answer = serde_json::from_str(body).map_err(|err| GatewayError::Retryable {
+            failure_type: failure_type::UNAVAILABLE,
+            message: format!("{what}: unreadable answer ({err})"),
+            retry_after: None,
+        })?;
+        let run_id = answer.run_id.unwrap_or_default();
+        let Some(completion) = answer.completion else {
+            return Err(GatewayError::NonRetryable {
+                failure_type: failure_type::REJECTED,
+                message: format!(
+                    "{what}: run {run_id} was admitted but the gateway did not wait for it \
+                     (waitForCompletion needs OpenClaw 2026.9 or later)"
+                ),
+            });
+        };
+        let disposition = completion.reply_disposition.unwrap_or_default();
+        let result =
+            json!({"runId": run_id, "status": completion.status, "replyDisposition": disposition});
+        match completion.status.as_str() {
+            "ok" => Ok(result.to_string()),
+            "skipped" if self.on_skipped == OnSkipped::Succeed => {
+                tracing::warn!(agent_turn = %turn_id, run_id, "OpenClaw skipped the agent run");
+                Ok(result.to_string())
+            }
+            "skipped" => Err(GatewayError::NonRetryable {
+                failure_type: failure_type::AGENT_RUN_SKIPPED,
+                message: format!(
+                    "agent turn {turn_id:?}: OpenClaw skipped run {run_id} (gateway.on_skipped = \"fail\")"
+                ),
+            }),
+            status => Err(GatewayError::RunFailed {
+                message: format!(
+                    "agent turn {turn_id:?}: OpenClaw run {run_id} completed with status {status:?} \
+                     (replyDisposition {disposition:?}); see the run's session in OpenClaw"
+                ),
+            }),
+        }
+    }
+}
+
+fn request_body(turn_id: &str, spec: &TurnSpec) -> Value {
+    let mut body = json!({
+        "message": spec.message,
+        "name": turn_id,
+        "agentId": spec.agent,
+        "deliver": false,
+        "waitForCompletion": true,
+    });
+    if let Some(timeout) = spec.timeout {
+        body["timeoutSeconds"] = timeout.as_secs().into();
+    }
+    if let Some(model) = &spec.model {
+        body["model"] = model.as_str().into();
+    }
+    if let Some(thinking) = &spec.thinking {
+        body["thinking"] = thinking.as_str().into();
+    }
+    body
+}
+
+fn time_left(deadline: Option<SystemTime>) -> bool {
+    deadline.is_none_or(|deadline| deadline > SystemTime::now())
+}
+
+impl Gateway for HooksAgentGateway {
+    fn trigger<'a>(&'a self, turn: &'a TurnRequest) -> BoxFuture<'a, Result<String, GatewayError>> {
+        Box::pin(self.run(turn))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_carries_the_turn_and_asks_to_wait_without_delivery() {
+        let spec = TurnSpec {
+            message: "Write.".into(),
+            agent: "main".into(),
+            model: Some("mock/m".into()),
+            thinking: None,
+            timeout: Some(Duration::from_secs(120)),
+        };
+        assert_eq!(
+            request_body("poetry-research-execute", &spec),
+            json!({"message": "Write.", "name": "poetry-research-execute", "agentId": "main",
+                   "deliver": false, "waitForCompletion": true, "timeoutSeconds": 120, "model": "mock/m"})
+        );
+    }
+}

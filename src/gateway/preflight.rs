@@ -1,0 +1,68 @@
+//! A startup look at the gateway: is it ready, are the secrets this protocol needs there,
+//! does the admin RPC answer when cron jobs are to be resolved. Only warnings: the worker
+//! runs regardless (the gateway may come up later), but a person reading the log learns
+//! what is misconfigured before the first agent turn fails.
+
+use super::admin_rpc::AdminRpc;
+use crate::config::{Config, GatewayApi};
+use crate::http_response;
+use serde_json::json;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Human-readable problems; empty when everything looks right.
+pub async fn check(config: &Config, api: GatewayApi, http: &reqwest::Client) -> Vec<String> {
+    let gateway = &config.gateway;
+    let mut problems = Vec::new();
+    if api == GatewayApi::Echo {
+        return problems;
+    }
+    if api == GatewayApi::HooksAgent && config.hooks_token.is_none() {
+        problems.push(
+            "gateway.api = \"hooks-agent\" but no hooks token is set (gateway.hooks_token_file, \
+             credential hooks-token, or GATEWAY_HOOKS_TOKEN): /hooks/agent will answer 401"
+                .to_owned(),
+        );
+    }
+    let needs_gateway_token = matches!(api, GatewayApi::ChatCompletions | GatewayApi::CronFire)
+        || (gateway.resolve_cron_jobs && api != GatewayApi::CronFire);
+    if needs_gateway_token && config.gateway_token.is_none() {
+        problems.push(format!(
+            "no gateway token is set (gateway.token_file, credential gateway-token, or \
+             GATEWAY_INTERNAL_TOKEN), but {} needs it",
+            if gateway.resolve_cron_jobs {
+                "gateway.resolve_cron_jobs"
+            } else {
+                "this protocol"
+            }
+        ));
+    }
+    let readyz = format!("{}/readyz", gateway.url.trim_end_matches('/'));
+    match http_response::send(http.get(&readyz).timeout(TIMEOUT), 64 * 1024).await {
+        Ok(response) if response.class() == http_response::ResponseClass::Success => {}
+        Ok(response) => problems.push(format!(
+            "OpenClaw gateway not ready: {}",
+            response.describe(&format!("GET {readyz}"))
+        )),
+        Err(err) => problems.push(format!(
+            "OpenClaw gateway not reachable: GET {readyz}: {}",
+            http_response::describe_transport_error(&err)
+        )),
+    }
+    if gateway.resolve_cron_jobs && api != GatewayApi::CronFire {
+        let rpc = AdminRpc::new(
+            http.clone(),
+            &gateway.url,
+            config.gateway_token.clone(),
+            TIMEOUT,
+        );
+        if let Err(err) = rpc.call("cron.list", json!({"limit": 1})).await {
+            problems.push(format!(
+                "gateway.resolve_cron_jobs is on, but {}",
+                err.message()
+            ));
+        }
+    }
+    problems
+}

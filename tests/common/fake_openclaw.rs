@@ -1,0 +1,402 @@
+//! A loopback fake of the OpenClaw 2026.9.6 gateway, faithful to what was observed of the
+//! real one (shared/reference/openclaw-gateway.md): the same routes, tokens, status codes,
+//! text/plain vs JSON bodies, and the `/hooks/agent` idempotency rules:
+//! - same key + same dispatch payload → the same run (re-attach while it runs, replay after);
+//! - a run that completed with error replays that error for the same key;
+//! - a different payload under the same key is a new run; no key, always a new run;
+//! - failed admissions (non-2xx) are not cached.
+//!
+//! Tests script what each new run does (how long, how it ends), admission failures, and
+//! connections cut mid-wait, and read back every request and every run.
+
+use super::fake_http::{Recorded, Reply, read_request, write_reply};
+use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// How a new run ends.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: &'static str,
+    pub after: Duration,
+}
+
+impl Outcome {
+    pub fn ok() -> Outcome {
+        Outcome::ok_after(Duration::ZERO)
+    }
+    pub fn ok_after(after: Duration) -> Outcome {
+        Outcome {
+            status: "ok",
+            after,
+        }
+    }
+    pub fn error() -> Outcome {
+        Outcome {
+            status: "error",
+            after: Duration::ZERO,
+        }
+    }
+    pub fn skipped() -> Outcome {
+        Outcome {
+            status: "skipped",
+            after: Duration::ZERO,
+        }
+    }
+}
+
+/// A started run, as the test reads it back.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub run_id: String,
+    pub idempotency_key: Option<String>,
+    pub body: Value,
+    pub via: &'static str,
+}
+
+struct Entry {
+    run_id: String,
+    done: watch::Receiver<Option<&'static str>>,
+}
+
+#[derive(Default)]
+struct State {
+    requests: Vec<Recorded>,
+    runs: Vec<Run>,
+    replay: HashMap<(String, String), Arc<Entry>>,
+    outcomes: VecDeque<Outcome>,
+    admission_failures: VecDeque<Reply>,
+    cuts: VecDeque<Duration>,
+    cron_jobs: Vec<Value>,
+}
+
+#[derive(Clone)]
+pub struct FakeOpenClaw {
+    pub port: u16,
+    pub hooks_token: String,
+    pub gateway_token: String,
+    state: Arc<Mutex<State>>,
+}
+
+const AGENTS: [&str; 2] = ["main", "writer"];
+
+impl FakeOpenClaw {
+    pub async fn start() -> FakeOpenClaw {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fake = FakeOpenClaw {
+            port: listener.local_addr().unwrap().port(),
+            hooks_token: "hook-token-fedcba9876543210".into(),
+            gateway_token: "gw-token-0123456789abcdef".into(),
+            state: Arc::default(),
+        };
+        let server = fake.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let server = server.clone();
+                tokio::spawn(async move { server.serve(stream).await });
+            }
+        });
+        fake
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// How the next new runs end, in order; afterwards runs end `ok` at once.
+    pub fn outcomes(&self, outcomes: impl IntoIterator<Item = Outcome>) {
+        self.state.lock().unwrap().outcomes.extend(outcomes);
+    }
+
+    /// The next `/hooks/agent` admissions answer these instead (not cached, no run).
+    pub fn fail_admissions(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state
+            .lock()
+            .unwrap()
+            .admission_failures
+            .extend(replies);
+    }
+
+    /// The next waiting `/hooks/agent` requests lose their connection after these delays;
+    /// their runs go on.
+    pub fn cut_connections(&self, after: impl IntoIterator<Item = Duration>) {
+        self.state.lock().unwrap().cuts.extend(after);
+    }
+
+    pub fn add_cron_job(&self, job: Value) {
+        self.state.lock().unwrap().cron_jobs.push(job);
+    }
+
+    pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
+        let state = self.state.lock().unwrap();
+        state
+            .requests
+            .iter()
+            .filter(|r| r.path() == path)
+            .cloned()
+            .collect()
+    }
+
+    pub fn runs(&self) -> Vec<Run> {
+        self.state.lock().unwrap().runs.clone()
+    }
+
+    async fn serve(&self, mut stream: TcpStream) {
+        let Some(request) = read_request(&mut stream).await else {
+            return;
+        };
+        self.state.lock().unwrap().requests.push(request.clone());
+        let reply = match (request.method.as_str(), request.path()) {
+            (_, "/hooks/agent") => match self.hooks_agent(&request).await {
+                Some(reply) => reply,
+                None => return, // connection cut: drop the stream without an answer
+            },
+            (_, "/v1/chat/completions") => self.chat_completions(&request).await,
+            (_, "/api/v1/admin/rpc") => self.admin_rpc(&request),
+            ("GET", "/readyz" | "/ready") => {
+                Reply::json(200, json!({"ready": true, "failing": [], "uptimeMs": 2913}))
+            }
+            ("GET", "/health" | "/healthz") => {
+                Reply::json(200, json!({"ok": true, "status": "live"}))
+            }
+            _ => not_found(),
+        };
+        write_reply(&mut stream, &reply).await;
+    }
+
+    async fn hooks_agent(&self, request: &Recorded) -> Option<Reply> {
+        if request.method != "POST" {
+            return Some(method_not_allowed());
+        }
+        let bearer = request
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let token = bearer.or(request.header("x-openclaw-token"));
+        if token != Some(self.hooks_token.as_str()) {
+            return Some(Reply::status(401, "Unauthorized"));
+        }
+        let Ok(body) = serde_json::from_str::<Value>(&request.body) else {
+            return Some(Reply::json(
+                400,
+                json!({"ok": false, "error": "Unexpected end of JSON input"}),
+            ));
+        };
+        if !body["message"].as_str().is_some_and(|m| !m.is_empty()) {
+            return Some(Reply::json(
+                400,
+                json!({"ok": false, "error": "message required"}),
+            ));
+        }
+        let agent = body["agentId"].as_str().unwrap_or("main");
+        if !AGENTS.contains(&agent) {
+            return Some(Reply::json(
+                400,
+                json!({"ok": false, "error": format!("unknown agentId \"{agent}\"")}),
+            ));
+        }
+        if let Some(failure) = self.state.lock().unwrap().admission_failures.pop_front() {
+            return Some(failure);
+        }
+        let key = request
+            .header("idempotency-key")
+            .or(request.header("x-openclaw-idempotency-key"))
+            .map(str::to_owned)
+            .or_else(|| body["idempotencyKey"].as_str().map(str::to_owned));
+        let entry = self.run_for(key, &body, "hooks");
+        if body["waitForCompletion"] != Value::Bool(true) {
+            return Some(Reply::json(200, json!({"ok": true, "runId": entry.run_id})));
+        }
+        let cut = self.state.lock().unwrap().cuts.pop_front();
+        let mut done = entry.done.clone();
+        let finished = async {
+            let status = done.wait_for(Option::is_some).await.unwrap();
+            status.unwrap()
+        };
+        let status = match cut {
+            Some(after) => tokio::select! {
+                status = finished => status,
+                () = tokio::time::sleep(after) => return None,
+            },
+            None => finished.await,
+        };
+        let disposition = match status {
+            "ok" => "visible",
+            "skipped" => "silent",
+            _ => "empty",
+        };
+        Some(Reply::json(
+            200,
+            json!({"ok": true, "runId": entry.run_id, "completion": {"status": status,
+                   "replyDisposition": disposition, "delivered": false, "deliveryAttempted": false}}),
+        ))
+    }
+
+    /// The existing run for (key, dispatch payload), or a new one.
+    fn run_for(&self, key: Option<String>, body: &Value, via: &'static str) -> Arc<Entry> {
+        let mut dispatch = body.clone();
+        if let Some(fields) = dispatch.as_object_mut() {
+            fields.remove("waitForCompletion");
+            fields.remove("idempotencyKey");
+        }
+        let mut state = self.state.lock().unwrap();
+        let replay_key = key.clone().map(|k| (k, dispatch.to_string()));
+        if let Some(entry) = replay_key.as_ref().and_then(|k| state.replay.get(k)) {
+            return entry.clone();
+        }
+        let run_id = format!("run-{:04}", state.runs.len() + 1);
+        let outcome = state.outcomes.pop_front().unwrap_or_else(Outcome::ok);
+        let (finish, done) = watch::channel(None);
+        tokio::spawn(async move {
+            tokio::time::sleep(outcome.after).await;
+            let _ = finish.send(Some(outcome.status));
+        });
+        state.runs.push(Run {
+            run_id: run_id.clone(),
+            idempotency_key: key,
+            body: body.clone(),
+            via,
+        });
+        let entry = Arc::new(Entry { run_id, done });
+        if let Some(replay_key) = replay_key {
+            state.replay.insert(replay_key, entry.clone());
+        }
+        entry
+    }
+
+    async fn chat_completions(&self, request: &Recorded) -> Reply {
+        if request.method != "POST" {
+            return method_not_allowed();
+        }
+        if request.header("authorization")
+            != Some(format!("Bearer {}", self.gateway_token).as_str())
+        {
+            return Reply::json(
+                401,
+                json!({"error": {"message": "Unauthorized", "type": "unauthorized"}}),
+            );
+        }
+        let invalid = |message: String| {
+            Reply::json(
+                400,
+                json!({"error": {"message": message, "type": "invalid_request_error"}}),
+            )
+        };
+        let Ok(body) = serde_json::from_str::<Value>(&request.body) else {
+            return invalid("Unexpected end of JSON input".into());
+        };
+        let model = body["model"].as_str().unwrap_or_default();
+        let agent = match model {
+            "openclaw" | "openclaw/default" => "main",
+            other => match other
+                .strip_prefix("openclaw/")
+                .or(other.strip_prefix("openclaw:"))
+                .or(other.strip_prefix("agent:"))
+            {
+                Some(agent) => agent,
+                None => {
+                    return invalid(
+                        "Invalid `model`. Use `openclaw` or `openclaw/<agentId>`.".into(),
+                    );
+                }
+            },
+        };
+        if !AGENTS.contains(&agent) {
+            return invalid(format!("Unknown agent '{agent}'."));
+        }
+        let user_message = body["messages"]
+            .as_array()
+            .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+            .and_then(|m| m["content"].as_str())
+            .map(str::to_owned);
+        let Some(user_message) = user_message else {
+            return invalid("Missing user message in `messages`.".into());
+        };
+        // No idempotency on this endpoint: every request is a new run.
+        let entry = self.run_for(None, &body, "chat");
+        let mut done = entry.done.clone();
+        let status = done.wait_for(Option::is_some).await.unwrap().unwrap();
+        if status != "ok" {
+            return Reply::json(
+                502,
+                json!({"error": {"message": "upstream provider error", "type": "api_error"}}),
+            );
+        }
+        let reply = format!(
+            "MOCK-REPLY: {}",
+            user_message.chars().take(40).collect::<String>()
+        );
+        Reply::json(
+            200,
+            json!({"id": format!("chatcmpl_{}", entry.run_id), "object": "chat.completion", "created": 1795627640,
+                   "model": model, "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
+                   "finish_reason": "stop"}], "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}),
+        )
+    }
+
+    fn admin_rpc(&self, request: &Recorded) -> Reply {
+        if request.method != "POST" {
+            return Reply::json(405, json!({"ok": false, "error": {"type": "method_not_allowed", "message": "Method Not Allowed"}}))
+                .header("Allow", "POST");
+        }
+        if request.header("authorization")
+            != Some(format!("Bearer {}", self.gateway_token).as_str())
+        {
+            return Reply::json(
+                401,
+                json!({"error": {"message": "Unauthorized", "type": "unauthorized"}}),
+            );
+        }
+        let Ok(call) = serde_json::from_str::<Value>(&request.body) else {
+            return Reply::json(
+                400,
+                json!({"ok": false, "error": {"type": "invalid_request", "message": "request body must be valid JSON"}}),
+            );
+        };
+        let id = call["id"].clone();
+        let params = &call["params"];
+        let jobs = self.state.lock().unwrap().cron_jobs.clone();
+        let invalid = |message: String| {
+            Reply::json(
+                400,
+                json!({"id": id, "ok": false, "error": {"code": "INVALID_REQUEST", "message": message}}),
+            )
+        };
+        match call["method"].as_str() {
+            Some("cron.list") => {
+                let query = params["query"].as_str().unwrap_or_default();
+                let matching: Vec<Value> = jobs
+                    .into_iter()
+                    .filter(|job| job["name"].as_str().unwrap_or_default().contains(query))
+                    .collect();
+                Reply::json(
+                    200,
+                    json!({"id": id, "ok": true, "payload": {"jobs": matching, "total": matching.len(),
+                    "offset": 0, "hasMore": false, "nextOffset": null}}),
+                )
+            }
+            Some("cron.get") => {
+                let wanted = params["id"].as_str().unwrap_or_default();
+                match jobs.into_iter().find(|job| job["id"] == wanted) {
+                    Some(job) => Reply::json(200, json!({"id": id, "ok": true, "payload": job})),
+                    None => invalid(format!("Automation not found: {wanted}.")),
+                }
+            }
+            Some(method) => invalid(format!("admin HTTP RPC method is not supported: {method}")),
+            None => Reply::json(
+                400,
+                json!({"ok": false, "error": {"type": "invalid_request", "message": "method must be a non-empty string"}}),
+            ),
+        }
+    }
+}
+
+fn not_found() -> Reply {
+    Reply::status(404, "Not Found")
+}
+
+fn method_not_allowed() -> Reply {
+    Reply::status(405, "Method Not Allowed").header("Allow", "POST")
+}

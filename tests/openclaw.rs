@@ -1,0 +1,406 @@
+//! Agent turns that really run on OpenClaw: the `hooks-agent` and `chat-completions`
+//! protocols and cron-job resolution, against the faithful loopback fake of the gateway.
+
+mod common;
+
+use common::fake_http::Reply;
+use common::fake_openclaw::{FakeOpenClaw, Outcome};
+use common::{ConfigFile, Setup, WorkerProcess, start_workflow, workflow_result};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const HOOKS: &str = "/hooks/agent";
+
+struct World {
+    setup: Setup,
+    openclaw: FakeOpenClaw,
+}
+
+impl World {
+    async fn new() -> World {
+        World {
+            setup: Setup::new().await,
+            openclaw: FakeOpenClaw::start().await,
+        }
+    }
+
+    /// A worker config speaking `api` to the fake, with both tokens in their files.
+    fn config(&self, api: &'static str) -> ConfigFile {
+        let hooks = self.setup.path("hooks-token");
+        let gateway = self.setup.path("gateway-token");
+        std::fs::write(&hooks, format!("{}\n", self.openclaw.hooks_token)).unwrap();
+        std::fs::write(&gateway, format!("{}\n", self.openclaw.gateway_token)).unwrap();
+        let mut config = self.setup.config();
+        config.gateway_api = api;
+        config.gateway_url = self.openclaw.url();
+        config.token_file = Some(gateway);
+        config.gateway_extra = format!("hooks_token_file = {:?}\n", hooks.display().to_string());
+        config
+    }
+
+    async fn worker(&self, config: &ConfigFile) -> WorkerProcess {
+        self.setup.worker(config).await
+    }
+
+    /// Runs one agent turn through CustomWorkflow; its result or failure chain.
+    async fn turn(&self, id: &str, agent_turn: &str) -> Result<String, String> {
+        let client = self.setup.server.client().await;
+        let definition = json!({"steps": [{"type": "agent_turn", "agent_id": agent_turn}]});
+        start_workflow(&client, "CustomWorkflow", Some(definition), id).await;
+        let summary = workflow_result(&client, id).await?;
+        let summary: Value = serde_json::from_str(&summary).unwrap();
+        Ok(summary["results"][0]["result"].as_str().unwrap().to_owned())
+    }
+}
+
+const TURNS: &str = r#"
+[turns.digest]
+message = "Write the daily digest."
+agent = "writer"
+timeout = "2m"
+model = "mock/mock-model"
+
+[turns.ghost]
+message = "Talk to nobody."
+agent = "nobody"
+"#;
+
+#[tokio::test]
+async fn poetry_research_makes_two_real_runs_through_hooks_agent() {
+    let world = World::new().await;
+    let _worker = world.worker(&world.config("hooks-agent")).await;
+    let client = world.setup.server.client().await;
+    start_workflow(
+        &client,
+        "PoetryResearchWorkflow",
+        Some(json!({"settle": "1s"})),
+        "poetry-hooks",
+    )
+    .await;
+    assert_eq!(
+        workflow_result(&client, "poetry-hooks").await,
+        Ok("Poetry research workflow completed".into())
+    );
+    let runs = world.openclaw.runs();
+    assert_eq!(runs.len(), 2);
+    for (run, turn) in runs
+        .iter()
+        .zip(["poetry-research-execute", "poetry-research-synthesize"])
+    {
+        assert_eq!(run.body["name"], turn);
+        assert_eq!(run.body["agentId"], "main");
+        assert_eq!(run.body["deliver"], false);
+        assert_eq!(run.body["waitForCompletion"], true);
+        assert!(
+            run.body["message"].as_str().unwrap().contains("poetry"),
+            "{}",
+            run.body
+        );
+        assert!(
+            run.idempotency_key
+                .as_deref()
+                .unwrap()
+                .starts_with("poetry-hooks/")
+        );
+    }
+    for request in world.openclaw.requests_to(HOOKS) {
+        let auth = request.header("authorization").unwrap();
+        assert_eq!(
+            auth,
+            format!("Bearer {}", world.openclaw.hooks_token),
+            "the HOOKS token"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_turn_carries_its_definition_and_reports_the_run() {
+    let world = World::new().await;
+    let mut config = world.config("hooks-agent");
+    config.extra = TURNS.into();
+    let _worker = world.worker(&config).await;
+    let result: Value =
+        serde_json::from_str(&world.turn("digest-1", "digest").await.unwrap()).unwrap();
+    assert_eq!(
+        result,
+        json!({"runId": "run-0001", "status": "ok", "replyDisposition": "visible"})
+    );
+    let run = &world.openclaw.runs()[0];
+    assert_eq!(
+        run.body,
+        json!({"message": "Write the daily digest.", "name": "digest", "agentId": "writer", "deliver": false,
+               "waitForCompletion": true, "timeoutSeconds": 120, "model": "mock/mock-model"})
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_completed_with_error_is_retried_as_a_new_run_under_a_new_key() {
+    let world = World::new().await;
+    world.openclaw.outcomes([Outcome::error(), Outcome::ok()]);
+    let _worker = world.worker(&world.config("hooks-agent")).await;
+    assert!(
+        world
+            .turn("retry-run", "poetry-research-execute")
+            .await
+            .is_ok()
+    );
+    let runs = world.openclaw.runs();
+    assert_eq!(runs.len(), 2, "one failed run, one good run");
+    let keys: Vec<_> = runs
+        .iter()
+        .map(|r| r.idempotency_key.clone().unwrap())
+        .collect();
+    assert_ne!(keys[0], keys[1]);
+    assert!(
+        keys[1].starts_with(&keys[0]) && keys[1].ends_with("/run-2"),
+        "{keys:?}"
+    );
+    assert_eq!(world.openclaw.requests_to(HOOKS).len(), 2);
+}
+
+#[tokio::test]
+async fn runs_that_keep_failing_end_in_agent_run_failed() {
+    let world = World::new().await;
+    world
+        .openclaw
+        .outcomes([Outcome::error(), Outcome::error(), Outcome::error()]);
+    let _worker = world.worker(&world.config("hooks-agent")).await;
+    let err = world
+        .turn("always-fails", "poetry-research-execute")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("[AgentRunFailed]") && err.contains("completed with status \"error\""),
+        "{err}"
+    );
+    assert_eq!(
+        world.openclaw.runs().len(),
+        3,
+        "3 attempts, 3 distinct runs"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_cut_mid_wait_reattaches_to_the_same_run() {
+    let world = World::new().await;
+    world
+        .openclaw
+        .outcomes([Outcome::ok_after(Duration::from_secs(3))]);
+    world.openclaw.cut_connections([Duration::from_millis(500)]);
+    let _worker = world.worker(&world.config("hooks-agent")).await;
+    assert!(world.turn("cut", "poetry-research-execute").await.is_ok());
+    assert_eq!(
+        world.openclaw.runs().len(),
+        1,
+        "re-attached, no duplicate run"
+    );
+    let requests = world.openclaw.requests_to(HOOKS);
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].header("idempotency-key"),
+        requests[1].header("idempotency-key")
+    );
+}
+
+#[tokio::test]
+async fn a_turn_longer_than_the_read_timeout_is_waited_for_without_a_second_run() {
+    let world = World::new().await;
+    world
+        .openclaw
+        .outcomes([Outcome::ok_after(Duration::from_millis(3500))]);
+    let mut config = world.config("hooks-agent");
+    config.gateway_timeout = "1s";
+    let _worker = world.worker(&config).await;
+    assert!(world.turn("long", "poetry-research-execute").await.is_ok());
+    assert_eq!(world.openclaw.runs().len(), 1);
+    let requests = world.openclaw.requests_to(HOOKS);
+    assert!(
+        requests.len() >= 3,
+        "re-POSTed while waiting: {}",
+        requests.len()
+    );
+    let key = requests[0].header("idempotency-key");
+    assert!(requests.iter().all(|r| r.header("idempotency-key") == key));
+}
+
+#[tokio::test]
+async fn a_failed_admission_is_retried_with_the_same_key_after_retry_after() {
+    let world = World::new().await;
+    world.openclaw.fail_admissions([Reply::json(
+        503,
+        json!({"error": {"message": "Gateway is temporarily unavailable while suspending or restarting",
+               "type": "service_unavailable", "code": "gateway_unavailable"}}),
+    )
+    .header("Retry-After", "2")]);
+    let _worker = world.worker(&world.config("hooks-agent")).await;
+    assert!(
+        world
+            .turn("admission", "poetry-research-execute")
+            .await
+            .is_ok()
+    );
+    let requests = world.openclaw.requests_to(HOOKS);
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].header("idempotency-key"),
+        requests[1].header("idempotency-key")
+    );
+    assert!(requests[1].at - requests[0].at >= Duration::from_millis(1900));
+    assert_eq!(world.openclaw.runs().len(), 1);
+}
+
+#[tokio::test]
+async fn wrong_token_unknown_agent_and_undefined_turns_fail_at_once() {
+    let world = World::new().await;
+    let mut config = world.config("hooks-agent");
+    config.extra = TURNS.into();
+    // The GATEWAY token where the hooks token belongs: OpenClaw answers 401.
+    config.gateway_extra = format!(
+        "hooks_token_file = {:?}\n",
+        world.setup.path("gateway-token").display().to_string()
+    );
+    let _worker = world.worker(&config).await;
+    let err = world.turn("wrong-token", "digest").await.unwrap_err();
+    assert!(
+        err.contains("[GatewayUnauthorized]") && err.contains("HOOKS token"),
+        "{err}"
+    );
+    assert_eq!(world.openclaw.requests_to(HOOKS).len(), 1);
+
+    let world = World::new().await;
+    let mut config = world.config("hooks-agent");
+    config.extra = TURNS.into();
+    let _worker = world.worker(&config).await;
+    let err = world.turn("ghost", "ghost").await.unwrap_err();
+    assert!(
+        err.contains("[UnknownAgent]") && err.contains("unknown agentId \"nobody\""),
+        "{err}"
+    );
+    assert_eq!(world.openclaw.requests_to(HOOKS).len(), 1);
+    let err = world.turn("undefined", "no-such-turn").await.unwrap_err();
+    assert!(
+        err.contains("[UnknownAgentTurn]") && err.contains("[turns.no-such-turn]"),
+        "{err}"
+    );
+    assert_eq!(
+        world.openclaw.requests_to(HOOKS).len(),
+        1,
+        "no call for an undefined turn"
+    );
+}
+
+#[tokio::test]
+async fn skipped_runs_succeed_by_default_and_fail_when_configured() {
+    let world = World::new().await;
+    world
+        .openclaw
+        .outcomes([Outcome::skipped(), Outcome::skipped()]);
+    let worker = world.worker(&world.config("hooks-agent")).await;
+    let result = world
+        .turn("skipped-ok", "poetry-research-execute")
+        .await
+        .unwrap();
+    assert!(result.contains(r#""status":"skipped""#), "{result}");
+    assert!(worker.output().contains("OpenClaw skipped the agent run"));
+    drop(worker);
+
+    let mut config = world.config("hooks-agent");
+    config.gateway_extra.push_str("on_skipped = \"fail\"\n");
+    let _worker = world.worker(&config).await;
+    let err = world
+        .turn("skipped-fail", "poetry-research-execute")
+        .await
+        .unwrap_err();
+    assert!(err.contains("[AgentRunSkipped]"), "{err}");
+    assert_eq!(world.openclaw.runs().len(), 2);
+}
+
+#[tokio::test]
+async fn cron_jobs_resolve_by_exact_name_through_the_admin_rpc() {
+    let world = World::new().await;
+    let job = |id: &str, name: &str, message: &str| {
+        json!({"id": id, "name": name, "agentId": "writer", "enabled": true,
+               "schedule": {"kind": "cron", "expr": "0 4 * * *", "tz": "UTC"},
+               "payload": {"kind": "agentTurn", "message": message, "timeoutSeconds": 300}})
+    };
+    world
+        .openclaw
+        .add_cron_job(job("j1", "nightly", "Nightly from the cron job."));
+    world
+        .openclaw
+        .add_cron_job(job("j2", "nightly-extra", "A substring match, not ours."));
+    world.openclaw.add_cron_job(job("j3", "twice", "one"));
+    world.openclaw.add_cron_job(job("j4", "twice", "two"));
+    let mut config = world.config("hooks-agent");
+    config.gateway_extra.push_str("resolve_cron_jobs = true\n");
+    let _worker = world.worker(&config).await;
+
+    assert!(world.turn("exact", "nightly").await.is_ok());
+    let run = &world.openclaw.runs()[0];
+    assert_eq!(run.body["message"], "Nightly from the cron job.");
+    assert_eq!(run.body["agentId"], "writer");
+    assert_eq!(run.body["timeoutSeconds"], 300);
+
+    let err = world.turn("several", "twice").await.unwrap_err();
+    assert!(
+        err.contains("[AmbiguousAgentTurn]") && err.contains("j3, j4"),
+        "{err}"
+    );
+    let err = world.turn("none", "missing").await.unwrap_err();
+    assert!(
+        err.contains("[UnknownAgentTurn]") && err.contains("\"missing\""),
+        "{err}"
+    );
+    assert_eq!(world.openclaw.runs().len(), 1);
+    for rpc in world.openclaw.requests_to("/api/v1/admin/rpc") {
+        let auth = rpc.header("authorization").unwrap();
+        assert_eq!(
+            auth,
+            format!("Bearer {}", world.openclaw.gateway_token),
+            "the GATEWAY token"
+        );
+    }
+}
+
+#[tokio::test]
+async fn chat_completions_returns_the_reply_and_retries_provider_failures_as_new_runs() {
+    let world = World::new().await;
+    world.openclaw.outcomes([Outcome::error(), Outcome::ok()]);
+    let _worker = world.worker(&world.config("chat-completions")).await;
+    let reply = world.turn("chat", "poetry-research-execute").await.unwrap();
+    assert!(
+        reply.starts_with("MOCK-REPLY: Research today's poetry topic"),
+        "{reply}"
+    );
+    let runs = world.openclaw.runs();
+    assert_eq!(runs.len(), 2, "502 then a new run");
+    assert_eq!(runs[1].body["model"], "openclaw/main");
+    for request in world.openclaw.requests_to("/v1/chat/completions") {
+        let auth = request.header("authorization").unwrap();
+        assert_eq!(auth, format!("Bearer {}", world.openclaw.gateway_token));
+    }
+}
+
+#[tokio::test]
+async fn the_preflight_names_what_is_misconfigured_without_blocking() {
+    let world = World::new().await;
+    let mut config = world.config("hooks-agent");
+    config.gateway_extra = String::new(); // no hooks token at all
+    let worker = world.worker(&config).await;
+    common::wait_until("the preflight warning", Duration::from_secs(20), || {
+        worker.output().contains("no hooks token is set")
+    })
+    .await;
+
+    let world = World::new().await;
+    let mut config = world.config("hooks-agent");
+    config.gateway_url = format!("http://127.0.0.1:{}", common::free_port());
+    let worker = world.worker(&config).await;
+    common::wait_until(
+        "the unreachable-gateway warning",
+        Duration::from_secs(20),
+        || worker.output().contains("OpenClaw gateway not reachable"),
+    )
+    .await;
+    assert!(!worker.output().contains(&world.openclaw.hooks_token));
+}
