@@ -184,7 +184,7 @@ impl FakeOpenClaw {
                 json!({"ok": false, "error": "Unexpected end of JSON input"}),
             ));
         };
-        if !body["message"].as_str().is_some_and(|m| !m.is_empty()) {
+        if body["message"].as_str().is_none_or(str::is_empty) {
             return Some(Reply::json(
                 400,
                 json!({"ok": false, "error": "message required"}),
