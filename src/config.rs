@@ -692,6 +692,59 @@ mod tests {
     }
 
     #[test]
+    fn the_hooks_token_is_a_separate_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(HOOKS_TOKEN_CREDENTIAL), "hooks-cred").unwrap();
+        let creds = dir.path().to_str().unwrap().to_owned();
+        let c = load_text(
+            "",
+            &[
+                ("CREDENTIALS_DIRECTORY", creds.as_str()),
+                ("GATEWAY_INTERNAL_TOKEN", "gw"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.hooks_token.unwrap().expose(), "hooks-cred");
+        assert_eq!(c.gateway_token.unwrap().expose(), "gw");
+        let c = load_text("", &[("GATEWAY_HOOKS_TOKEN", "hooks-env")]).unwrap();
+        assert_eq!(c.hooks_token.unwrap().expose(), "hooks-env");
+        assert!(c.gateway_token.is_none());
+        let out = load_text("", &[("GATEWAY_HOOKS_TOKEN", "hooks-env")])
+            .unwrap()
+            .to_redacted_toml()
+            .unwrap();
+        assert!(out.contains("# hooks token: set (redacted)") && !out.contains("hooks-env"));
+    }
+
+    #[test]
+    fn turns_keep_the_builtins_unless_redefined() {
+        let c = load_text(
+            "[turns.digest]\nmessage = \"Digest.\"\ntimeout = \"2m\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.turns.0["digest"].agent, "main");
+        assert_eq!(c.turns.0["digest"].timeout, Some(Duration::from_secs(120)));
+        assert!(!c.turns.0["digest"].builtin);
+        assert!(c.turns.0["poetry-research-execute"].builtin);
+        assert!(c.turns.0.contains_key("poetry-research-synthesize"));
+        let c = load_text(
+            "[turns.poetry-research-execute]\nmessage = \"Mine.\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.turns.0["poetry-research-execute"].message, "Mine.");
+        assert!(!c.turns.0["poetry-research-execute"].builtin);
+        let err = error_text(load_text("[turns.x]\nagent = \"main\"\n", &[]).unwrap_err());
+        assert!(
+            err.contains("turns.x") && err.contains("missing field `message`"),
+            "{err}"
+        );
+        let err = error_text(load_text("[turns.x]\nmessage = \" \"\n", &[]).unwrap_err());
+        assert!(err.contains("turns.x.message: must not be empty"), "{err}");
+    }
+
+    #[test]
     fn unreadable_token_file_names_the_key_and_file() {
         let err = error_text(
             load_text("[gateway]\ntoken_file = \"/nonexistent/tok\"\n", &[]).unwrap_err(),
@@ -716,7 +769,7 @@ mod tests {
             (
                 "[gateway]\napi = \"grpc\"\n",
                 "gateway.api",
-                "expected `cron-fire` or `echo`",
+                "expected one of `hooks-agent`, `chat-completions`, `cron-fire`, `echo`",
             ),
             (
                 "[gateway]\ntoken = \"x\"\n",

@@ -155,7 +155,7 @@ async fn the_killswitch_stops_agent_turns_before_any_network_call() {
     let err = workflow_result(&client, "killed").await.unwrap_err();
     assert!(err.contains("[KillswitchActive]"), "{err}");
     assert!(err.contains("KILLSWITCH_test"), "{err}");
-    assert!(setup.gateway.requests().is_empty());
+    assert!(setup.gateway.calls().is_empty());
     let phase = client
         .get_workflow_handle::<PoetryResearchWorkflow>("killed")
         .query(
@@ -205,7 +205,7 @@ async fn invalid_custom_definitions_fail_typed_before_any_step_runs() {
         );
         assert!(err.contains(expected), "{definition}: {err}");
     }
-    assert!(setup.gateway.requests().is_empty(), "no step may run");
+    assert!(setup.gateway.calls().is_empty(), "no step may run");
 }
 
 #[tokio::test]

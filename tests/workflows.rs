@@ -128,7 +128,7 @@ async fn poetry_research_rejects_a_bad_settle_without_calling_the_gateway() {
         err.starts_with("[InvalidInput] settle: invalid duration \"2 days\""),
         "{err}"
     );
-    assert!(setup.gateway.requests().is_empty());
+    assert!(setup.gateway.calls().is_empty());
 }
 
 #[tokio::test]

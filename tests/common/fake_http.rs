@@ -132,6 +132,14 @@ impl FakeHttp {
         self.state.lock().unwrap().requests.clone()
     }
 
+    /// Every request except the worker's startup probe of the gateway (`GET /readyz`).
+    pub fn calls(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path() != "/readyz")
+            .collect()
+    }
+
     pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
         self.requests()
             .into_iter()
