@@ -335,6 +335,8 @@ pub struct ServerConfig {
     pub ui_port: u16,
     pub metrics_port: u16,
     pub db_file: PathBuf,
+    /// The dev server's own log level (debug, info, warn, error).
+    pub log_level: String,
 }
 
 impl Default for ServerConfig {
@@ -347,6 +349,7 @@ impl Default for ServerConfig {
             ui_port: 8233,
             metrics_port: 7235,
             db_file: PathBuf::from("/srv/clawfactory/temporal/temporal.db"),
+            log_level: "warn".into(),
         }
     }
 }

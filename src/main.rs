@@ -2,7 +2,9 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use clawfactory_temporal::config::{self, Config, GatewayApi};
 use clawfactory_temporal::start::{Outcome, StartRequest};
-use clawfactory_temporal::{dev, logging, schedules, shutdown, start, temporal_client, worker};
+use clawfactory_temporal::{
+    dev, logging, schedules, server, shutdown, start, temporal_client, worker,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,6 +17,16 @@ struct Cli {
     /// Config file (TOML). A missing default file means all defaults.
     #[arg(long, global = true, env = "CLAWFACTORY_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
+
+    /// Log output: journald under systemd and text elsewhere (auto), or one of them always.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        env = "CLAWFACTORY_LOG"
+    )]
+    log: logging::LogFormat,
 
     #[command(subcommand)]
     command: Command,
@@ -57,6 +69,12 @@ enum Command {
         #[command(subcommand)]
         command: SchedulesCommand,
     },
+    /// Supervise `temporal server start-dev` for the clawfactory-temporal.service unit.
+    ///
+    /// Flags from [server] (loopback, fixed ports, SQLite file, namespace, JSON logs);
+    /// creates the data dir; READY=1 once the frontend answers; SIGTERM/SIGINT are passed on;
+    /// exits with the server's status; the server's log lines are re-emitted as ours.
+    Server,
     /// Run a local Temporal dev server (UI included) plus the worker, until Ctrl-C.
     ///
     /// The server keeps its SQLite database in the state dir, so a later `dev` finds earlier
@@ -97,7 +115,7 @@ enum SchedulesCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init();
+    logging::init(cli.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -165,6 +183,7 @@ async fn execute(command: Command, config: Config) -> Result<ExitCode> {
             namespace,
             command,
         } => return schedules_command(config, address, namespace, command).await,
+        Command::Server => return server::supervise(&config).await,
         Command::Dev {
             state_dir,
             temporal,

@@ -1,13 +1,14 @@
 //! Supervising a local `temporal server start-dev`: the flags, the readiness check, and a
 //! clean stop. Used by `dev`; the appliance's server unit builds on the same spec.
 
-use crate::config::{ServerConfig, TemporalConfig};
-use crate::temporal_client;
+use crate::config::{Config, ServerConfig, TemporalConfig};
+use crate::{shutdown, systemd, temporal_client};
 use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::ExitStatus;
+use std::process::{ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// Everything `temporal server start-dev` is started with.
@@ -46,7 +47,10 @@ impl ServerSpec {
         args.push("--namespace".into());
         args.push(self.namespace.clone().into());
         args.push("--log-level".into());
-        args.push("warn".into());
+        args.push(server.log_level.clone().into());
+        // JSON lines, so `server` can re-emit each with its level.
+        args.push("--log-format".into());
+        args.push("json".into());
         args
     }
 
@@ -111,8 +115,10 @@ impl RunningServer {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the server data dir {}", dir.display()))?;
         }
-        let child = Command::new(locate_temporal_bin(&spec.server.temporal_bin))
+        let mut child = Command::new(locate_temporal_bin(&spec.server.temporal_bin))
             .args(spec.args())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| {
@@ -122,6 +128,12 @@ impl RunningServer {
                     spec.server.temporal_bin.display()
                 )
             })?;
+        if let Some(stdout) = child.stdout.take() {
+            tokio::spawn(forward_log_lines(stdout));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(forward_log_lines(stderr));
+        }
         Ok(RunningServer { child })
     }
 
@@ -161,6 +173,104 @@ impl RunningServer {
                 Ok(self.child.wait().await?)
             }
         }
+    }
+}
+
+/// `server`: run the dev server as a systemd service (see the subcommand's help).
+pub async fn supervise(config: &Config) -> Result<ExitCode> {
+    let spec = ServerSpec::from_config(&config.server, &config.temporal.namespace);
+    let temporal = spec.temporal_config(&config.temporal.task_queue);
+    let _watchdog = systemd::spawn_watchdog();
+    systemd::status("starting the Temporal dev server");
+    let mut server = RunningServer::start(&spec).await?;
+    let ready = tokio::select! {
+        ready = server.wait_ready(&temporal, READY_TIMEOUT) => Some(ready),
+        signal = shutdown::requested() => {
+            tracing::info!(signal, "stop requested before the server was ready");
+            None
+        }
+    };
+    match ready {
+        Some(Ok(())) => {}
+        Some(Err(err)) => return Err(err),
+        None => return Ok(exit_code(server.stop(STOP_GRACE).await?)),
+    }
+    let ready_line = format!(
+        "Temporal dev server on {} (UI {})",
+        temporal.address,
+        spec.ui_url()
+    );
+    tracing::info!("{ready_line}");
+    systemd::ready(&ready_line);
+    let exited = tokio::select! {
+        status = server.exited() => Some(status?),
+        signal = shutdown::requested() => {
+            tracing::info!(signal, "stopping the Temporal dev server");
+            None
+        }
+    };
+    let status = match exited {
+        Some(status) => {
+            tracing::error!(%status, "the Temporal dev server exited on its own");
+            status
+        }
+        None => {
+            systemd::stopping();
+            server.stop(STOP_GRACE).await?
+        }
+    };
+    Ok(exit_code(status))
+}
+
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// SIGTERM lets the server close SQLite cleanly; unit TimeoutStopSec must exceed this.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// The child's status as ours: its code, or 128 + the signal that ended it.
+fn exit_code(status: ExitStatus) -> ExitCode {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitCode::from(code.clamp(0, 255) as u8),
+        (None, Some(signal)) => ExitCode::from((128 + signal).clamp(0, 255) as u8),
+        (None, None) => ExitCode::FAILURE,
+    }
+}
+
+/// Re-emits the server's JSON log lines as our own records, at their level, so journald
+/// gets real priorities; other lines pass through at info.
+async fn forward_log_lines(stream: impl tokio::io::AsyncRead + Unpin) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        emit_server_line(&line);
+    }
+}
+
+fn emit_server_line(line: &str) {
+    let Ok(serde_json::Value::Object(mut record)) = serde_json::from_str::<serde_json::Value>(line)
+    else {
+        tracing::info!(target: "temporal_server", "{line}");
+        return;
+    };
+    let level = record
+        .remove("level")
+        .and_then(|l| l.as_str().map(str::to_ascii_lowercase));
+    let message = record
+        .remove("msg")
+        .and_then(|m| m.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    record.remove("time");
+    let fields = serde_json::Value::Object(record).to_string();
+    match level.as_deref() {
+        Some("error") | Some("fatal") | Some("dpanic") | Some("panic") => {
+            tracing::error!(target: "temporal_server", server_fields = %fields, "{message}")
+        }
+        Some("warn") | Some("warning") => {
+            tracing::warn!(target: "temporal_server", server_fields = %fields, "{message}")
+        }
+        Some("debug") => {
+            tracing::debug!(target: "temporal_server", server_fields = %fields, "{message}")
+        }
+        _ => tracing::info!(target: "temporal_server", server_fields = %fields, "{message}"),
     }
 }
 

@@ -100,3 +100,45 @@ async fn readiness_status_watchdog_and_stopping_reach_systemd() {
     });
     assert!(worker.wait().unwrap().success());
 }
+
+/// With `--log json` (and natively in journald) an activity's records carry the run's identity.
+#[tokio::test]
+async fn activity_log_records_carry_the_run_identity() {
+    let setup = common::Setup::new().await;
+    let config = setup.config().write(&setup.path("worker.toml"));
+    let log = setup.path("json.log");
+    let mut worker = Command::new(BIN)
+        .args(["worker", "--log", "json", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let client = setup.server.client().await;
+    common::start_workflow(
+        &client,
+        "PoetryResearchWorkflow",
+        Some(serde_json::json!({"settle": "0s"})),
+        "json-log",
+    )
+    .await;
+    assert!(common::workflow_result(&client, "json-log").await.is_ok());
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let turn = lines
+        .iter()
+        .find(|l| l["message"] == "agent turn succeeded")
+        .unwrap_or_else(|| panic!("no agent turn line in {lines:?}"));
+    let span = &turn["span"];
+    assert_eq!(span["workflow_id"], "json-log");
+    assert_eq!(span["workflow_type"], "PoetryResearchWorkflow");
+    assert_eq!(span["activity_type"], "trigger_agent_turn");
+    assert_eq!(span["agent_id"], "poetry-research-execute");
+    assert_eq!(span["attempt"], 1);
+    assert!(span["run_id"].as_str().is_some_and(|r| !r.is_empty()));
+}

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tracing::Instrument;
 
 pub struct Activities {
     gateway: Arc<dyn Gateway>,
@@ -52,9 +53,11 @@ impl Activities {
         ctx: ActivityContext,
         agent_id: String,
     ) -> Result<String, ActivityError> {
+        let span = activity_span(&ctx);
+        span.record("agent_id", agent_id.as_str());
         let key = idempotency_key(&ctx);
         let work = agent_turn::run(&ctx, &*self.gateway, &self.killswitch_file, agent_id, key);
-        until_cancelled(&ctx, work).await
+        until_cancelled(&ctx, work).instrument(span).await
     }
 
     /// Summarises current weather. Input: a location as wttr.in understands it.
@@ -65,7 +68,9 @@ impl Activities {
         location: String,
     ) -> Result<String, ActivityError> {
         let work = weather::check(&self.http, &self.weather_base_url, &location);
-        until_cancelled(&ctx, work).await
+        until_cancelled(&ctx, work)
+            .instrument(activity_span(&ctx))
+            .await
     }
 
     /// Performs an HTTP request. Input: a JSON string `{"method", "url", "timeout"}`.
@@ -76,8 +81,25 @@ impl Activities {
         params: String,
     ) -> Result<String, ActivityError> {
         let work = http_request::perform(&self.http, &params);
-        until_cancelled(&ctx, work).await
+        until_cancelled(&ctx, work)
+            .instrument(activity_span(&ctx))
+            .await
     }
+}
+
+/// Every record an activity writes carries these; journald stores them as fields
+/// (`WORKFLOW_ID=...`), so one run's story is one `journalctl` filter away.
+fn activity_span(ctx: &ActivityContext) -> tracing::Span {
+    let info = ctx.info();
+    tracing::info_span!(
+        "activity",
+        workflow_id = info.workflow_id.as_deref().unwrap_or_default(),
+        run_id = info.workflow_run_id.as_deref().unwrap_or_default(),
+        workflow_type = info.workflow_type.as_deref().unwrap_or_default(),
+        activity_type = info.activity_type.as_str(),
+        attempt = info.attempt,
+        agent_id = tracing::field::Empty,
+    )
 }
 
 /// The same for every attempt of one logical call, so the gateway can de-duplicate.

@@ -1,0 +1,140 @@
+//! `clawfactory-temporal server`, as the clawfactory-temporal.service unit runs it: READY
+//! only once the frontend answers, the server's own log lines re-emitted with their level,
+//! SIGTERM passed on, the server's exit status as ours.
+
+mod common;
+
+use common::{BIN, free_port, temporal_bin};
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn next_message(socket: &UnixDatagram, deadline: Instant) -> Option<String> {
+    let mut buffer = [0u8; 4096];
+    while Instant::now() < deadline {
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        if let Ok(n) = socket.recv(&mut buffer) {
+            return Some(String::from_utf8_lossy(&buffer[..n]).into_owned());
+        }
+    }
+    None
+}
+
+fn wait_for(socket: &UnixDatagram, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while let Some(message) = next_message(socket, deadline) {
+        if message.contains(what) {
+            return message;
+        }
+        seen.push(message);
+    }
+    panic!("no {what}; saw {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_runs_the_dev_server_as_a_notify_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let grpc = free_port();
+    let data = dir.path().join("data");
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ntemporal_bin = {:?}\ngrpc_port = {grpc}\nhttp_port = {}\nui_port = {}\nmetrics_port = {}\n\
+             db_file = {:?}\nlog_level = \"info\"\n",
+            temporal_bin().display().to_string(),
+            free_port(),
+            free_port(),
+            free_port(),
+            data.join("temporal.db").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    let log = dir.path().join("server.log");
+    let mut server = Command::new(BIN)
+        .args(["server", "--log", "json", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+
+    let ready = wait_for(&socket, "READY=1");
+    assert!(
+        ready.contains(&format!("STATUS=Temporal dev server on 127.0.0.1:{grpc}")),
+        "{ready}"
+    );
+    // READY means it answers: a client connects at once.
+    let temporal = clawfactory_temporal::config::TemporalConfig {
+        address: format!("127.0.0.1:{grpc}"),
+        ..Default::default()
+    };
+    clawfactory_temporal::temporal_client::connect(&temporal)
+        .await
+        .unwrap();
+    assert!(data.join("temporal.db").exists(), "the data dir is created");
+
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    wait_for(&socket, "STOPPING=1");
+    let status = server.wait().unwrap();
+    assert!(status.success(), "exit {status}");
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", grpc)).is_ok(),
+        "the dev server is gone"
+    );
+
+    let output = std::fs::read_to_string(&log).unwrap();
+    let server_lines: Vec<serde_json::Value> = output
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter(|line: &serde_json::Value| line["target"] == "temporal_server")
+        .collect();
+    assert!(
+        !server_lines.is_empty(),
+        "the server's own lines are re-emitted: {output}"
+    );
+    assert!(
+        server_lines
+            .iter()
+            .all(|l| l["level"].is_string() && l["message"].is_string())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_cannot_start_fails_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    // The gRPC port is taken: the dev server exits, and so must we, non-zero.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ntemporal_bin = {:?}\ngrpc_port = {}\nhttp_port = {}\nui_port = {}\nmetrics_port = {}\ndb_file = {:?}\n",
+            temporal_bin().display().to_string(),
+            taken.local_addr().unwrap().port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            dir.path().join("t.db").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(BIN)
+        .args(["server", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("temporal server exited before it was ready"),
+        "{stderr}"
+    );
+}
