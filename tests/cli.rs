@@ -297,18 +297,20 @@ async fn start_dev(
     config: &std::path::Path,
     state: &std::path::Path,
     out: &std::path::Path,
-) -> std::process::Child {
-    let child = Command::new(BIN)
-        .args(["dev", "--config"])
-        .arg(config)
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--temporal")
-        .arg(temporal_bin())
-        .stdout(std::fs::File::create(out).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+) -> common::ChildGuard {
+    let child = common::ChildGuard(
+        Command::new(BIN)
+            .args(["dev", "--config"])
+            .arg(config)
+            .arg("--state-dir")
+            .arg(state)
+            .arg("--temporal")
+            .arg(temporal_bin())
+            .stdout(std::fs::File::create(out).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let out = out.to_owned();
     wait_until("the dev banner", Duration::from_secs(60), || {
         std::fs::read_to_string(&out)
@@ -319,8 +321,8 @@ async fn start_dev(
     child
 }
 
-fn stop_dev(child: &mut std::process::Child) {
+fn stop_dev(child: &mut common::ChildGuard) {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
+    let status = child.wait();
     assert!(status.success(), "dev exit: {status}");
 }

@@ -56,14 +56,16 @@ async fn server_runs_the_dev_server_as_a_notify_service() {
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     let log = dir.path().join("server.log");
-    let mut server = Command::new(BIN)
-        .args(["server", "--log", "json", "--config"])
-        .arg(&config)
-        .env("NOTIFY_SOCKET", &socket_path)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut server = common::ChildGuard(
+        Command::new(BIN)
+            .args(["server", "--log", "json", "--config"])
+            .arg(&config)
+            .env("NOTIFY_SOCKET", &socket_path)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
 
     let ready = wait_for(&socket, "READY=1");
     assert!(
@@ -82,7 +84,7 @@ async fn server_runs_the_dev_server_as_a_notify_service() {
 
     unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
     wait_for(&socket, "STOPPING=1");
-    let status = server.wait().unwrap();
+    let status = server.wait();
     assert!(status.success(), "exit {status}");
     assert!(
         std::net::TcpListener::bind(("127.0.0.1", grpc)).is_ok(),

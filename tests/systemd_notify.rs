@@ -43,18 +43,20 @@ async fn readiness_status_watchdog_and_stopping_reach_systemd() {
     let socket = UnixDatagram::bind(&socket_path).unwrap();
 
     // WATCHDOG_PID must be the worker's own pid: `exec` keeps the shell's.
-    let mut worker = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "WATCHDOG_PID=$$ exec {BIN} worker --config {}",
-            config.display()
-        ))
-        .env("NOTIFY_SOCKET", &socket_path)
-        .env("WATCHDOG_USEC", "600000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut worker = common::ChildGuard(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "WATCHDOG_PID=$$ exec {BIN} worker --config {}",
+                config.display()
+            ))
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "600000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
 
     let mut messages = Vec::new();
     collect(&socket, &mut messages, Duration::from_secs(30), |m| {
@@ -98,7 +100,7 @@ async fn readiness_status_watchdog_and_stopping_reach_systemd() {
     collect(&socket, &mut messages, Duration::from_secs(10), |m| {
         m.contains("STOPPING=1")
     });
-    assert!(worker.wait().unwrap().success());
+    assert!(worker.wait().success());
 }
 
 /// With `--log json` (and natively in journald) an activity's records carry the run's identity.
@@ -107,13 +109,15 @@ async fn activity_log_records_carry_the_run_identity() {
     let setup = common::Setup::new().await;
     let config = setup.config().write(&setup.path("worker.toml"));
     let log = setup.path("json.log");
-    let mut worker = Command::new(BIN)
-        .args(["worker", "--log", "json", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let worker = common::ChildGuard(
+        Command::new(BIN)
+            .args(["worker", "--log", "json", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let client = setup.server.client().await;
     common::start_workflow(
         &client,
@@ -123,8 +127,7 @@ async fn activity_log_records_carry_the_run_identity() {
     )
     .await;
     assert!(common::workflow_result(&client, "json-log").await.is_ok());
-    let _ = worker.kill();
-    let _ = worker.wait();
+    drop(worker);
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
         .unwrap()
         .lines()

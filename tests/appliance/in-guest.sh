@@ -1,0 +1,121 @@
+#!/bin/bash
+# Runs INSIDE the booted appliance container (systemd is PID 1). Installs the package the
+# way a user would, then checks the appliance's promises. Prints PASS/FAIL lines and a
+# SUMMARY; exits non-zero on any failure.
+set -u
+exec > >(tee /srv/results/test.log) 2>&1
+W=clawfactory-temporal-worker
+S=clawfactory-temporal
+pass=0; fail=0
+ok()   { echo "PASS: $*"; pass=$((pass+1)); }
+bad()  { echo "FAIL: $*"; fail=$((fail+1)); }
+check(){ local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+prop() { systemctl show -P "$2" "$1"; }
+wait_for() { local secs=$1; shift; for _ in $(seq $((secs*10))); do "$@" && return 0; sleep 0.1; done; return 1; }
+now() { date +%s.%N; }
+since() { awk "BEGIN{printf \"%.2f\", $(now)-$1}"; }
+finish() {
+  journalctl -b --no-pager -o short-monotonic > /srv/results/journal.txt 2>/dev/null
+  journalctl -b --no-pager -o json > /srv/results/journal.json 2>/dev/null
+  echo "SUMMARY: pass=$pass fail=$fail"
+  [ "$fail" -eq 0 ]
+  exit $?
+}
+systemctl is-system-running --wait >/dev/null 2>&1
+# A minimal rootfs may not resolve "localhost"; the CLI's default address needs it.
+export TEMPORAL_ADDRESS=127.0.0.1:7233
+
+# --- install, as a person would ---
+dpkg -i /srv/appliance/clawfactory-temporal.deb >/dev/null || { bad "dpkg -i"; finish; }
+install -m755 /srv/appliance/temporal /usr/local/bin/temporal
+TOKEN="appliance-hooks-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+printf '%s\n' "$TOKEN" > /etc/clawfactory/credentials/hooks-token
+printf '%s\n' "$TOKEN" > /srv/results/hooks-token
+cat > /etc/clawfactory/temporal.toml <<'TOML'
+[gateway]
+api = "hooks-agent"
+url = "http://127.0.0.1:18789"
+
+[workflows.agent_turn.retry]
+initial_interval = "1s"
+maximum_interval = "2s"
+TOML
+check "check-config accepts the appliance config" /usr/bin/clawfactory-temporal check-config >/dev/null
+# The watchdog test below would wait 30 s with the shipped WatchdogSec; a drop-in shortens it.
+mkdir -p /etc/systemd/system/$W.service.d
+printf '[Service]\nWatchdogSec=4\n' > /etc/systemd/system/$W.service.d/test-watchdog.conf
+systemctl daemon-reload
+systemd-run --quiet --unit=fake-gateway /usr/bin/python3 /srv/appliance/fake_gateway.py 18789
+ln -sf /etc/nginx/sites-available/clawfactory-temporal /etc/nginx/sites-enabled/clawfactory-temporal
+systemctl restart nginx
+
+# --- readiness ---
+t=$(now); systemctl start $S; echo "INFO: systemctl start $S (READY) took $(since "$t")s"
+check "server active after READY" systemctl is-active --quiet $S
+t=$(now); systemctl start $W; echo "INFO: systemctl start $W (READY) took $(since "$t")s"
+if systemctl is-active --quiet $W; then ok "worker active after READY"; else
+  bad "worker active after READY"
+  systemctl status --no-pager $W | sed 's/^/  status: /'
+  journalctl -u $W --no-pager -n 30 | sed 's/^/  journal: /'
+  finish
+fi
+status=$(prop $W StatusText)
+check "worker STATUS= is set ($status)" test "${status#polling clawfactory on }" != "$status"
+
+run_poetry() { # id settle
+  temporal workflow start --type PoetryResearchWorkflow --task-queue clawfactory \
+    --workflow-id "$1" --input "{\"settle\": \"$2\"}" >/dev/null
+}
+completed() { # id
+  timeout 120 temporal workflow result --workflow-id "$1" 2>/dev/null | grep -q "Poetry research workflow completed"
+}
+
+# --- a run, as the reference's docs start it ---
+run_poetry poetry-research-manual 1s
+check "PoetryResearchWorkflow completes against the gateway" completed poetry-research-manual
+check "the gateway saw both turns with the hooks token" \
+  bash -c "grep -c 'poetry-research-' /srv/results/gateway.log | grep -qx 2"
+
+# --- journald: structured fields, priorities, no token ---
+J=$(journalctl -u $W -o json --no-pager)
+check "journal: records carry WORKFLOW_ID=poetry-research-manual" \
+  bash -c "journalctl -u $W WORKFLOW_ID=poetry-research-manual -o json --no-pager | grep -q 'AGENT_ID'"
+for field in '"ACTIVITY_TYPE":"trigger_agent_turn"' '"ATTEMPT":"1"' '"WORKFLOW_TYPE":"PoetryResearchWorkflow"' '"RUN_ID":'; do
+  check "journal: records carry $field" \
+    bash -c "journalctl -u $W WORKFLOW_ID=poetry-research-manual -o json --no-pager | grep -qF '$field'"
+done
+check "journal: PRIORITY set (info=6)" bash -c "grep -q '\"PRIORITY\":\"6\"' <<<'$J'"
+check "journal: server lines re-emitted with priorities" bash -c "journalctl -u $S -o json --no-pager | grep -q '\"TARGET\":\"temporal_server\"\\|temporal_server'"
+check "journal: the token appears nowhere" bash -c "! journalctl -b --no-pager | grep -qF '$TOKEN'"
+
+# --- worker SIGKILLed during the wait ---
+run_poetry survive-kill 6s
+wait_for 20 bash -c "grep -qs 'survive-kill' /srv/results/gateway.log"
+n=$(prop $W NRestarts); pid=$(prop $W MainPID)
+kill -9 "$pid"
+check "worker restarted after SIGKILL" wait_for 30 bash -c "[ \$(systemctl show -P NRestarts $W) -gt $n ] && systemctl is-active --quiet $W"
+check "the run survives the killed worker" completed survive-kill
+
+# --- a frozen worker is killed by the watchdog ---
+n=$(prop $W NRestarts); pid=$(prop $W MainPID)
+kill -STOP "$pid"
+check "watchdog restarts a frozen worker" wait_for 30 bash -c "[ \$(systemctl show -P NRestarts $W) -gt $n ] && systemctl is-active --quiet $W"
+check "journal names the watchdog" bash -c "journalctl -u $W --no-pager | grep -q 'Watchdog timeout'"
+
+# --- the server restarted during the wait ---
+run_poetry survive-server 6s
+wait_for 20 bash -c "grep -qs 'survive-server' /srv/results/gateway.log"
+systemctl restart $S
+systemctl start $W
+check "the run survives a server restart" completed survive-server
+
+# --- UI through nginx, loopback-only ports ---
+check "nginx :8082 serves the Temporal UI" bash -c "curl -fsS http://127.0.0.1:8082/ | grep -qi '<html'"
+check "a UI API call through nginx works" bash -c "curl -fsS http://127.0.0.1:8082/api/v1/namespaces | grep -q '\"default\"'"
+for port in 7233 7243 8233; do
+  check "port $port listens on 127.0.0.1 only" bash -c \
+    "ss -Hltn 'sport = :$port' | awk '{print \$4}' | grep -q . && ! ss -Hltn 'sport = :$port' | awk '{print \$4}' | grep -vq '^127.0.0.1:'"
+done
+systemd-analyze security --no-pager $W.service | tail -1 | sed 's/^/INFO: online exposure: /'
+systemd-analyze security --no-pager $S.service | tail -1 | sed 's/^/INFO: online exposure: /'
+finish
