@@ -39,6 +39,9 @@ url = "http://127.0.0.1:18789"
 [workflows.agent_turn.retry]
 initial_interval = "1s"
 maximum_interval = "2s"
+
+[workflows.poetry_research]
+settle = "1s"
 TOML
 check "check-config accepts the appliance config" /usr/bin/clawfactory-temporal check-config >/dev/null
 # The watchdog test below would wait 30 s with the shipped WatchdogSec; a drop-in shortens it.
@@ -70,8 +73,9 @@ completed() { # id
   timeout 120 temporal workflow result --workflow-id "$1" 2>/dev/null | grep -q "Poetry research workflow completed"
 }
 
-# --- a run, as the reference's docs start it ---
-run_poetry poetry-research-manual 1s
+# --- a run, exactly as the reference's docs start it (the short settle comes from config) ---
+temporal workflow start --type PoetryResearchWorkflow --task-queue clawfactory \
+  --workflow-id poetry-research-manual >/dev/null
 check "PoetryResearchWorkflow completes against the gateway" completed poetry-research-manual
 check "the gateway saw both turns with the hooks token" \
   bash -c "grep -c 'poetry-research-' /srv/results/gateway.log | grep -qx 2"
