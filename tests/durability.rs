@@ -3,10 +3,12 @@
 
 mod common;
 
+use clawfactory_temporal::workflows::PoetryResearchWorkflow;
 use common::fake_http::Reply;
 use common::{Setup, start_workflow, wait_until, workflow_result};
 use serde_json::json;
 use std::time::Duration;
+use temporalio_client::WorkflowQueryOptions;
 
 const FIRE: &str = "/api/cron/fire";
 const DONE: &str = "Poetry research workflow completed";
@@ -23,11 +25,7 @@ async fn a_run_survives_its_worker_being_killed_during_the_wait() {
         "survive-kill",
     )
     .await;
-    let gateway = setup.gateway.clone();
-    wait_until("the execute turn", Duration::from_secs(30), || {
-        gateway.requests_to(FIRE).len() == 1
-    })
-    .await;
+    wait_for_settling(&client, "survive-kill").await;
 
     worker.kill9();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -65,11 +63,7 @@ async fn a_run_survives_a_server_restart_on_the_same_database() {
         "survive-server",
     )
     .await;
-    let gateway = setup.gateway.clone();
-    wait_until("the execute turn", Duration::from_secs(30), || {
-        gateway.requests_to(FIRE).len() == 1
-    })
-    .await;
+    wait_for_settling(&client, "survive-server").await;
 
     setup.server.stop();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -139,4 +133,29 @@ async fn sigterm_stops_the_worker_promptly_even_with_an_agent_turn_in_flight() {
     // The interrupted attempt is retried by the next worker and the run completes.
     worker.restart().await;
     assert_eq!(workflow_result(&client, "in-flight").await, Ok(DONE.into()));
+}
+
+/// Waits until the execute turn is recorded as done (the run is in its durable wait), so a
+/// crash now tests the wait, not the at-least-once redelivery of an unreported activity.
+async fn wait_for_settling(client: &temporalio_client::Client, workflow_id: &str) {
+    let handle = client.get_workflow_handle::<PoetryResearchWorkflow>(workflow_id);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let phase = handle
+            .query(
+                PoetryResearchWorkflow::phase,
+                (),
+                WorkflowQueryOptions::default(),
+            )
+            .await
+            .unwrap_or_default();
+        if phase.starts_with("settling until") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached the wait; phase {phase:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

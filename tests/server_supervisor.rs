@@ -5,34 +5,8 @@
 mod common;
 
 use common::{BIN, free_port, temporal_bin};
-use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn next_message(socket: &UnixDatagram, deadline: Instant) -> Option<String> {
-    let mut buffer = [0u8; 4096];
-    while Instant::now() < deadline {
-        socket
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        if let Ok(n) = socket.recv(&mut buffer) {
-            return Some(String::from_utf8_lossy(&buffer[..n]).into_owned());
-        }
-    }
-    None
-}
-
-fn wait_for(socket: &UnixDatagram, what: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    while let Some(message) = next_message(socket, deadline) {
-        if message.contains(what) {
-            return message;
-        }
-        seen.push(message);
-    }
-    panic!("no {what}; saw {seen:?}");
-}
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_runs_the_dev_server_as_a_notify_service() {
@@ -54,7 +28,7 @@ async fn server_runs_the_dev_server_as_a_notify_service() {
     )
     .unwrap();
     let socket_path = dir.path().join("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    let mut notify = common::NotifySocket::bind(socket_path.clone());
     let log = dir.path().join("server.log");
     let mut server = common::ChildGuard(
         Command::new(BIN)
@@ -67,7 +41,7 @@ async fn server_runs_the_dev_server_as_a_notify_service() {
             .unwrap(),
     );
 
-    let ready = wait_for(&socket, "READY=1");
+    let ready = notify.wait_for(Duration::from_secs(60), |m| m.contains("READY=1"));
     assert!(
         ready.contains(&format!("STATUS=Temporal dev server on 127.0.0.1:{grpc}")),
         "{ready}"
@@ -83,7 +57,7 @@ async fn server_runs_the_dev_server_as_a_notify_service() {
     assert!(data.join("temporal.db").exists(), "the data dir is created");
 
     unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
-    wait_for(&socket, "STOPPING=1");
+    notify.wait_for(Duration::from_secs(30), |m| m.contains("STOPPING=1"));
     let status = server.wait();
     assert!(status.success(), "exit {status}");
     assert!(

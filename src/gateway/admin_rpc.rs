@@ -3,8 +3,8 @@
 //! RPC fails every run in OpenClaw 2026.9.6.
 
 use super::openclaw::{self, Hints};
-use super::{GatewayError, failure_type, transport_error, with_bearer};
-use crate::http_response::{self, ResponseClass};
+use super::{Endpoint, GatewayError, failure_type, transport_error};
+use crate::http_response::ResponseClass;
 use crate::secret::Secret;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -16,10 +16,7 @@ const HINTS: Hints = Hints {
 };
 
 pub struct AdminRpc {
-    http: reqwest::Client,
-    endpoint: String,
-    token: Option<Secret>,
-    timeout: Duration,
+    endpoint: Endpoint,
 }
 
 impl AdminRpc {
@@ -30,25 +27,19 @@ impl AdminRpc {
         timeout: Duration,
     ) -> Self {
         Self {
-            http,
-            endpoint: format!("{}/api/v1/admin/rpc", base_url.trim_end_matches('/')),
-            token,
-            timeout,
+            endpoint: Endpoint::new(http, base_url, "/api/v1/admin/rpc", token, timeout),
         }
     }
 
     /// Calls `method`; returns the `payload` of a successful answer.
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, GatewayError> {
-        let what = format!("admin RPC {method} at {}", self.endpoint);
-        let request = self
-            .http
-            .post(&self.endpoint)
-            .timeout(self.timeout)
-            .json(&json!({ "method": method, "params": params }));
-        let response =
-            http_response::send(with_bearer(request, self.token.as_ref()), MAX_BODY_BYTES)
-                .await
-                .map_err(|err| transport_error(&what, &err))?;
+        let endpoint = &self.endpoint;
+        let what = format!("admin RPC {method} at {}", endpoint.url);
+        let body = json!({ "method": method, "params": params });
+        let response = endpoint
+            .post(&body, None, endpoint.timeout, MAX_BODY_BYTES)
+            .await
+            .map_err(|err| transport_error(&what, &err))?;
         if response.class() != ResponseClass::Success {
             return Err(openclaw::status_error(&what, &response, &HINTS));
         }

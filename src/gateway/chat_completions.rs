@@ -5,12 +5,10 @@
 
 use super::openclaw::{self, Hints};
 use super::turns::TurnResolver;
-use super::{Gateway, GatewayError, TurnRequest, failure_type, transport_error, with_bearer};
-use crate::http_response::{self, ResponseClass};
-use crate::secret::Secret;
+use super::{Endpoint, Gateway, GatewayError, TurnRequest, failure_type, transport_error};
+use crate::http_response::ResponseClass;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 const HINTS: Hints = Hints {
@@ -19,36 +17,19 @@ const HINTS: Hints = Hints {
 };
 
 pub struct ChatCompletionsGateway {
-    http: reqwest::Client,
-    endpoint: String,
-    token: Option<Secret>,
-    request_timeout: Duration,
+    endpoint: Endpoint,
     turns: TurnResolver,
 }
 
 impl ChatCompletionsGateway {
-    pub fn new(
-        http: reqwest::Client,
-        base_url: &str,
-        token: Option<Secret>,
-        request_timeout: Duration,
-        turns: TurnResolver,
-    ) -> Self {
-        Self {
-            http,
-            endpoint: format!("{}/v1/chat/completions", base_url.trim_end_matches('/')),
-            token,
-            request_timeout,
-            turns,
-        }
+    pub fn new(endpoint: Endpoint, turns: TurnResolver) -> Self {
+        Self { endpoint, turns }
     }
 
     async fn run(&self, turn: &TurnRequest) -> Result<String, GatewayError> {
         let spec = self.turns.resolve(&turn.agent_turn).await?;
-        let what = format!(
-            "POST {} for agent turn {:?}",
-            self.endpoint, turn.agent_turn
-        );
+        let endpoint = &self.endpoint;
+        let what = format!("POST {} for agent turn {:?}", endpoint.url, turn.agent_turn);
         let body = json!({
             "model": format!("openclaw/{}", spec.agent),
             "messages": [{"role": "user", "content": spec.message}],
@@ -56,12 +37,11 @@ impl ChatCompletionsGateway {
         // The answer only comes when the run is over: wait as long as the turn may take.
         let timeout = spec
             .timeout
-            .map_or(self.request_timeout, |t| t.max(self.request_timeout));
-        let request = self.http.post(&self.endpoint).timeout(timeout).json(&body);
-        let response =
-            http_response::send(with_bearer(request, self.token.as_ref()), MAX_BODY_BYTES)
-                .await
-                .map_err(|err| transport_error(&what, &err))?;
+            .map_or(endpoint.timeout, |t| t.max(endpoint.timeout));
+        let response = endpoint
+            .post(&body, None, timeout, MAX_BODY_BYTES)
+            .await
+            .map_err(|err| transport_error(&what, &err))?;
         if response.status.as_u16() == 502 {
             // The model provider failed after the gateway's own retries.
             return Err(GatewayError::RunFailed {

@@ -9,14 +9,13 @@
 
 use super::openclaw::{self, Hints};
 use super::turns::{TurnResolver, TurnSpec};
-use super::{Gateway, GatewayError, TurnRequest, failure_type, transport_error, with_bearer};
+use super::{Endpoint, Gateway, GatewayError, TurnRequest, failure_type, transport_error};
 use crate::config::OnSkipped;
-use crate::http_response::{self, ResponseClass};
-use crate::secret::Secret;
+use crate::http_response::ResponseClass;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 const MAX_BODY_BYTES: usize = 256 * 1024;
 const HINTS: Hints = Hints {
@@ -25,10 +24,7 @@ const HINTS: Hints = Hints {
 };
 
 pub struct HooksAgentGateway {
-    http: reqwest::Client,
-    endpoint: String,
-    token: Option<Secret>,
-    request_timeout: Duration,
+    endpoint: Endpoint,
     on_skipped: OnSkipped,
     turns: TurnResolver,
 }
@@ -48,19 +44,9 @@ struct Completion {
 }
 
 impl HooksAgentGateway {
-    pub fn new(
-        http: reqwest::Client,
-        base_url: &str,
-        token: Option<Secret>,
-        request_timeout: Duration,
-        on_skipped: OnSkipped,
-        turns: TurnResolver,
-    ) -> Self {
+    pub fn new(endpoint: Endpoint, on_skipped: OnSkipped, turns: TurnResolver) -> Self {
         Self {
-            http,
-            endpoint: format!("{}/hooks/agent", base_url.trim_end_matches('/')),
-            token,
-            request_timeout,
+            endpoint,
             on_skipped,
             turns,
         }
@@ -69,22 +55,13 @@ impl HooksAgentGateway {
     async fn run(&self, turn: &TurnRequest) -> Result<String, GatewayError> {
         let spec = self.turns.resolve(&turn.agent_turn).await?;
         let body = request_body(&turn.agent_turn, &spec);
-        let what = format!(
-            "POST {} for agent turn {:?}",
-            self.endpoint, turn.agent_turn
-        );
+        let endpoint = &self.endpoint;
+        let what = format!("POST {} for agent turn {:?}", endpoint.url, turn.agent_turn);
         loop {
-            let request = self
-                .http
-                .post(&self.endpoint)
-                .timeout(self.request_timeout)
-                .header("Idempotency-Key", &turn.idempotency_key)
-                .json(&body);
-            let response = match http_response::send(
-                with_bearer(request, self.token.as_ref()),
-                MAX_BODY_BYTES,
-            )
-            .await
+            let key = Some(turn.idempotency_key.as_str());
+            let response = match endpoint
+                .post(&body, key, endpoint.timeout, MAX_BODY_BYTES)
+                .await
             {
                 Err(err) if err.is_timeout() && time_left(turn.deadline) => {
                     // The run is still going: the same key re-attaches to it.
@@ -175,6 +152,7 @@ impl Gateway for HooksAgentGateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn body_carries_the_turn_and_asks_to_wait_without_delivery() {

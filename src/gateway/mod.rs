@@ -7,6 +7,7 @@ mod admin_rpc;
 mod chat_completions;
 mod cron_fire;
 mod echo;
+mod endpoint;
 mod hooks_agent;
 mod openclaw;
 pub mod preflight;
@@ -16,15 +17,19 @@ pub use admin_rpc::AdminRpc;
 pub use chat_completions::ChatCompletionsGateway;
 pub use cron_fire::CronFireGateway;
 pub use echo::EchoGateway;
+pub use endpoint::Endpoint;
 pub use hooks_agent::HooksAgentGateway;
 pub use turns::{TurnResolver, TurnSpec};
 
 use crate::config::{Config, GatewayApi};
 use crate::http_response::{Captured, ResponseClass};
-use crate::secret::Secret;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
+
+pub const HOOKS_AGENT_PATH: &str = "/hooks/agent";
+pub const CHAT_COMPLETIONS_PATH: &str = "/v1/chat/completions";
+pub const CRON_FIRE_PATH: &str = "/api/cron/fire";
 
 /// Failure type names a caller can match in `non_retryable_error_types` or the UI.
 pub mod failure_type {
@@ -99,40 +104,23 @@ pub fn from_config(
     http: reqwest::Client,
 ) -> Arc<dyn Gateway> {
     let gateway = &config.gateway;
+    let endpoint =
+        |path, token| Endpoint::new(http.clone(), &gateway.url, path, token, gateway.timeout);
     match config.gateway.api.unwrap_or(fallback) {
         GatewayApi::HooksAgent => Arc::new(HooksAgentGateway::new(
-            http.clone(),
-            &gateway.url,
-            config.hooks_token.clone(),
-            gateway.timeout,
+            endpoint(HOOKS_AGENT_PATH, config.hooks_token.clone()),
             gateway.on_skipped,
-            TurnResolver::from_config(config, http),
+            TurnResolver::from_config(config, http.clone()),
         )),
         GatewayApi::ChatCompletions => Arc::new(ChatCompletionsGateway::new(
-            http.clone(),
-            &gateway.url,
-            config.gateway_token.clone(),
-            gateway.timeout,
-            TurnResolver::from_config(config, http),
+            endpoint(CHAT_COMPLETIONS_PATH, config.gateway_token.clone()),
+            TurnResolver::from_config(config, http.clone()),
         )),
-        GatewayApi::CronFire => Arc::new(CronFireGateway::new(
-            http,
-            &gateway.url,
+        GatewayApi::CronFire => Arc::new(CronFireGateway::new(endpoint(
+            CRON_FIRE_PATH,
             config.gateway_token.clone(),
-            gateway.timeout,
-        )),
+        ))),
         GatewayApi::Echo => Arc::new(EchoGateway::new(gateway.instance.clone())),
-    }
-}
-
-/// `Authorization: Bearer` only when a token is set, as the reference does.
-fn with_bearer(
-    request: reqwest::RequestBuilder,
-    token: Option<&Secret>,
-) -> reqwest::RequestBuilder {
-    match token {
-        Some(token) => request.bearer_auth(token.expose()),
-        None => request,
     }
 }
 

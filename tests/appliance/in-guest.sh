@@ -69,6 +69,9 @@ run_poetry() { # id settle
   temporal workflow start --type PoetryResearchWorkflow --task-queue clawfactory \
     --workflow-id "$1" --input "{\"settle\": \"$2\"}" >/dev/null
 }
+settling() { # id: the execute turn is recorded and the run is in its durable wait
+  temporal workflow query --workflow-id "$1" --type phase 2>/dev/null | grep -q "settling until"
+}
 completed() { # id
   timeout 120 temporal workflow result --workflow-id "$1" 2>/dev/null | grep -q "Poetry research workflow completed"
 }
@@ -94,7 +97,7 @@ check "journal: the token appears nowhere" bash -c "! journalctl -b --no-pager |
 
 # --- worker SIGKILLed during the wait ---
 run_poetry survive-kill 6s
-wait_for 20 bash -c "grep -qs 'survive-kill' /srv/results/gateway.log"
+wait_for 30 settling survive-kill
 n=$(prop $W NRestarts); pid=$(prop $W MainPID)
 kill -9 "$pid"
 check "worker restarted after SIGKILL" wait_for 30 bash -c "[ \$(systemctl show -P NRestarts $W) -gt $n ] && systemctl is-active --quiet $W"
@@ -108,7 +111,7 @@ check "journal names the watchdog" bash -c "journalctl -u $W --no-pager | grep -
 
 # --- the server restarted during the wait ---
 run_poetry survive-server 6s
-wait_for 20 bash -c "grep -qs 'survive-server' /srv/results/gateway.log"
+wait_for 30 settling survive-server
 systemctl restart $S
 systemctl start $W
 check "the run survives a server restart" completed survive-server

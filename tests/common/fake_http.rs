@@ -100,11 +100,9 @@ impl FakeHttp {
             state: Arc::default(),
         };
         let server = fake.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let server = server.clone();
-                tokio::spawn(async move { server.serve(stream).await });
-            }
+        accept_forever(listener, move |stream| {
+            let server = server.clone();
+            async move { server.serve(stream).await }
         });
         fake
     }
@@ -170,6 +168,19 @@ impl FakeHttp {
             .and_then(VecDeque::pop_front)
             .unwrap_or_else(|| Reply::ok("ok"))
     }
+}
+
+/// Serves every connection with `serve`, each on its own task, for as long as the test runs.
+pub fn accept_forever<F, Fut>(listener: TcpListener, serve: F)
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream));
+        }
+    });
 }
 
 /// Waits `reply.delay`, then writes the reply and closes the connection.

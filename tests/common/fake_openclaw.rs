@@ -9,7 +9,7 @@
 //! Tests script what each new run does (how long, how it ends), admission failures, and
 //! connections cut mid-wait, and read back every request and every run.
 
-use super::fake_http::{Recorded, Reply, read_request, write_reply};
+use super::fake_http::{Recorded, Reply, accept_forever, read_request, write_reply};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -93,11 +93,9 @@ impl FakeOpenClaw {
             state: Arc::default(),
         };
         let server = fake.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let server = server.clone();
-                tokio::spawn(async move { server.serve(stream).await });
-            }
+        accept_forever(listener, move |stream| {
+            let server = server.clone();
+            async move { server.serve(stream).await }
         });
         fake
     }

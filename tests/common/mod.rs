@@ -489,3 +489,41 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// A NOTIFY_SOCKET the test owns: what a service would tell systemd arrives here.
+pub struct NotifySocket {
+    pub path: PathBuf,
+    socket: std::os::unix::net::UnixDatagram,
+    /// Every message so far, in order.
+    pub seen: Vec<String>,
+}
+
+impl NotifySocket {
+    pub fn bind(path: PathBuf) -> NotifySocket {
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        NotifySocket {
+            path,
+            socket,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Receives until a message satisfies `until` and returns it; panics after `timeout`.
+    pub fn wait_for(&mut self, timeout: Duration, until: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut buffer = [0u8; 4096];
+        self.socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        while Instant::now() < deadline {
+            if let Ok(n) = self.socket.recv(&mut buffer) {
+                let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
+                self.seen.push(message.clone());
+                if until(&message) {
+                    return message;
+                }
+            }
+        }
+        panic!("timed out; notifications so far: {:?}", self.seen);
+    }
+}

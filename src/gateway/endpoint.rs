@@ -1,0 +1,50 @@
+//! One authenticated JSON endpoint of the gateway: where it is, which token it takes, how
+//! long a request may wait. Every protocol posts through this.
+
+use crate::http_response::{self, Captured};
+use crate::secret::Secret;
+use serde_json::Value;
+use std::time::Duration;
+
+pub struct Endpoint {
+    http: reqwest::Client,
+    pub url: String,
+    token: Option<Secret>,
+    pub timeout: Duration,
+}
+
+impl Endpoint {
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        path: &str,
+        token: Option<Secret>,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            http,
+            url: format!("{}{path}", base_url.trim_end_matches('/')),
+            token,
+            timeout,
+        }
+    }
+
+    /// POSTs `body` as JSON (with `Authorization: Bearer` only when a token is set, as the
+    /// reference does); reads at most `limit` bytes of the answer.
+    pub async fn post(
+        &self,
+        body: &Value,
+        idempotency_key: Option<&str>,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<Captured, reqwest::Error> {
+        let mut request = self.http.post(&self.url).timeout(timeout).json(body);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token.expose());
+        }
+        http_response::send(request, limit).await
+    }
+}
