@@ -45,21 +45,26 @@ pub fn temporal_bin() -> PathBuf {
     )
 }
 
-/// Three distinct free ports (all held open together while picking).
+/// Three more free ports.
 fn free_ports() -> [u16; 3] {
-    let listeners: Vec<_> = (0..3)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let port = |i: usize| listeners[i].local_addr().unwrap().port();
-    [port(0), port(1), port(2)]
+    [free_port(), free_port(), free_port()]
 }
 
+/// A free loopback port never handed out before in this test process: tests run in
+/// parallel, and the OS may offer a just-released port to the next caller.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if HANDED_OUT.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Polls `condition` until it holds or `timeout` passes (then panics with `what`).
@@ -77,6 +82,8 @@ pub struct TemporalServer {
     pub db_file: PathBuf,
     child: Option<Child>,
     log: PathBuf,
+    /// Until the first start succeeds nobody knows the gRPC port, so it may still change.
+    started: bool,
 }
 
 impl TemporalServer {
@@ -86,6 +93,7 @@ impl TemporalServer {
             db_file: dir.join("temporal.db"),
             child: None,
             log: dir.join("temporal-server.log"),
+            started: false,
         };
         server.restart().await;
         server
@@ -109,7 +117,11 @@ impl TemporalServer {
         assert!(self.child.is_none(), "server already running");
         for _attempt in 0..5 {
             if self.try_start().await {
+                self.started = true;
                 return;
+            }
+            if !self.started {
+                self.grpc_port = free_port();
             }
         }
         panic!(
@@ -150,10 +162,11 @@ impl TemporalServer {
             if child.try_wait().unwrap().is_some() {
                 return false;
             }
-            if temporal_client::connect(&self.temporal_config())
+            let answered = temporal_client::connect(&self.temporal_config())
                 .await
-                .is_ok()
-            {
+                .is_ok();
+            // Only our own child counts: if it died, whatever answered is not ours.
+            if answered && child.try_wait().unwrap().is_none() {
                 self.child = Some(child);
                 return true;
             }
