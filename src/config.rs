@@ -104,6 +104,14 @@ pub enum GatewayApi {
     Echo,
 }
 
+impl std::fmt::Display for GatewayApi {
+    /// The name as written in the config file (`hooks-agent`, ...).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = serde_json::to_value(self).ok();
+        f.write_str(name.as_ref().and_then(|v| v.as_str()).unwrap_or("?"))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
@@ -817,6 +825,13 @@ mod tests {
             assert!(err.contains(path), "{text:?}: {err}");
             assert!(err.contains(expected), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn gateway_api_displays_as_written_in_the_config() {
+        assert_eq!(GatewayApi::HooksAgent.to_string(), "hooks-agent");
+        assert_eq!(GatewayApi::ChatCompletions.to_string(), "chat-completions");
+        assert_eq!(GatewayApi::Echo.to_string(), "echo");
     }
 
     #[test]

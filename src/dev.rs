@@ -73,7 +73,7 @@ fn print_banner(spec: &ServerSpec, config: &Config) {
          \x20 Temporal UI:   {ui}\n\
          \x20 gRPC:          {grpc} (namespace {ns}, task queue {queue})\n\
          \x20 database:      {db}\n\
-         \x20 gateway api:   {api:?}\n\
+         \x20 gateway api:   {api}\n\
          Try:  clawfactory-temporal run PoetryResearchWorkflow --input '{{\"settle\": \"10s\"}}' --wait\n\
          Ctrl-C stops the worker and the server.\n",
         ui = spec.ui_url(),

@@ -47,7 +47,7 @@ pub async fn run(
         temporal = %address,
         namespace = %config.temporal.namespace,
         task_queue = %config.temporal.task_queue,
-        gateway_api = ?api,
+        gateway_api = %api,
         "worker ready"
     );
     let polling = format!(
