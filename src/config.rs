@@ -536,7 +536,23 @@ fn resolve_secret(
 fn read_secret_file(path: &Path) -> Result<Option<Secret>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read secret file {}", path.display()))?;
+    warn_if_readable_by_others(path);
     Ok(Secret::new(text))
+}
+
+/// A token anyone on the machine can read is a leak waiting to happen; say which file.
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return;
+    };
+    if metadata.permissions().mode() & 0o004 != 0 {
+        tracing::warn!(
+            file = %path.display(),
+            "secret file is readable by every user; restrict it (chmod 600 {})",
+            path.display()
+        );
+    }
 }
 
 fn non_empty(key: &str, value: &str) -> Result<()> {

@@ -178,6 +178,26 @@ async fn check_config_prints_the_effective_config_and_exits_2_on_errors() {
         &[("GATEWAY_INTERNAL_TOKEN", "env-secret-0815")],
     )
     .await;
+    // A world-readable token file gets a warning that names it.
+    std::fs::set_permissions(
+        &token_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let warned = cli(&["check-config", "--config", good.to_str().unwrap()], &[]).await;
+    let stderr = text(&warned.stderr);
+    assert!(
+        stderr.contains("secret file is readable by every user") && stderr.contains("token"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("file-secret-4711"));
+    std::fs::set_permissions(
+        &token_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let quiet = cli(&["check-config", "--config", good.to_str().unwrap()], &[]).await;
+    assert!(!text(&quiet.stderr).contains("readable by every user"));
     assert!(
         !text(&out.stdout).contains("env-secret-0815")
             && !text(&out.stderr).contains("env-secret-0815")
