@@ -65,11 +65,7 @@ impl Default for TemporalConfig {
 impl TemporalConfig {
     /// The address as the SDK wants it: a URL with a scheme.
     pub fn url(&self) -> String {
-        if self.address.contains("://") {
-            self.address.clone()
-        } else {
-            format!("http://{}", self.address)
-        }
+        address_url(&self.address)
     }
 }
 
@@ -578,13 +574,17 @@ fn validate_http_url(text: &str) -> Result<()> {
     Ok(())
 }
 
-fn validate_temporal_address(text: &str) -> Result<()> {
-    let with_scheme = if text.contains("://") {
-        text.to_owned()
+/// `host:port` gets `http://`; an address that already has a scheme stays as it is.
+fn address_url(address: &str) -> String {
+    if address.contains("://") {
+        address.to_owned()
     } else {
-        format!("http://{text}")
-    };
-    let url = reqwest::Url::parse(&with_scheme)
+        format!("http://{address}")
+    }
+}
+
+fn validate_temporal_address(text: &str) -> Result<()> {
+    let url = reqwest::Url::parse(&address_url(text))
         .map_err(|err| anyhow::anyhow!("expected host:port, got {text:?} ({err})"))?;
     if url.host_str().is_none() || url.port_or_known_default().is_none() {
         bail!("expected host:port, got {text:?}");

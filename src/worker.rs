@@ -39,7 +39,11 @@ pub async fn run(
 
     let runtime = Runtime::from_current_tokio(RuntimeOptions::default())
         .map_err(|err| anyhow!("cannot start the Temporal SDK runtime: {err}"))?;
-    let mut worker = build(&runtime, client, config, fallback_api)?;
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("clawfactory-temporal/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let mut worker = build(&runtime, client, config, fallback_api, http.clone())?;
     let stop_polling = worker.shutdown_handle();
 
     let api = config.gateway.api.unwrap_or(fallback_api);
@@ -55,7 +59,7 @@ pub async fn run(
         config.temporal.task_queue, config.temporal.namespace
     );
     systemd::ready(&polling);
-    let _preflight = AbortOnDrop(spawn_preflight(config.clone(), api));
+    let _preflight = AbortOnDrop(spawn_preflight(config.clone(), api, http));
     let status = AbortOnDrop(systemd::spawn_status(STATUS_PERIOD, move || {
         format!(
             "{polling}; {} activities in flight",
@@ -79,9 +83,12 @@ pub async fn run(
 }
 
 /// Logs what looks misconfigured about the gateway, without holding up the worker.
-fn spawn_preflight(config: Config, api: GatewayApi) -> tokio::task::JoinHandle<()> {
+fn spawn_preflight(
+    config: Config,
+    api: GatewayApi,
+    http: reqwest::Client,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let http = reqwest::Client::new();
         for problem in gateway::preflight::check(&config, api, &http).await {
             tracing::warn!(problem = %problem, "gateway preflight");
         }
@@ -105,11 +112,8 @@ fn build(
     client: Client,
     config: &Config,
     fallback_api: GatewayApi,
+    http: reqwest::Client,
 ) -> Result<Worker> {
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("clawfactory-temporal/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .context("cannot build the HTTP client")?;
     let activities = Activities::new(
         gateway::from_config(config, fallback_api, http.clone()),
         config.gateway.killswitch_path(),

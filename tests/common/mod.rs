@@ -67,6 +67,15 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A log file that several process starts append to (a restart keeps the earlier lines).
+fn append_to(path: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+}
+
 /// Polls `condition` until it holds or `timeout` passes (then panics with `what`).
 pub async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -131,11 +140,7 @@ impl TemporalServer {
     }
 
     async fn try_start(&mut self) -> bool {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
+        let log = append_to(&self.log);
         let [http, ui, metrics] = free_ports();
         let mut child = Command::new(temporal_bin())
             .args([
@@ -233,11 +238,7 @@ impl WorkerProcess {
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "worker already running");
         let before = self.ready_count();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
+        let log = append_to(&self.log);
         let mut command = Command::new(BIN);
         command.arg("worker").arg("--config").arg(&self.config);
         for name in REFERENCE_ENV {
