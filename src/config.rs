@@ -21,6 +21,10 @@ pub const DEFAULT_PATH: &str = "/etc/clawfactory/temporal.toml";
 pub const GATEWAY_TOKEN_CREDENTIAL: &str = "gateway-token";
 /// The systemd credential name of the hooks token (a different secret from the gateway token).
 pub const HOOKS_TOKEN_CREDENTIAL: &str = "hooks-token";
+/// The systemd credential name of a Temporal Cloud style API key.
+pub const TEMPORAL_API_KEY_CREDENTIAL: &str = "temporal-api-key";
+/// The systemd credential name of the mTLS client's private key.
+pub const TEMPORAL_CLIENT_KEY_CREDENTIAL: &str = "temporal-client-key";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -50,6 +54,33 @@ pub struct TemporalConfig {
     pub address: String,
     pub namespace: String,
     pub task_queue: String,
+    /// How long one attempt to open the connection may take.
+    #[serde(with = "duration::serde_text")]
+    pub connect_timeout: Duration,
+    /// Unset: TLS when the address is `https://…` or any TLS file or API key is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<bool>,
+    /// PEM CA bundle the server's certificate must chain to (unset: the system's roots).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_ca_file: Option<PathBuf>,
+    /// The name the server's certificate must carry, when it differs from the address's host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// PEM client certificate for mTLS; its key is `client_key_file` or the
+    /// `temporal-client-key` credential.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cert_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_key_file: Option<PathBuf>,
+    /// A file holding an API key (Temporal Cloud), else the `temporal-api-key` credential,
+    /// else `TEMPORAL_API_KEY`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_file: Option<PathBuf>,
+    /// Resolved at load time; never read from or written to TOML.
+    #[serde(skip)]
+    pub api_key: Option<Secret>,
+    #[serde(skip)]
+    pub client_key: Option<Secret>,
 }
 
 impl Default for TemporalConfig {
@@ -58,15 +89,130 @@ impl Default for TemporalConfig {
             address: "127.0.0.1:7233".into(),
             namespace: "default".into(),
             task_queue: "clawfactory".into(),
+            connect_timeout: Duration::from_secs(5),
+            tls: None,
+            server_ca_file: None,
+            server_name: None,
+            client_cert_file: None,
+            client_key_file: None,
+            api_key_file: None,
+            api_key: None,
+            client_key: None,
         }
     }
 }
 
 impl TemporalConfig {
-    /// The address as the SDK wants it: a URL with a scheme.
+    /// The address as the SDK wants it: a URL with a scheme, `https` when TLS is on.
     pub fn url(&self) -> String {
-        address_url(&self.address)
+        let url = address_url(&self.address);
+        match url.strip_prefix("http://") {
+            Some(rest) if self.uses_tls() => format!("https://{rest}"),
+            _ => url,
+        }
     }
+
+    pub fn uses_tls(&self) -> bool {
+        self.tls.unwrap_or_else(|| {
+            self.address.starts_with("https://")
+                || self.server_ca_file.is_some()
+                || self.server_name.is_some()
+                || self.client_cert_file.is_some()
+                || self.api_key.is_some()
+        })
+    }
+
+    /// One line for logs and `check-config`: where, which namespace, how authenticated.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![format!("{} namespace {:?}", self.url(), self.namespace)];
+        if self.uses_tls() {
+            let ca = match &self.server_ca_file {
+                Some(file) => format!("CA {}", file.display()),
+                None => "system CA roots".into(),
+            };
+            parts.push(format!("TLS ({ca})"));
+            if let Some(name) = &self.server_name {
+                parts.push(format!("server name {name:?}"));
+            }
+            if let Some(cert) = &self.client_cert_file {
+                parts.push(format!("client certificate {}", cert.display()));
+            }
+        } else {
+            parts.push("plaintext".into());
+        }
+        if self.api_key.is_some() {
+            parts.push("API key set (redacted)".into());
+        }
+        parts.join(", ")
+    }
+
+    fn resolve_secrets(&mut self, env: &dyn Env) -> Result<()> {
+        self.api_key = resolve_secret(
+            self.api_key_file.as_deref(),
+            TEMPORAL_API_KEY_CREDENTIAL,
+            Some("TEMPORAL_API_KEY"),
+            env,
+        )
+        .context("temporal.api_key_file")?;
+        self.client_key = resolve_secret(
+            self.client_key_file.as_deref(),
+            TEMPORAL_CLIENT_KEY_CREDENTIAL,
+            None,
+            env,
+        )
+        .context("temporal.client_key_file")?;
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<()> {
+        validate_temporal_address(&self.address).context("temporal.address")?;
+        non_empty("temporal.namespace", &self.namespace)?;
+        non_empty("temporal.task_queue", &self.task_queue)?;
+        positive("temporal.connect_timeout", self.connect_timeout)?;
+        if self.tls == Some(false) {
+            for (key, set) in [
+                ("server_ca_file", self.server_ca_file.is_some()),
+                ("server_name", self.server_name.is_some()),
+                ("client_cert_file", self.client_cert_file.is_some()),
+            ] {
+                if set {
+                    bail!("temporal.{key}: set, but temporal.tls = false turns TLS off");
+                }
+            }
+            if self.address.starts_with("https://") {
+                bail!("temporal.address: https:// needs TLS, but temporal.tls = false");
+            }
+        }
+        match (&self.client_cert_file, &self.client_key) {
+            (Some(_), None) => bail!(
+                "temporal.client_key_file: client_cert_file is set but there is no key (set \
+                 client_key_file or the {TEMPORAL_CLIENT_KEY_CREDENTIAL} credential)"
+            ),
+            (None, Some(_)) => {
+                bail!("temporal.client_cert_file: a client key is configured but no certificate")
+            }
+            _ => {}
+        }
+        for (key, file) in [
+            ("server_ca_file", &self.server_ca_file),
+            ("client_cert_file", &self.client_cert_file),
+        ] {
+            if let Some(file) = file {
+                read_pem(file).with_context(|| format!("temporal.{key}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads a PEM file and checks it looks like one, so a wrong path or a DER file is caught
+/// by `check-config` instead of as an opaque TLS handshake failure.
+pub fn read_pem(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        bail!("{} is not a PEM file (no -----BEGIN line)", path.display());
+    }
+    Ok(bytes)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -410,17 +556,18 @@ impl Config {
         let mut config = Config::parse(&text)
             .with_context(|| format!("invalid config file {}", source.path.display()))?;
         config.apply_env(env)?;
+        config.temporal.resolve_secrets(env)?;
         config.gateway_token = resolve_secret(
             config.gateway.token_file.as_deref(),
             GATEWAY_TOKEN_CREDENTIAL,
-            "GATEWAY_INTERNAL_TOKEN",
+            Some("GATEWAY_INTERNAL_TOKEN"),
             env,
         )
         .context("gateway.token_file")?;
         config.hooks_token = resolve_secret(
             config.gateway.hooks_token_file.as_deref(),
             HOOKS_TOKEN_CREDENTIAL,
-            "GATEWAY_HOOKS_TOKEN",
+            Some("GATEWAY_HOOKS_TOKEN"),
             env,
         )
         .context("gateway.hooks_token_file")?;
@@ -460,9 +607,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
-        validate_temporal_address(&self.temporal.address).context("temporal.address")?;
-        non_empty("temporal.namespace", &self.temporal.namespace)?;
-        non_empty("temporal.task_queue", &self.temporal.task_queue)?;
+        self.temporal.validate()?;
         non_empty("gateway.instance", &self.gateway.instance)?;
         validate_http_url(&self.gateway.url).context("gateway.url")?;
         validate_http_url(&self.weather.base_url).context("weather.base_url")?;
@@ -502,7 +647,8 @@ impl Config {
             None => "not set",
         };
         Ok(format!(
-            "# gateway token: {}\n# hooks token: {}\n# killswitch file: {}\n{body}",
+            "# temporal: {}\n# gateway token: {}\n# hooks token: {}\n# killswitch file: {}\n{body}",
+            self.temporal.describe(),
             set(&self.gateway_token),
             set(&self.hooks_token),
             self.gateway.killswitch_path().display()
@@ -514,7 +660,7 @@ impl Config {
 fn resolve_secret(
     file: Option<&Path>,
     credential: &str,
-    env_var: &str,
+    env_var: Option<&str>,
     env: &dyn Env,
 ) -> Result<Option<Secret>> {
     if let Some(file) = file {
@@ -526,7 +672,7 @@ fn resolve_secret(
             return read_secret_file(&file);
         }
     }
-    Ok(env.var(env_var).and_then(Secret::new))
+    Ok(env_var.and_then(|name| env.var(name)).and_then(Secret::new))
 }
 
 fn read_secret_file(path: &Path) -> Result<Option<Secret>> {
@@ -868,5 +1014,26 @@ mod tests {
             again.workflows.poetry_research.settle,
             Duration::from_secs(7200)
         );
+    }
+
+    #[test]
+    fn the_temporal_api_key_comes_from_the_environment_and_is_never_printed() {
+        let c = load_text(
+            "[temporal]\naddress = \"ns.acct.tmprl.cloud:7233\"\n",
+            &[("TEMPORAL_API_KEY", "cloud-key-xyz")],
+        )
+        .unwrap();
+        assert_eq!(
+            c.temporal.api_key.as_ref().unwrap().expose(),
+            "cloud-key-xyz"
+        );
+        assert!(c.temporal.uses_tls());
+        let out = c.to_redacted_toml().unwrap();
+        assert!(!out.contains("cloud-key-xyz"), "{out}");
+        assert!(
+            out.contains("# temporal: https://ns.acct.tmprl.cloud:7233"),
+            "{out}"
+        );
+        Config::parse(&out).unwrap();
     }
 }

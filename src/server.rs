@@ -60,6 +60,7 @@ impl ServerSpec {
             address: format!("{}:{}", self.server.ip, self.server.grpc_port),
             namespace: self.namespace.clone(),
             task_queue: task_queue.to_owned(),
+            ..TemporalConfig::default()
         }
     }
 

@@ -1,29 +1,64 @@
 //! Connecting to the Temporal frontend, with the checks that make "connected" mean
 //! "this worker can really serve its namespace".
 
-use crate::config::TemporalConfig;
+use crate::config::{TemporalConfig, read_pem};
 use anyhow::{Context, Result, anyhow};
+use std::error::Error as _;
 use std::time::Duration;
 use temporalio_client::grpc::WorkflowService;
-use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
+use temporalio_client::{
+    Client, ClientOptions, ClientTlsOptions, Connection, ConnectionOptions, TlsOptions,
+};
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// One attempt: connect, confirm the namespace exists, return a namespace-bound client.
-pub async fn connect(temporal: &TemporalConfig) -> Result<Client> {
+/// The SDK's connection options for this config: scheme, TLS material, API key, timeout.
+pub fn connection_options(temporal: &TemporalConfig) -> Result<ConnectionOptions> {
     let url = temporal.url();
     let target = url
         .parse::<reqwest::Url>()
         .with_context(|| format!("temporal.address {url:?} is not a valid address"))?;
-    let options = ConnectionOptions::new(target)
+    let tls = temporal
+        .uses_tls()
+        .then(|| tls_options(temporal))
+        .transpose()?;
+    Ok(ConnectionOptions::new(target)
         .identity(identity())
-        .connect_timeout(CONNECT_TIMEOUT)
-        .build();
+        .connect_timeout(temporal.connect_timeout)
+        .maybe_tls_options(tls)
+        .maybe_api_key(temporal.api_key.as_ref().map(|key| key.expose().to_owned()))
+        .build())
+}
+
+fn tls_options(temporal: &TemporalConfig) -> Result<TlsOptions> {
+    let ca = match &temporal.server_ca_file {
+        Some(file) => Some(read_pem(file).context("temporal.server_ca_file")?),
+        None => None,
+    };
+    let client = match (&temporal.client_cert_file, &temporal.client_key) {
+        (Some(cert), Some(key)) => Some(
+            ClientTlsOptions::builder()
+                .client_cert(read_pem(cert).context("temporal.client_cert_file")?)
+                .client_private_key(key.expose().as_bytes().to_vec())
+                .build(),
+        ),
+        _ => None,
+    };
+    Ok(TlsOptions::builder()
+        .maybe_server_root_ca_cert(ca)
+        .maybe_domain(temporal.server_name.clone())
+        .maybe_client_tls_options(client)
+        .build())
+}
+
+/// One attempt: connect, confirm the namespace exists, return a namespace-bound client.
+pub async fn connect(temporal: &TemporalConfig) -> Result<Client> {
+    let url = temporal.url();
+    let options = connection_options(temporal)?;
     let mut connection = Connection::connect(options)
         .await
-        .map_err(|err| anyhow!("cannot connect to Temporal at {url}: {err}"))?;
+        .map_err(|err| anyhow!("cannot connect to Temporal at {url}: {}", error_chain(&err)))?;
     connection
         .describe_namespace(tonic::Request::new(DescribeNamespaceRequest {
             namespace: temporal.namespace.clone(),
@@ -34,7 +69,7 @@ pub async fn connect(temporal: &TemporalConfig) -> Result<Client> {
             anyhow!(
                 "Temporal at {url} cannot serve namespace {:?}: {}",
                 temporal.namespace,
-                status.message()
+                status_text(&status)
             )
         })?;
     Client::new(
@@ -69,4 +104,68 @@ pub fn identity() -> String {
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into());
     format!("{}@{host}", std::process::id())
+}
+
+/// Every cause, so a TLS failure says "invalid peer certificate: UnknownIssuer" instead of
+/// just "transport error".
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// A gRPC status with its transport cause (TLS handshake failures hide there).
+fn status_text(status: &tonic::Status) -> String {
+    match status.source() {
+        Some(source) => format!("{}: {}", status.message(), error_chain(source)),
+        None => status.message().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    #[test]
+    fn an_api_key_turns_tls_on_and_rides_on_the_connection() {
+        let temporal = TemporalConfig {
+            address: "my-ns.abc12.tmprl.cloud:7233".into(),
+            api_key: Secret::new("key-123"),
+            ..TemporalConfig::default()
+        };
+        let options = connection_options(&temporal).unwrap();
+        assert_eq!(options.target.scheme(), "https");
+        assert_eq!(options.api_key.as_deref(), Some("key-123"));
+        assert!(options.tls_options.is_some());
+        assert!(!temporal.describe().contains("key-123"));
+        assert!(temporal.describe().contains("API key set (redacted)"));
+    }
+
+    #[test]
+    fn plaintext_by_default_and_tls_can_be_forced_off() {
+        let plain = TemporalConfig::default();
+        let options = connection_options(&plain).unwrap();
+        assert_eq!(options.target.as_str(), "http://127.0.0.1:7233/");
+        assert!(options.tls_options.is_none() && options.api_key.is_none());
+
+        // A key over plaintext: a proxy on the host terminates TLS.
+        let forced = TemporalConfig {
+            tls: Some(false),
+            api_key: Secret::new("k"),
+            ..TemporalConfig::default()
+        };
+        let options = connection_options(&forced).unwrap();
+        assert_eq!(options.target.scheme(), "http");
+        assert!(options.tls_options.is_none());
+        assert_eq!(options.api_key.as_deref(), Some("k"));
+    }
 }

@@ -48,7 +48,7 @@ pub async fn run(
 
     let api = config.gateway.api.unwrap_or(fallback_api);
     tracing::info!(
-        temporal = %address,
+        temporal = %config.temporal.describe(),
         namespace = %config.temporal.namespace,
         task_queue = %config.temporal.task_queue,
         gateway_api = %api,

@@ -5,6 +5,7 @@
 
 pub mod fake_http;
 pub mod fake_openclaw;
+pub mod tls_proxy;
 
 use clawfactory_temporal::config::TemporalConfig;
 use clawfactory_temporal::start::failure_chain;
@@ -117,6 +118,7 @@ impl TemporalServer {
             address: self.address(),
             namespace: "default".into(),
             task_queue: TASK_QUEUE.into(),
+            ..TemporalConfig::default()
         }
     }
 

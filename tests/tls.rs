@@ -1,0 +1,223 @@
+//! Temporal over TLS and mTLS, through a loopback TLS relay in front of a real dev server:
+//! the worker and the CLI connect with the right CA, name and client certificate, and
+//! refuse (saying why) a wrong CA, a certificate for another name, or a missing client
+//! certificate.
+
+mod common;
+
+use common::tls_proxy::{TestCa, TlsProxy};
+use common::{Setup, WorkerProcess, cli};
+use std::path::Path;
+
+/// The TLS keys of `[temporal]` for the relay.
+fn tls_keys(address: &str, ca_file: &Path, server_name: Option<&str>) -> String {
+    let mut keys = format!(
+        "[temporal]\naddress = {address:?}\nserver_ca_file = {:?}\n",
+        ca_file.display().to_string()
+    );
+    if let Some(name) = server_name {
+        keys.push_str(&format!("server_name = {name:?}\n"));
+    }
+    keys
+}
+
+/// A worker config whose `[temporal]` table is replaced by `temporal_table`.
+fn config_with(setup: &Setup, name: &str, temporal_table: &str, extra_temporal: &str) -> String {
+    let path = setup.path(name);
+    setup.config().write(&path);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let rest = text.split_once("\n\n").unwrap().1;
+    std::fs::write(&path, format!("{temporal_table}{extra_temporal}\n{rest}")).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_and_cli_run_a_workflow_over_mutual_tls() {
+    let setup = Setup::new().await;
+    let dir = setup.dir.path();
+    let server_ca = TestCa::new("server CA");
+    let client_ca = TestCa::new("client CA");
+    let server_leaf = server_ca.issue(dir, "temporal-frontend", &["temporal.test"]);
+    let client_leaf = client_ca.issue(dir, "clawfactory-worker", &["clawfactory-worker"]);
+    let proxy = TlsProxy::start(&server_leaf, Some(&client_ca), setup.server.grpc_port).await;
+    let ca_file = server_ca.write_pem(&dir.join("server-ca.pem"));
+
+    // The key comes in as a systemd credential; the certificate path is in the config.
+    let credentials = dir.join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    std::fs::copy(
+        &client_leaf.key_file,
+        credentials.join("temporal-client-key"),
+    )
+    .unwrap();
+    let table = tls_keys(&proxy.address(), &ca_file, Some("temporal.test"));
+    let client_cert = format!(
+        "client_cert_file = {:?}\n",
+        client_leaf.cert_file.display().to_string()
+    );
+    let config = config_with(&setup, "mtls.toml", &table, &client_cert);
+    let env = [("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap())];
+
+    let checked = cli(&["--config", &config, "check-config"], &env).await;
+    let report = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success(), "{report}");
+    assert!(
+        report.contains(&format!("https://{}", proxy.address()))
+            && report.contains("TLS (CA ")
+            && report.contains("server name \"temporal.test\"")
+            && report.contains("client certificate "),
+        "check-config says where and how it connects: {report}"
+    );
+    assert!(!report.contains("PRIVATE KEY"), "{report}");
+
+    let worker = WorkerProcess::start_with_env(Path::new(&config), &env).await;
+    let run = cli(
+        &[
+            "--config",
+            &config,
+            "run",
+            "PoetryResearchWorkflow",
+            "--input",
+            r#"{"settle": "1s"}"#,
+            "--id",
+            "over-tls",
+            "--wait",
+        ],
+        &env,
+    )
+    .await;
+    assert!(
+        run.status.success(),
+        "run over mTLS: {}\nworker log:\n{}",
+        String::from_utf8_lossy(&run.stderr),
+        worker.output()
+    );
+    assert_eq!(setup.gateway.requests_to("/api/cron/fire").len(), 2);
+    assert!(
+        proxy.handshake_errors().is_empty(),
+        "{:?}",
+        proxy.handshake_errors()
+    );
+}
+
+/// Runs `schedules list` (one connection attempt, no retries) and returns its stderr.
+async fn connection_error(config: &str, env: &[(&str, &str)]) -> String {
+    let out = cli(&["--config", config, "schedules", "list"], env).await;
+    assert!(!out.status.success(), "connected but should not have");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_ca_wrong_name_and_missing_client_certificate_are_refused_with_the_reason() {
+    let setup = Setup::new().await;
+    let dir = setup.dir.path();
+    let server_ca = TestCa::new("server CA");
+    let other_ca = TestCa::new("someone else's CA");
+    let leaf = server_ca.issue(dir, "temporal-frontend", &["temporal.test"]);
+    let proxy = TlsProxy::start(&leaf, None, setup.server.grpc_port).await;
+    let right_ca = server_ca.write_pem(&dir.join("right-ca.pem"));
+    let wrong_ca = other_ca.write_pem(&dir.join("wrong-ca.pem"));
+
+    let right = config_with(
+        &setup,
+        "right.toml",
+        &tls_keys(&proxy.address(), &right_ca, Some("temporal.test")),
+        "",
+    );
+    let listed = cli(&["--config", &right, "schedules", "list"], &[]).await;
+    assert!(
+        listed.status.success(),
+        "the right CA and name connect: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+
+    let wrong_issuer = config_with(
+        &setup,
+        "wrong-ca.toml",
+        &tls_keys(&proxy.address(), &wrong_ca, Some("temporal.test")),
+        "",
+    );
+    let err = connection_error(&wrong_issuer, &[]).await;
+    assert!(
+        err.contains("https://") && err.contains("UnknownIssuer"),
+        "a certificate from an unknown CA is named as such: {err}"
+    );
+
+    // The certificate is for temporal.test; connecting by IP without server_name fails.
+    let wrong_name = config_with(
+        &setup,
+        "wrong-name.toml",
+        &tls_keys(&proxy.address(), &right_ca, None),
+        "",
+    );
+    let err = connection_error(&wrong_name, &[]).await;
+    assert!(
+        err.contains("NotValidForName"),
+        "a certificate for another name is named as such: {err}"
+    );
+
+    // A relay that wants a client certificate refuses a client that has none.
+    let client_ca = TestCa::new("client CA");
+    let mtls_proxy = TlsProxy::start(&leaf, Some(&client_ca), setup.server.grpc_port).await;
+    let no_client_cert = config_with(
+        &setup,
+        "no-client-cert.toml",
+        &tls_keys(&mtls_proxy.address(), &right_ca, Some("temporal.test")),
+        "",
+    );
+    connection_error(&no_client_cert, &[]).await;
+    let refused = mtls_proxy.handshake_errors();
+    assert!(
+        refused.iter().any(|e| e.contains("certificate")),
+        "the server side refused for want of a client certificate: {refused:?}"
+    );
+
+    // Plaintext against the TLS port: an error, not a hang.
+    let plaintext = config_with(
+        &setup,
+        "plaintext.toml",
+        &format!("[temporal]\naddress = {:?}\ntls = false\n", proxy.address()),
+        "",
+    );
+    connection_error(&plaintext, &[]).await;
+}
+
+#[tokio::test]
+async fn tls_settings_that_cannot_work_are_config_errors() {
+    let setup = Setup::new().await;
+    let dir = setup.dir.path();
+    let not_pem = dir.join("ca.der");
+    std::fs::write(&not_pem, [0x30, 0x82, 0x01]).unwrap();
+    let cases = [
+        (
+            format!(
+                "[temporal]\nserver_ca_file = {:?}\n",
+                not_pem.display().to_string()
+            ),
+            "temporal.server_ca_file",
+            "is not a PEM file",
+        ),
+        (
+            "[temporal]\nserver_ca_file = \"/nonexistent/ca.pem\"\n".to_owned(),
+            "temporal.server_ca_file",
+            "/nonexistent/ca.pem",
+        ),
+        (
+            "[temporal]\nclient_cert_file = \"/etc/hostname\"\n".to_owned(),
+            "temporal.client_key_file",
+            "no key",
+        ),
+        (
+            "[temporal]\ntls = false\nserver_name = \"x\"\n".to_owned(),
+            "temporal.server_name",
+            "tls = false",
+        ),
+    ];
+    for (i, (table, key, words)) in cases.iter().enumerate() {
+        let config = config_with(&setup, &format!("bad-{i}.toml"), table, "");
+        let out = cli(&["--config", &config, "check-config"], &[]).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{table}: {err}");
+        assert!(err.contains(key) && err.contains(words), "{table}: {err}");
+    }
+}
