@@ -39,6 +39,8 @@ pub struct Config {
     pub schedules: Schedules,
     /// `[turns.<id>]`: what OpenClaw runs for each agent turn id.
     pub turns: Turns,
+    /// `[instances.<name>]`: more OpenClaw instances besides the default one (`[gateway]`).
+    pub instances: BTreeMap<String, InstanceConfig>,
     /// Resolved from files or the environment at load time; never read from or written to TOML.
     #[serde(skip)]
     pub gateway_token: Option<Secret>,
@@ -221,14 +223,59 @@ pub struct WorkerConfig {
     /// How long in-flight activities may run on after a stop request before they are cancelled.
     #[serde(with = "duration::serde_text")]
     pub graceful_shutdown: Duration,
+    /// Serve Prometheus metrics here (`host:port`; keep it on loopback). Unset: no metrics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_address: Option<String>,
+    /// Give every `[instances.<name>]` its own task queue `<temporal.task_queue>-<name>`,
+    /// so a busy or stuck instance cannot hold up the others' workflows.
+    pub instance_task_queues: bool,
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             graceful_shutdown: Duration::from_secs(30),
+            metrics_address: None,
+            instance_task_queues: false,
         }
     }
+}
+
+impl WorkerConfig {
+    pub fn metrics_socket(&self) -> Result<Option<std::net::SocketAddr>> {
+        self.metrics_address
+            .as_deref()
+            .map(|text| {
+                text.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "worker.metrics_address: expected ip:port (e.g. \"127.0.0.1:9464\"), got {text:?}"
+                    )
+                })
+            })
+            .transpose()
+    }
+}
+
+/// `[instances.<name>]`: another OpenClaw instance. Keys left out are taken from `[gateway]`
+/// (except the secrets, which are per instance: `token_file`/`hooks_token_file`, else the
+/// credentials `<name>.gateway-token`/`<name>.hooks-token`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceConfig {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<GatewayApi>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks_token_file: Option<PathBuf>,
+    /// Unset means `/tmp/clawfactory-snapshot-sync/KILLSWITCH_<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub killswitch_file: Option<PathBuf>,
+    #[serde(skip)]
+    pub gateway_token: Option<Secret>,
+    #[serde(skip)]
+    pub hooks_token: Option<Secret>,
 }
 
 /// Which protocol the worker speaks to the OpenClaw gateway.
@@ -571,8 +618,55 @@ impl Config {
             env,
         )
         .context("gateway.hooks_token_file")?;
+        for (name, instance) in &mut config.instances {
+            let key = |file: &str| format!("instances.{name}.{file}");
+            instance.gateway_token = resolve_secret(
+                instance.token_file.as_deref(),
+                &format!("{name}.{GATEWAY_TOKEN_CREDENTIAL}"),
+                None,
+                env,
+            )
+            .with_context(|| key("token_file"))?;
+            instance.hooks_token = resolve_secret(
+                instance.hooks_token_file.as_deref(),
+                &format!("{name}.{HOOKS_TOKEN_CREDENTIAL}"),
+                None,
+                env,
+            )
+            .with_context(|| key("hooks_token_file"))?;
+        }
         config.validate()?;
+        config.target_schedule_instances()?;
         Ok(config)
+    }
+
+    /// Puts each schedule's `instance` into its input and, unless a queue is given, picks
+    /// the instance's task queue — what `run --instance` does for one start.
+    fn target_schedule_instances(&mut self) -> Result<()> {
+        let known = self.instance_names();
+        let queues: Vec<(String, String)> = known
+            .iter()
+            .map(|name| (name.clone(), self.task_queue_for(Some(name))))
+            .collect();
+        for (id, schedule) in &mut self.schedules.0 {
+            let Some(instance) = schedule.instance.clone() else {
+                continue;
+            };
+            let Some((_, queue)) = queues.iter().find(|(name, _)| *name == instance) else {
+                bail!(
+                    "schedules.{id}.instance: {instance:?} is not configured (instances: {known:?})"
+                );
+            };
+            let input = crate::workflows::with_instance(
+                &schedule.workflow,
+                schedule.input.take(),
+                &instance,
+            )
+            .map_err(|err| anyhow::anyhow!("schedules.{id}: {err}"))?;
+            schedule.input = Some(input);
+            schedule.task_queue.get_or_insert_with(|| queue.clone());
+        }
+        Ok(())
     }
 
     /// Parses TOML; errors name the key path (`gateway.timeout`) and what was expected.
@@ -631,12 +725,89 @@ impl Config {
             .validate()
             .map_err(|err| anyhow::anyhow!(err))?;
         self.turns.validate()?;
+        self.validate_instances()?;
+        self.worker.metrics_socket()?;
         if retry.maximum_attempts == 0 {
             bail!(
                 "workflows.agent_turn.retry.maximum_attempts: expected at least 1 (0 would retry forever)"
             );
         }
         Ok(())
+    }
+
+    fn validate_instances(&self) -> Result<()> {
+        for (name, instance) in &self.instances {
+            let valid = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid {
+                bail!(
+                    "instances.{name:?}: an instance name may use only letters, digits, '-' and '_' \
+                     (it becomes part of a task queue, a credential and a file name)"
+                );
+            }
+            if *name == self.gateway.instance {
+                bail!(
+                    "instances.{name}: {name:?} is already the default instance (gateway.instance); \
+                     configure it in [gateway]"
+                );
+            }
+            validate_http_url(&instance.url).with_context(|| format!("instances.{name}.url"))?;
+        }
+        Ok(())
+    }
+
+    /// Every instance this worker serves, the default (`[gateway]`) first.
+    pub fn instance_names(&self) -> Vec<String> {
+        std::iter::once(self.gateway.instance.clone())
+            .chain(self.instances.keys().cloned())
+            .collect()
+    }
+
+    /// The config as seen by one instance: its `[gateway]` and tokens in place of the
+    /// default's. `None` for a name that is not configured.
+    pub fn for_instance(&self, name: &str) -> Option<Config> {
+        if name == self.gateway.instance {
+            return Some(self.clone());
+        }
+        let instance = self.instances.get(name)?;
+        let mut view = self.clone();
+        view.gateway = GatewayConfig {
+            api: instance.api.or(self.gateway.api),
+            url: instance.url.clone(),
+            token_file: instance.token_file.clone(),
+            hooks_token_file: instance.hooks_token_file.clone(),
+            killswitch_file: instance.killswitch_file.clone(),
+            instance: name.to_owned(),
+            ..self.gateway.clone()
+        };
+        view.gateway_token = instance.gateway_token.clone();
+        view.hooks_token = instance.hooks_token.clone();
+        Some(view)
+    }
+
+    /// Where workflows for `instance` (default: the default instance) are queued.
+    pub fn task_queue_for(&self, instance: Option<&str>) -> String {
+        match instance {
+            Some(name) if self.worker.instance_task_queues && self.instances.contains_key(name) => {
+                format!("{}-{name}", self.temporal.task_queue)
+            }
+            _ => self.temporal.task_queue.clone(),
+        }
+    }
+
+    /// Every task queue this worker polls.
+    pub fn task_queues(&self) -> Vec<String> {
+        let mut queues = vec![self.temporal.task_queue.clone()];
+        if self.worker.instance_task_queues {
+            queues.extend(
+                self.instances
+                    .keys()
+                    .map(|name| self.task_queue_for(Some(name))),
+            );
+        }
+        queues
     }
 
     /// The effective configuration as TOML, secrets reduced to whether they are set.
@@ -646,13 +817,24 @@ impl Config {
             Some(_) => "set (redacted)",
             None => "not set",
         };
-        Ok(format!(
-            "# temporal: {}\n# gateway token: {}\n# hooks token: {}\n# killswitch file: {}\n{body}",
-            self.temporal.describe(),
-            set(&self.gateway_token),
-            set(&self.hooks_token),
-            self.gateway.killswitch_path().display()
-        ))
+        let mut header = format!("# temporal: {}\n", self.temporal.describe());
+        for name in self.instance_names() {
+            let Some(view) = self.for_instance(&name) else {
+                continue;
+            };
+            header.push_str(&format!(
+                "# instance {name}: {} on task queue {}; gateway token {}, hooks token {}, killswitch file {}\n",
+                view.gateway.url,
+                self.task_queue_for(Some(&name)),
+                set(&view.gateway_token),
+                set(&view.hooks_token),
+                view.gateway.killswitch_path().display()
+            ));
+        }
+        if let Some(address) = &self.worker.metrics_address {
+            header.push_str(&format!("# metrics: http://{address}/metrics\n"));
+        }
+        Ok(format!("{header}{body}"))
     }
 }
 
@@ -886,7 +1068,7 @@ mod tests {
             .unwrap()
             .to_redacted_toml()
             .unwrap();
-        assert!(out.contains("# hooks token: set (redacted)") && !out.contains("hooks-env"));
+        assert!(out.contains("hooks token set (redacted)") && !out.contains("hooks-env"));
     }
 
     #[test]
@@ -1007,7 +1189,7 @@ mod tests {
         let c = load_text("", &[("GATEWAY_INTERNAL_TOKEN", "s3cret-value")]).unwrap();
         let out = c.to_redacted_toml().unwrap();
         assert!(!out.contains("s3cret-value"));
-        assert!(out.contains("gateway token: set"));
+        assert!(out.contains("gateway token set (redacted)"));
         let again = Config::parse(&out).unwrap();
         assert_eq!(again.temporal.task_queue, "clawfactory");
         assert_eq!(

@@ -15,6 +15,7 @@ pub mod failure;
 pub mod gateway;
 pub mod http_response;
 pub mod logging;
+pub mod metrics;
 pub mod schedules;
 pub mod secret;
 pub mod server;

@@ -54,6 +54,9 @@ enum Command {
         /// Workflow id (default: <type>-<unix millis>).
         #[arg(long, value_name = "ID")]
         id: Option<String>,
+        /// Run the agent turns on this OpenClaw instance ([instances.<name>]).
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
         /// Wait for the result and print it; exit 1 if the workflow fails.
         #[arg(long)]
         wait: bool,
@@ -161,12 +164,14 @@ async fn execute(command: Command, config: Config) -> Result<ExitCode> {
             workflow_type,
             input,
             id,
+            instance,
             wait,
         } => {
             let request = StartRequest {
                 workflow_type,
                 input,
                 workflow_id: id,
+                instance,
                 wait,
             };
             match start::start(&config, request).await? {

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::temporal_client;
-use crate::workflows::{WORKFLOW_TYPES, json_payload};
+use crate::workflows::{WORKFLOW_TYPES, json_payload, with_instance};
 use anyhow::{Context, Result, bail};
 use temporalio_client::errors::WorkflowGetResultError;
 use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
@@ -16,6 +16,8 @@ pub struct StartRequest {
     /// JSON text; `None` starts the workflow with no input payload at all.
     pub input: Option<String>,
     pub workflow_id: Option<String>,
+    /// Run the agent turns on this OpenClaw instance (and queue it on its task queue).
+    pub instance: Option<String>,
     pub wait: bool,
 }
 
@@ -34,14 +36,29 @@ pub async fn start(config: &Config, request: StartRequest) -> Result<Outcome> {
             WORKFLOW_TYPES.join(", ")
         );
     }
-    let payloads = match &request.input {
-        None => vec![],
-        Some(text) => {
-            let value: serde_json::Value =
-                serde_json::from_str(text).context("--input is not valid JSON")?;
-            vec![json_payload(&value)]
+    let input = match &request.input {
+        None => None,
+        Some(text) => Some(
+            serde_json::from_str::<serde_json::Value>(text).context("--input is not valid JSON")?,
+        ),
+    };
+    let input = match &request.instance {
+        None => input,
+        Some(instance) => {
+            if config.for_instance(instance).is_none() {
+                bail!(
+                    "--instance {instance:?} is not configured (instances: {:?})",
+                    config.instance_names()
+                );
+            }
+            Some(
+                with_instance(&request.workflow_type, input, instance)
+                    .map_err(|err| anyhow::anyhow!("--instance: {err}"))?,
+            )
         }
     };
+    let payloads: Vec<_> = input.iter().map(json_payload).collect();
+    let task_queue = config.task_queue_for(request.instance.as_deref());
     let workflow_id = request
         .workflow_id
         .clone()
@@ -51,8 +68,7 @@ pub async fn start(config: &Config, request: StartRequest) -> Result<Outcome> {
         .start_workflow(
             UntypedWorkflow::new(request.workflow_type.clone()),
             RawValue { payloads },
-            WorkflowStartOptions::new(config.temporal.task_queue.clone(), workflow_id.clone())
-                .build(),
+            WorkflowStartOptions::new(task_queue, workflow_id.clone()).build(),
         )
         .await
         .with_context(|| format!("cannot start {} as {workflow_id:?}", request.workflow_type))?;

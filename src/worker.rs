@@ -1,16 +1,19 @@
 //! The `worker`: polls the task queue and runs ClawFactory's workflows and activities.
 
-use crate::activities::Activities;
+use crate::activities::{Activities, InstanceGateway};
 use crate::config::{Config, GatewayApi};
+use crate::metrics::{self, Metrics};
 use crate::workflows::{
     CustomWorkflow, PoetryResearchWorkflow, WeatherCheckWorkflow, WorkflowSettings,
 };
 use crate::{activities, gateway, systemd, temporal_client};
 use anyhow::{Context, Result, anyhow};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use temporalio_client::Client;
+use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
@@ -37,29 +40,62 @@ pub async fn run(
         () = &mut stop => return Ok(()),
     };
 
-    let runtime = Runtime::from_current_tokio(RuntimeOptions::default())
+    let exporter = match config.worker.metrics_socket()? {
+        Some(address) => Some(metrics::serve(address)?),
+        None => None,
+    };
+    let telemetry = TelemetryOptions::builder()
+        .maybe_metrics(exporter.as_ref().map(|e| e.meter.clone()))
+        .build();
+    let runtime_options = RuntimeOptions::builder()
+        .telemetry_options(telemetry)
+        .build()
+        .map_err(|err| anyhow!("invalid Temporal SDK runtime options: {err}"))?;
+    let runtime = Runtime::from_current_tokio(runtime_options)
         .map_err(|err| anyhow!("cannot start the Temporal SDK runtime: {err}"))?;
+    let our_metrics = exporter
+        .as_ref()
+        .map(|e| Metrics::new(e.meter.clone()))
+        .unwrap_or_default();
     let http = reqwest::Client::builder()
         .user_agent(concat!("clawfactory-temporal/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("cannot build the HTTP client")?;
-    let mut worker = build(&runtime, client, config, fallback_api, http.clone())?;
-    let stop_polling = worker.shutdown_handle();
+    let instances = Arc::new(instance_gateways(config, fallback_api, &http));
+    let queues = config.task_queues();
+    let mut workers = queues
+        .iter()
+        .map(|queue| {
+            let activities = Activities::new(
+                instances.clone(),
+                config.gateway.instance.clone(),
+                http.clone(),
+                config.weather.base_url.clone(),
+                our_metrics.clone(),
+            );
+            build(&runtime, client.clone(), config, queue, activities)
+        })
+        .collect::<Result<Vec<Worker>>>()?;
+    let stop_handles: Vec<_> = workers.iter().map(|w| w.shutdown_handle()).collect();
+    let stop_polling = move || stop_handles.iter().for_each(|stop| stop());
 
     let api = config.gateway.api.unwrap_or(fallback_api);
     tracing::info!(
         temporal = %config.temporal.describe(),
         namespace = %config.temporal.namespace,
-        task_queue = %config.temporal.task_queue,
+        task_queue = %queues.join(", "),
+        instances = %config.instance_names().join(", "),
         gateway_api = %api,
+        metrics = %exporter.as_ref().map(|e| format!("http://{}/metrics", e.address)).unwrap_or_else(|| "off".into()),
         "worker ready"
     );
     let polling = format!(
         "polling {} on {address} ({})",
-        config.temporal.task_queue, config.temporal.namespace
+        queues.join(", "),
+        config.temporal.namespace
     );
     systemd::ready(&polling);
-    let _preflight = AbortOnDrop(spawn_preflight(config.clone(), api, http));
+    let _preflight = AbortOnDrop(spawn_preflight(config.clone(), fallback_api, http));
     let status = AbortOnDrop(systemd::spawn_status(STATUS_PERIOD, move || {
         format!(
             "{polling}; {} activities in flight",
@@ -67,10 +103,11 @@ pub async fn run(
         )
     }));
 
-    let running = worker.run();
+    // Worker::run is !Send: all queues are driven from this task.
+    let running = futures::future::try_join_all(workers.iter_mut().map(|worker| worker.run()));
     tokio::pin!(running);
     tokio::select! {
-        result = &mut running => return result.map_err(|err| anyhow!("worker stopped: {err}")),
+        result = &mut running => return result.map(drop).map_err(|err| anyhow!("worker stopped: {err}")),
         () = &mut stop => {}
     }
     tracing::info!(grace = ?config.worker.graceful_shutdown, "stopping: no new tasks, draining in-flight work");
@@ -79,18 +116,25 @@ pub async fn run(
     stop_polling();
     running
         .await
+        .map(drop)
         .map_err(|err| anyhow!("worker failed while stopping: {err}"))
 }
 
-/// Logs what looks misconfigured about the gateway, without holding up the worker.
+/// Logs what looks misconfigured about each instance's gateway, without holding up the worker.
 fn spawn_preflight(
     config: Config,
-    api: GatewayApi,
+    fallback_api: GatewayApi,
     http: reqwest::Client,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        for problem in gateway::preflight::check(&config, api, &http).await {
-            tracing::warn!(problem = %problem, "gateway preflight");
+        for name in config.instance_names() {
+            let Some(view) = config.for_instance(&name) else {
+                continue;
+            };
+            let api = view.gateway.api.unwrap_or(fallback_api);
+            for problem in gateway::preflight::check(&view, api, &http).await {
+                tracing::warn!(instance = %name, problem = %problem, "gateway preflight");
+            }
         }
     })
 }
@@ -107,22 +151,36 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// One gateway per OpenClaw instance, each from that instance's view of the config.
+fn instance_gateways(
+    config: &Config,
+    fallback_api: GatewayApi,
+    http: &reqwest::Client,
+) -> BTreeMap<String, InstanceGateway> {
+    config
+        .instance_names()
+        .into_iter()
+        .filter_map(|name| {
+            let view = config.for_instance(&name)?;
+            let target = InstanceGateway {
+                gateway: gateway::from_config(&view, fallback_api, http.clone()),
+                killswitch_file: view.gateway.killswitch_path(),
+            };
+            Some((name, target))
+        })
+        .collect()
+}
+
 fn build(
     runtime: &Runtime,
     client: Client,
     config: &Config,
-    fallback_api: GatewayApi,
-    http: reqwest::Client,
+    task_queue: &str,
+    activities: Activities,
 ) -> Result<Worker> {
-    let activities = Activities::new(
-        gateway::from_config(config, fallback_api, http.clone()),
-        config.gateway.killswitch_path(),
-        http,
-        config.weather.base_url.clone(),
-    );
     let settings = Arc::new(WorkflowSettings::from_config(config));
     let poetry_settings = settings.clone();
-    let options = WorkerOptions::new(config.temporal.task_queue.clone())
+    let options = WorkerOptions::new(task_queue.to_owned())
         .register_workflow_with_factory::<PoetryResearchWorkflow, _>(move || {
             PoetryResearchWorkflow::new(poetry_settings.clone())
         })?

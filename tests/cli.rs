@@ -144,7 +144,7 @@ async fn check_config_prints_the_effective_config_and_exits_2_on_errors() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     for expected in [
-        "# gateway token: set (redacted)",
+        "gateway token set (redacted)",
         "url = \"http://127.0.0.1:18999\"",
         "settle = \"90m\"",
         "task_queue = \"clawfactory\"",

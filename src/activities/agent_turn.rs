@@ -5,10 +5,11 @@
 //! after a transport failure keeps the key (and re-attaches to the same OpenClaw run), a
 //! retry after a run that completed with error bumps it (so the turn really runs again).
 
+use super::InstanceGateway;
 use super::failure::{KILLSWITCH_ACTIVE, non_retryable, retryable};
-use crate::gateway::{Gateway, GatewayError, TurnRequest, failure_type};
+use crate::gateway::{GatewayError, TurnRequest, failure_type};
+use crate::metrics::{Metrics, TurnOutcome};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use std::time::Duration;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
@@ -21,20 +22,32 @@ struct TurnProgress {
     key_generation: u32,
 }
 
+/// One logical agent turn: what runs, where, under which idempotency key.
+pub struct Turn<'a> {
+    pub instance: &'a str,
+    pub agent_turn: String,
+    pub base_key: String,
+}
+
 pub async fn run(
     ctx: &ActivityContext,
-    gateway: &dyn Gateway,
-    killswitch_file: &Path,
-    agent_turn: String,
-    base_key: String,
+    target: &InstanceGateway,
+    turn: Turn<'_>,
+    metrics: &Metrics,
 ) -> Result<String, ActivityError> {
+    let Turn {
+        instance,
+        agent_turn,
+        base_key,
+    } = turn;
     // Checked before any network call: a switched-off instance must not be woken by a retry.
-    if killswitch_file.exists() {
+    if target.killswitch_file.exists() {
+        metrics.agent_turn(instance, TurnOutcome::NonRetryable, None);
         return Err(non_retryable(
             KILLSWITCH_ACTIVE,
             format!(
                 "agent turn {agent_turn:?} not run: killswitch file {} exists",
-                killswitch_file.display()
+                target.killswitch_file.display()
             ),
         ));
     }
@@ -51,7 +64,8 @@ pub async fn run(
         deadline: ctx.info().deadline,
     };
     let started = std::time::Instant::now();
-    let result = with_heartbeats(ctx, generation, gateway.trigger(&turn)).await;
+    let result = with_heartbeats(ctx, generation, target.gateway.trigger(&turn)).await;
+    metrics.agent_turn(instance, outcome(&result), Some(started.elapsed()));
     match &result {
         Ok(_) => tracing::info!(
             agent_turn = %turn.agent_turn,
@@ -77,6 +91,16 @@ pub async fn run(
             Err(retryable(failure_type::AGENT_RUN_FAILED, message, None))
         }
         Err(other) => Err(other.into()),
+    }
+}
+
+fn outcome(result: &Result<String, GatewayError>) -> TurnOutcome {
+    match result {
+        Ok(_) => TurnOutcome::Succeeded,
+        Err(GatewayError::NonRetryable { .. }) => TurnOutcome::NonRetryable,
+        Err(GatewayError::Retryable { .. } | GatewayError::RunFailed { .. }) => {
+            TurnOutcome::Retryable
+        }
     }
 }
 

@@ -13,6 +13,9 @@ pub use failure::KILLSWITCH_ACTIVE;
 pub use http_request::HttpRequestParams;
 
 use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,42 +24,99 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::Instrument;
 
+/// One OpenClaw instance as the activities reach it.
+pub struct InstanceGateway {
+    pub gateway: Arc<dyn Gateway>,
+    pub killswitch_file: PathBuf,
+}
+
+/// What `trigger_agent_turn` takes: the reference's bare turn id (default instance), or the
+/// turn with the instance to run it on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AgentTurnInput {
+    TurnId(String),
+    OnInstance {
+        agent_turn: String,
+        instance: String,
+    },
+}
+
+impl AgentTurnInput {
+    /// The reference's shape whenever no instance is named, so its histories stay readable.
+    pub fn new(agent_turn: &str, instance: Option<&str>) -> Self {
+        match instance {
+            Some(instance) => AgentTurnInput::OnInstance {
+                agent_turn: agent_turn.to_owned(),
+                instance: instance.to_owned(),
+            },
+            None => AgentTurnInput::TurnId(agent_turn.to_owned()),
+        }
+    }
+}
+
 pub struct Activities {
-    gateway: Arc<dyn Gateway>,
-    killswitch_file: PathBuf,
+    instances: Arc<BTreeMap<String, InstanceGateway>>,
+    default_instance: String,
     http: reqwest::Client,
     weather_base_url: String,
+    metrics: Metrics,
 }
 
 impl Activities {
     pub fn new(
-        gateway: Arc<dyn Gateway>,
-        killswitch_file: PathBuf,
+        instances: Arc<BTreeMap<String, InstanceGateway>>,
+        default_instance: String,
         http: reqwest::Client,
         weather_base_url: String,
+        metrics: Metrics,
     ) -> Self {
         Self {
-            gateway,
-            killswitch_file,
+            instances,
+            default_instance,
             http,
             weather_base_url,
+            metrics,
         }
     }
 }
 
 #[activities]
 impl Activities {
-    /// Runs one agent turn on the gateway. Input: the agent turn id.
+    /// Runs one agent turn on an instance's gateway. Input: the agent turn id, or
+    /// `{"agent_turn", "instance"}`.
     #[activity(name = "trigger_agent_turn")]
     pub async fn trigger_agent_turn(
         self: Arc<Self>,
         ctx: ActivityContext,
-        agent_id: String,
+        input: AgentTurnInput,
     ) -> Result<String, ActivityError> {
+        let (agent_turn, instance) = match input {
+            AgentTurnInput::TurnId(turn) => (turn, self.default_instance.clone()),
+            AgentTurnInput::OnInstance {
+                agent_turn,
+                instance,
+            } => (agent_turn, instance),
+        };
         let span = activity_span(&ctx);
-        span.record("agent_id", agent_id.as_str());
-        let key = idempotency_key(&ctx);
-        let work = agent_turn::run(&ctx, &*self.gateway, &self.killswitch_file, agent_id, key);
+        span.record("agent_id", agent_turn.as_str());
+        span.record("instance", instance.as_str());
+        let Some(target) = self.instances.get(&instance) else {
+            let known: Vec<&String> = self.instances.keys().collect();
+            return Err(failure::non_retryable(
+                crate::gateway::failure_type::UNKNOWN_INSTANCE,
+                format!(
+                    "agent turn {agent_turn:?} names instance {instance:?}, which this worker \
+                     does not serve (configured: {known:?})"
+                ),
+            ));
+        };
+        let turn = agent_turn::Turn {
+            instance: &instance,
+            agent_turn,
+            base_key: idempotency_key(&ctx),
+        };
+        let work = agent_turn::run(&ctx, target, turn, &self.metrics);
         until_cancelled(&ctx, work).instrument(span).await
     }
 
@@ -99,6 +159,7 @@ fn activity_span(ctx: &ActivityContext) -> tracing::Span {
         activity_type = info.activity_type.as_str(),
         attempt = info.attempt,
         agent_id = tracing::field::Empty,
+        instance = tracing::field::Empty,
     )
 }
 

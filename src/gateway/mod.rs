@@ -50,6 +50,8 @@ pub mod failure_type {
     pub const AGENT_RUN_FAILED: &str = "AgentRunFailed";
     /// OpenClaw skipped the run and `gateway.on_skipped = "fail"`.
     pub const AGENT_RUN_SKIPPED: &str = "AgentRunSkipped";
+    /// The workflow named an OpenClaw instance this worker has no `[instances.<name>]` for.
+    pub const UNKNOWN_INSTANCE: &str = "UnknownInstance";
 }
 
 /// One logical agent turn, as the workflow asked for it.

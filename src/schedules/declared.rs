@@ -59,9 +59,13 @@ pub struct ScheduleConfig {
     /// Workflow id (the server appends the fire time); default: the schedule id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow_id: Option<String>,
-    /// Default: `temporal.task_queue`.
+    /// Default: `temporal.task_queue` (or the instance's queue with
+    /// `worker.instance_task_queues`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_queue: Option<String>,
+    /// The OpenClaw instance the workflow's agent turns run on (added to the input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     #[serde(default)]
     pub cron: Vec<String>,
     #[serde(default, with = "durations")]
@@ -100,6 +104,7 @@ impl Default for Schedules {
             input: None,
             workflow_id: Some("poetry-research".into()),
             task_queue: None,
+            instance: None,
             cron: vec!["0 4 * * *".into()],
             every: vec![],
             timezone: String::new(),

@@ -4,7 +4,7 @@
 use super::definition::{Definition, INVALID_DEFINITION, Step};
 use super::input::{fail, json_value};
 use super::{WorkflowSettings, options, python_json};
-use crate::activities::Activities;
+use crate::activities::{Activities, AgentTurnInput};
 use serde::Serialize;
 use std::sync::Arc;
 use temporalio_common::data_converters::RawValue;
@@ -83,11 +83,11 @@ async fn run_step(
         duration,
     };
     match definition {
-        Step::AgentTurn { agent_id } => {
+        Step::AgentTurn { agent_id, instance } => {
             let result = ctx
                 .execute_activity(
                     Activities::trigger_agent_turn,
-                    agent_id.clone(),
+                    AgentTurnInput::new(agent_id, instance.as_deref()),
                     options::agent_turn(settings, agent_id),
                 )
                 .await?;

@@ -4,7 +4,8 @@
 //! Shape (the reference's): `{"name": str = "unnamed", "steps": [step, ...]}` with steps
 //! `{"type": "agent_turn", "agent_id"}`, `{"type": "delay", "duration": "90s"}`,
 //! `{"type": "http", "url", "method"?, "timeout"?}`. Extra keys are ignored, as the
-//! reference ignores them.
+//! reference ignores them. Ours: `"instance"` at the top or on an agent_turn step picks the
+//! OpenClaw instance (the step's wins; neither means the default instance).
 
 use crate::activities::HttpRequestParams;
 use crate::duration;
@@ -23,6 +24,7 @@ pub struct Definition {
 pub enum Step {
     AgentTurn {
         agent_id: String,
+        instance: Option<String>,
     },
     Delay {
         /// As written, echoed back in the result like the reference does.
@@ -64,16 +66,28 @@ impl Definition {
             None => return Err("steps: missing (expected an array of steps)".into()),
             Some(other) => return Err(format!("steps: expected an array, got {}", kind(other))),
         };
+        let instance = instance_field(object)?;
         let steps = steps
             .iter()
             .enumerate()
-            .map(|(index, step)| parse_step(step).map_err(|err| format!("steps[{index}].{err}")))
+            .map(|(index, step)| {
+                parse_step(step, instance).map_err(|err| format!("steps[{index}].{err}"))
+            })
             .collect::<Result<_, _>>()?;
         Ok(Definition { name, steps })
     }
 }
 
-fn parse_step(value: &Value) -> Result<Step, String> {
+/// An optional instance name; present means non-empty.
+fn instance_field(object: &Map<String, Value>) -> Result<Option<&str>, String> {
+    let instance = optional_string(object, "instance")?;
+    if instance.is_some_and(|name| name.trim().is_empty()) {
+        return Err("instance: must not be empty (leave it out for the default)".into());
+    }
+    Ok(instance)
+}
+
+fn parse_step(value: &Value, default_instance: Option<&str>) -> Result<Step, String> {
     let step = value
         .as_object()
         .ok_or_else(|| format!("type: step must be a JSON object, got {}", kind(value)))?;
@@ -83,8 +97,10 @@ fn parse_step(value: &Value) -> Result<Step, String> {
             if agent_id.trim().is_empty() {
                 return Err("agent_id: must not be empty".into());
             }
+            let instance = instance_field(step)?.or(default_instance);
             Ok(Step::AgentTurn {
                 agent_id: agent_id.to_owned(),
+                instance: instance.map(str::to_owned),
             })
         }
         "delay" => {
@@ -172,7 +188,8 @@ mod tests {
         assert_eq!(
             def.steps[0],
             Step::AgentTurn {
-                agent_id: "poetry-research-execute".into()
+                agent_id: "poetry-research-execute".into(),
+                instance: None,
             }
         );
         assert_eq!(
@@ -254,5 +271,35 @@ mod tests {
                 .unwrap_err()
                 .contains("missing")
         );
+    }
+
+    #[test]
+    fn the_instance_comes_from_the_step_else_the_definition() {
+        let def = parse(json!({
+            "instance": "lab",
+            "steps": [
+                {"type": "agent_turn", "agent_id": "a"},
+                {"type": "agent_turn", "agent_id": "b", "instance": "prod"},
+            ]
+        }))
+        .unwrap();
+        let instances: Vec<_> = def
+            .steps
+            .iter()
+            .map(|step| match step {
+                Step::AgentTurn { instance, .. } => instance.clone(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(instances, [Some("lab".into()), Some("prod".into())]);
+        let err =
+            parse(json!({"steps": [{"type": "agent_turn", "agent_id": "a", "instance": ""}]}))
+                .unwrap_err();
+        assert!(
+            err.starts_with("steps[0].instance: must not be empty"),
+            "{err}"
+        );
+        let err = parse(json!({"instance": 7, "steps": []})).unwrap_err();
+        assert!(err.starts_with("instance: expected a string"), "{err}");
     }
 }

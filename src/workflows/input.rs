@@ -52,6 +52,37 @@ pub fn json_payload(value: &serde_json::Value) -> Payload {
     }
 }
 
+/// Adds `"instance": <name>` to a workflow input, for starters that target an instance
+/// (`run --instance`, `[schedules.<id>] instance`). A CustomWorkflow definition given as a
+/// JSON string is parsed first, so the instance lands inside it.
+pub fn with_instance(
+    workflow_type: &str,
+    input: Option<serde_json::Value>,
+    instance: &str,
+) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    if workflow_type == "WeatherCheckWorkflow" {
+        return Err(format!(
+            "{workflow_type} runs no agent turns; an instance does not apply to it"
+        ));
+    }
+    let mut object = match input {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(object)) => object,
+        Some(Value::String(text)) => match serde_json::from_str(&text) {
+            Ok(Value::Object(object)) => object,
+            _ => {
+                return Err(
+                    "input: a string input must be a JSON object to add an instance to".into(),
+                );
+            }
+        },
+        Some(_) => return Err("input: must be a JSON object to add an instance to".into()),
+    };
+    object.insert("instance".into(), Value::String(instance.to_owned()));
+    Ok(Value::Object(object))
+}
+
 /// A non-retryable workflow failure with a type a caller can match on.
 pub fn fail(failure_type: &str, message: impl Into<String>) -> WorkflowTermination {
     crate::failure::application(failure_type, message, true, None).into()

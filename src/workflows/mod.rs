@@ -10,7 +10,7 @@ pub mod python_json;
 mod weather_check;
 
 pub use custom::CustomWorkflow;
-pub use input::{INVALID_INPUT, json_payload};
+pub use input::{INVALID_INPUT, json_payload, with_instance};
 pub use poetry_research::{PoetryInput, PoetryResearchWorkflow};
 pub use weather_check::WeatherCheckWorkflow;
 

@@ -2,7 +2,7 @@
 
 use super::input::{INVALID_INPUT, fail, json_value};
 use super::{WorkflowSettings, options};
-use crate::activities::Activities;
+use crate::activities::{Activities, AgentTurnInput};
 use crate::duration;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -18,26 +18,53 @@ pub const EXECUTE_TURN: &str = "poetry-research-execute";
 pub const SYNTHESIZE_TURN: &str = "poetry-research-synthesize";
 pub const RESULT: &str = "Poetry research workflow completed";
 
-/// Optional input: `{"settle": "90s"}` overrides the configured wait for one run.
+/// Optional input: `{"settle": "90s"}` overrides the configured wait for one run;
+/// `{"instance": "name"}` runs both turns on that OpenClaw instance.
 #[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoetryInput {
     pub settle: Option<String>,
+    pub instance: Option<String>,
+}
+
+/// A run's input, checked.
+#[derive(Debug, Default, PartialEq)]
+pub struct PoetryRun {
+    pub settle: Option<Duration>,
+    pub instance: Option<String>,
 }
 
 impl PoetryInput {
-    /// The settle duration this input asks for, if any; errors name the field.
-    pub fn settle(raw: &RawValue) -> Result<Option<Duration>, String> {
+    /// Decodes and checks the input; errors name the field.
+    pub fn parse(raw: &RawValue) -> Result<PoetryRun, String> {
         let Some(value) = json_value(raw)? else {
-            return Ok(None);
+            return Ok(PoetryRun::default());
         };
         let input: PoetryInput = serde_json::from_value(value).map_err(|err| {
-            format!("PoetryResearchWorkflow input: expected null or {{\"settle\": \"90s\"}}: {err}")
+            format!(
+                "PoetryResearchWorkflow input: expected null or {{\"settle\": \"90s\", \"instance\": \"name\"}}: {err}"
+            )
         })?;
-        input
+        let settle = input
             .settle
             .map(|text| duration::parse(&text).map_err(|err| format!("settle: {err}")))
-            .transpose()
+            .transpose()?;
+        if input
+            .instance
+            .as_deref()
+            .is_some_and(|i| i.trim().is_empty())
+        {
+            return Err("instance: must not be empty (leave it out for the default)".into());
+        }
+        Ok(PoetryRun {
+            settle,
+            instance: input.instance,
+        })
+    }
+
+    /// The settle duration this input asks for, if any.
+    pub fn settle(raw: &RawValue) -> Result<Option<Duration>, String> {
+        Self::parse(raw).map(|run| run.settle)
     }
 }
 
@@ -61,14 +88,16 @@ impl PoetryResearchWorkflow {
     #[run(name = "PoetryResearchWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: RawValue) -> WorkflowResult<String> {
         let settings = ctx.state(|s| s.settings.clone());
-        let settle = match PoetryInput::settle(&input) {
-            Ok(settle) => settle.unwrap_or(settings.poetry_settle),
+        let run = match PoetryInput::parse(&input) {
+            Ok(run) => run,
             Err(message) => return Err(fail(INVALID_INPUT, message)),
         };
+        let settle = run.settle.unwrap_or(settings.poetry_settle);
+        let instance = run.instance.as_deref();
         agent_turn(
             ctx,
             "executing",
-            EXECUTE_TURN,
+            AgentTurnInput::new(EXECUTE_TURN, instance),
             &options::agent_turn(&settings, EXECUTE_TURN),
         )
         .await?;
@@ -81,7 +110,8 @@ impl PoetryResearchWorkflow {
         }
 
         let synthesize = options::agent_turn(&settings, SYNTHESIZE_TURN);
-        agent_turn(ctx, "synthesizing", SYNTHESIZE_TURN, &synthesize).await?;
+        let turn = AgentTurnInput::new(SYNTHESIZE_TURN, instance);
+        agent_turn(ctx, "synthesizing", turn, &synthesize).await?;
 
         set_phase(ctx, "done".into());
         Ok(RESULT.to_owned())
@@ -99,16 +129,12 @@ impl PoetryResearchWorkflow {
 async fn agent_turn(
     ctx: &mut WorkflowContext<PoetryResearchWorkflow>,
     phase: &str,
-    turn_id: &str,
+    turn: AgentTurnInput,
     options: &ActivityOptions,
 ) -> WorkflowResult<String> {
     set_phase(ctx, phase.to_owned());
     let result = ctx
-        .execute_activity(
-            Activities::trigger_agent_turn,
-            turn_id.to_owned(),
-            options.clone(),
-        )
+        .execute_activity(Activities::trigger_agent_turn, turn, options.clone())
         .await;
     if result.is_err() {
         set_phase(ctx, format!("failed while {phase}"));
