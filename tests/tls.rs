@@ -1,10 +1,11 @@
 //! Temporal over TLS and mTLS, through a loopback TLS relay in front of a real dev server:
 //! the worker and the CLI connect with the right CA, name and client certificate, and
 //! refuse (saying why) a wrong CA, a certificate for another name, or a missing client
-//! certificate.
+//! certificate. And an API key really travels as `authorization: Bearer <key>`.
 
 mod common;
 
+use common::header_sniffer::HeaderSniffer;
 use common::tls_proxy::{TestCa, TlsProxy};
 use common::{Setup, WorkerProcess, cli};
 use std::path::Path;
@@ -180,6 +181,42 @@ async fn wrong_ca_wrong_name_and_missing_client_certificate_are_refused_with_the
         "",
     );
     connection_error(&plaintext, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_key_reaches_the_server_as_a_bearer_token() {
+    let setup = Setup::new().await;
+    // Plaintext (tls = false) so the relay can read the request headers.
+    let sniffer = HeaderSniffer::start(setup.server.grpc_port).await;
+    let key_file = setup.path("api-key");
+    std::fs::write(&key_file, "cloud-api-key-0042\n").unwrap();
+    let config = config_with(
+        &setup,
+        "api-key.toml",
+        &format!(
+            "[temporal]\naddress = {:?}\ntls = false\napi_key_file = {:?}\n",
+            sniffer.address(),
+            key_file.display().to_string()
+        ),
+        "",
+    );
+    let listed = cli(&["--config", &config, "schedules", "list"], &[]).await;
+    let stderr = String::from_utf8_lossy(&listed.stderr);
+    assert!(listed.status.success(), "{stderr}");
+    assert!(!stderr.contains("cloud-api-key-0042"), "{stderr}");
+    let headers = sniffer.headers();
+    let authorization: Vec<&String> = headers
+        .iter()
+        .filter(|(name, _)| name == "authorization")
+        .map(|(_, value)| value)
+        .collect();
+    assert!(
+        !authorization.is_empty()
+            && authorization
+                .iter()
+                .all(|v| *v == "Bearer cloud-api-key-0042"),
+        "every request carries the key: {headers:?}"
+    );
 }
 
 #[tokio::test]
