@@ -67,14 +67,15 @@
           package = self.packages.${system}.default;
           # The same generated file the VM's units use: one declaration of the schedules.
           applianceConfig = self.nixosConfigurations.${vmFor.${system}}.config.services.clawfactory.temporal.configFile;
-          app = drv: {
+          app = description: drv: {
             type = "app";
-            program = lib.getExe drv;
+            program = "${drv}/bin/${drv.name}";
+            meta = { inherit description; };
           };
         in
         {
           # `nix run`: the local dev appliance (Temporal dev server, UI and worker).
-          default = app (pkgs.writeShellApplication {
+          default = app "clawfactory-temporal dev: a local Temporal dev server, its UI and the worker" (pkgs.writeShellApplication {
             name = "clawfactory-temporal-dev";
             runtimeInputs = [ package pkgs.temporal-cli ];
             text = ''
@@ -83,7 +84,7 @@
           });
 
           # nix run .#schedules [-- --address HOST:PORT] [apply [--dry-run] [--prune] | list | ...]
-          schedules = app (pkgs.writeShellApplication {
+          schedules = app "Apply the appliance's declared schedules to a Temporal (default 127.0.0.1:7233)" (pkgs.writeShellApplication {
             name = "clawfactory-temporal-schedules";
             runtimeInputs = [ package ];
             text = ''
