@@ -37,7 +37,7 @@ let
         sed -e '/^Requires=clawfactory-temporal\.service$/d' \
           -e '/^After=/s/ clawfactory-temporal\.service//' \
           clawfactory-temporal-worker.service > "$out/lib/systemd/system/clawfactory-temporal-worker.service"
-        if grep -n 'clawfactory-temporal\.service' "$out/lib/systemd/system/clawfactory-temporal-worker.service"; then
+        if grep -n '^[^#]*clawfactory-temporal\.service' "$out/lib/systemd/system/clawfactory-temporal-worker.service"; then
           echo "the worker unit still refers to the server unit" >&2
           exit 1
         fi
