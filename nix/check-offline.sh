@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Nix checks that run without a Nix store or network access to nixpkgs (CI has neither):
 #   1. every .nix file parses (Debian's nix-bin: `nix-instantiate --parse`);
-#   2. no unused bindings (deadnix --fail) and nixpkgs-fmt formatting (--check);
+#   2. no unused bindings (deadnix --fail) and nixpkgs-fmt formatting (--check); the VM
+#      test's Python script evaluates (with a stub runNixOSTest) and compiles;
 #   3. flake.lock is a version-7 lock naming exactly the pinned nixpkgs and crane;
 #   4. the unit files still say what the Nix code relies on (paths, names, variables).
 # Everything that needs nixpkgs (building, the module's option types, the VM test) is left to
@@ -18,7 +19,7 @@ CRANE_NARHASH=sha256-SlXKwIRIhrOSAcTjCB3ftPLzJWZStQIPS7J1FlZPnKk=
 
 tools=$PWD/target/nix-tools
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.script"' EXIT
 fail() { echo "nix/check-offline.sh: $*" >&2; exit 1; }
 # Runs a command quietly; on failure shows its output and stops.
 quiet() { "$@" > "$log" 2>&1 || { cat "$log" >&2; fail "failed: $*"; }; }
@@ -48,6 +49,13 @@ done
 # --- 2. lint and format ---
 quiet "$tools/bin/deadnix" --fail "${files[@]}"
 quiet "$tools/bin/nixpkgs-fmt" --check "${files[@]}"
+
+# --- the VM test's Python script (it needs only a stub runNixOSTest to evaluate) compiles ---
+nix-instantiate --eval --strict --json -E \
+  '(import ./nix/tests/vm.nix { pkgs = { testers.runNixOSTest = test: test; }; nixosModule = null; }).testScript' \
+  2> "$log" > "$log.script" || { grep -v "group 'nixbld'" "$log" >&2; fail "nix/tests/vm.nix: testScript does not evaluate"; }
+python3 -c 'import json, sys; compile(json.load(open(sys.argv[1])), "nix/tests/vm.nix testScript", "exec")' "$log.script" \
+  || fail "nix/tests/vm.nix: testScript is not valid Python"
 
 # --- 3. flake.lock and 4. the unit files against the Nix code ---
 python3 - "$NIXPKGS_REV" "$NIXPKGS_NARHASH" "$CRANE_REV" "$CRANE_NARHASH" <<'PY'
