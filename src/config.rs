@@ -185,6 +185,11 @@ impl TemporalConfig {
                 bail!("temporal.address: https:// needs TLS, but temporal.tls = false");
             }
         }
+        Ok(())
+    }
+
+    /// The certificate files are PEM and the client certificate has its key.
+    fn check_files(&self) -> Result<()> {
         match (&self.client_cert_file, &self.client_key) {
             (Some(_), None) => bail!(
                 "temporal.client_key_file: client_cert_file is set but there is no key (set \
@@ -557,6 +562,9 @@ pub struct Source {
     pub path: PathBuf,
     /// A missing default file means "all defaults"; a file the user named must exist.
     pub required: bool,
+    /// Also check the certificate and key files the config points at. Off for build-time
+    /// checks (a Nix build), where they do not exist yet.
+    pub check_files: bool,
 }
 
 impl Source {
@@ -565,10 +573,12 @@ impl Source {
             Some(path) => Source {
                 path,
                 required: true,
+                check_files: true,
             },
             None => Source {
                 path: PathBuf::from(DEFAULT_PATH),
                 required: false,
+                check_files: true,
             },
         }
     }
@@ -636,6 +646,9 @@ impl Config {
             .with_context(|| key("hooks_token_file"))?;
         }
         config.validate()?;
+        if source.check_files {
+            config.temporal.check_files()?;
+        }
         config.target_schedule_instances()?;
         Ok(config)
     }
@@ -945,6 +958,7 @@ mod tests {
             &Source {
                 path,
                 required: true,
+                check_files: true,
             },
             &env(env_pairs),
         )
@@ -992,6 +1006,7 @@ mod tests {
         let optional = Source {
             path: path.clone(),
             required: false,
+            check_files: true,
         };
         assert!(Config::load(&optional, &env(&[])).is_ok());
         let required = Source {

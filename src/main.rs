@@ -41,7 +41,12 @@ enum Command {
     /// is not up yet. SIGTERM/Ctrl-C drains in-flight work, then exits 0.
     Worker,
     /// Validate the config and print the effective settings (secrets redacted). Exit 2 on error.
-    CheckConfig,
+    CheckConfig {
+        /// Check the file alone, not the certificate and key files it points at (for
+        /// build-time checks, e.g. in a Nix build, where they do not exist yet).
+        #[arg(long)]
+        offline: bool,
+    },
     /// Start a workflow by type name, optionally wait for its result.
     ///
     /// Example: run PoetryResearchWorkflow --input '{"settle": "10s"}' --wait
@@ -133,7 +138,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> ExitCode {
-    let source = config::Source::from_cli(cli.config);
+    let mut source = config::Source::from_cli(cli.config);
+    source.check_files = !matches!(cli.command, Command::CheckConfig { offline: true });
     let config = match Config::load(&source, &config::ProcessEnv) {
         Ok(config) => config,
         Err(err) => {
@@ -159,7 +165,7 @@ async fn execute(command: Command, config: Config) -> Result<ExitCode> {
             };
             worker::run(&config, GatewayApi::HooksAgent, stop).await?;
         }
-        Command::CheckConfig => print!("{}", config.to_redacted_toml()?),
+        Command::CheckConfig { .. } => print!("{}", config.to_redacted_toml()?),
         Command::Run {
             workflow_type,
             input,

@@ -257,4 +257,15 @@ async fn tls_settings_that_cannot_work_are_config_errors() {
         assert_eq!(out.status.code(), Some(2), "{table}: {err}");
         assert!(err.contains(key) && err.contains(words), "{table}: {err}");
     }
+    // A build-time check (the NixOS module's) sees the file alone: certificates and the
+    // client key only exist on the target machine.
+    for (i, (table, _, _)) in cases.iter().take(3).enumerate() {
+        let config = config_with(&setup, &format!("offline-{i}.toml"), table, "");
+        let out = cli(&["--config", &config, "check-config", "--offline"], &[]).await;
+        assert!(
+            out.status.success(),
+            "{table}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

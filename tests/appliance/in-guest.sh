@@ -123,6 +123,24 @@ for port in 7233 7243 8233; do
   check "port $port listens on 127.0.0.1 only" bash -c \
     "ss -Hltn 'sport = :$port' | awk '{print \$4}' | grep -q . && ! ss -Hltn 'sport = :$port' | awk '{print \$4}' | grep -vq '^127.0.0.1:'"
 done
+# --- tailscale serve: port and target come from the unit's Environment=, which a drop-in
+#     overrides (as the NixOS module does); a stand-in tailscale records what it is asked ---
+cat > /usr/bin/tailscale <<'SH'
+#!/bin/sh
+echo "$*" >> /srv/results/tailscale.log
+case "$1 $2" in
+  "status --json") echo '{"BackendState": "Running"}' ;;
+  "serve status") echo '{"TCP": {"9443": {"HTTPS": true}}, "Web": {"appliance.example.ts.net:9443": {"Handlers": {"/": {"Proxy": "http://127.0.0.1:9082"}}}}}' ;;
+esac
+SH
+chmod 755 /usr/bin/tailscale
+mkdir -p /etc/systemd/system/clawfactory-tailscale-serve.service.d
+printf '[Service]\nEnvironment=CLAWFACTORY_SERVE_HTTPS_PORT=9443 CLAWFACTORY_SERVE_TARGET=http://127.0.0.1:9082\n' \
+  > /etc/systemd/system/clawfactory-tailscale-serve.service.d/port.conf
+systemctl daemon-reload
+check "tailscale serve unit starts (drop-in port, checked with serve status)" systemctl start clawfactory-tailscale-serve
+check "tailscale serve got the drop-in's port and target" \
+  grep -qx 'serve --bg --https=9443 http://127.0.0.1:9082' /srv/results/tailscale.log
 systemd-analyze security --no-pager $W.service | tail -1 | sed 's/^/INFO: online exposure: /'
 systemd-analyze security --no-pager $S.service | tail -1 | sed 's/^/INFO: online exposure: /'
 finish

@@ -1,0 +1,46 @@
+# `nix flake check`: the Rust checks (sharing the package's dependency cache), the Nix files'
+# lint and format, and the NixOS VM test of the appliance.
+{ pkgs, craneLib, crate, nixosModule }:
+let
+  inherit (pkgs) lib;
+  inherit (crate) commonArgs cargoArtifacts;
+
+  nixFiles = lib.fileset.toSource {
+    root = ../.;
+    fileset = lib.fileset.fileFilter (file: file.hasExt "nix") ../.;
+  };
+in
+{
+  inherit (crate) package;
+
+  clippy = craneLib.cargoClippy (commonArgs // {
+    inherit cargoArtifacts;
+    cargoClippyExtraArgs = "--all-targets -- --deny warnings";
+  });
+
+  fmt = craneLib.cargoFmt { inherit (crate) src; };
+
+  # The end-to-end tests start real `temporal server start-dev` processes on loopback (the
+  # build sandbox has a loopback interface); tests/units.rs runs systemd-analyze. Both tools
+  # are inputs of this derivation only, so the dependency cache does not depend on them.
+  tests = craneLib.cargoNextest (commonArgs // {
+    inherit cargoArtifacts;
+    nativeCheckInputs = [ pkgs.temporal-cli pkgs.systemd ];
+    TEMPORAL_BIN = lib.getExe pkgs.temporal-cli;
+    preCheck = ''
+      export HOME="$(mktemp -d)"
+    '';
+  });
+
+  nix-lint = pkgs.runCommand "clawfactory-temporal-nix-lint"
+    {
+      nativeBuildInputs = [ pkgs.deadnix pkgs.nixpkgs-fmt ];
+    } ''
+    cd ${nixFiles}
+    deadnix --fail .
+    nixpkgs-fmt --check .
+    touch "$out"
+  '';
+
+  vm-test = import ./tests/vm.nix { inherit pkgs nixosModule; };
+}

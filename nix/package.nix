@@ -1,0 +1,59 @@
+# The binary, built with crane, plus the files the appliance needs beside it: the unit files
+# (nix/systemd, the same ones the Debian package ships) and the nginx site.
+#
+# Returns the package and what the checks (nix/checks.nix) share with it: the source and the
+# dependency cache, so clippy and the tests do not build the dependencies again.
+{ lib, craneLib }:
+let
+  root = ../.;
+
+  # Cargo's sources, and the unit files: the package installs them and tests/units.rs reads them.
+  src = lib.fileset.toSource {
+    inherit root;
+    fileset = lib.fileset.unions [
+      (craneLib.fileset.commonCargoSources root)
+      ./systemd
+      ./nginx
+    ];
+  };
+
+  # The feature `vendored-protox` (Cargo.toml) compiles the Temporal protos without protoc.
+  commonArgs = {
+    inherit src;
+    strictDeps = true;
+  };
+
+  cargoArtifacts = craneLib.buildDepsOnly commonArgs;
+
+  package = craneLib.buildPackage (commonArgs // {
+    inherit cargoArtifacts;
+    # The tests run once, in the nextest check (nix/checks.nix), with the Temporal CLI.
+    doCheck = false;
+
+    # The unit files say ExecStart=/usr/bin/clawfactory-temporal (the Debian path). The
+    # path is fixed here, at install time, rather than by an ExecStart= override in the
+    # module: the unit's command line then stays written once, in the unit file, and a
+    # changed unit file fails this build (--replace-fail) instead of going stale.
+    postInstall = ''
+      for unit in nix/systemd/*.service; do
+        install -Dm644 "$unit" "$out/lib/systemd/system/$(basename "$unit")"
+      done
+      for unit in clawfactory-temporal-worker clawfactory-temporal; do
+        substituteInPlace "$out/lib/systemd/system/$unit.service" \
+          --replace-fail /usr/bin/clawfactory-temporal "$out/bin/clawfactory-temporal"
+      done
+      install -Dm644 nix/nginx/clawfactory-temporal.conf \
+        "$out/share/clawfactory-temporal/nginx/clawfactory-temporal.conf"
+    '';
+
+    meta = {
+      description = "Durable orchestration of OpenClaw agent turns on Temporal";
+      license = lib.licenses.mit;
+      mainProgram = "clawfactory-temporal";
+      platforms = lib.platforms.unix;
+    };
+  });
+in
+{
+  inherit src commonArgs cargoArtifacts package;
+}

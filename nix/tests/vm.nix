@@ -1,0 +1,91 @@
+# The appliance under NixOS, asserting what the nspawn appliance test (tests/appliance/) asserts
+# on Debian: the worker is READY, a PoetryResearchWorkflow completes against a fake OpenClaw
+# gateway with the hooks token, journald carries the run's fields, nginx serves the UI, and
+# Temporal's ports listen on loopback only.
+{ pkgs, nixosModule }:
+let
+  hooksToken = "vm-test-hooks-token";
+in
+pkgs.testers.runNixOSTest {
+  name = "clawfactory-temporal";
+
+  nodes.machine = { config, ... }: {
+    imports = [ nixosModule ];
+
+    services.clawfactory.temporal = {
+      enable = true;
+      settings = {
+        gateway = {
+          api = "hooks-agent";
+          url = "http://127.0.0.1:18789";
+        };
+        workflows.agent_turn.retry = {
+          initial_interval = "1s";
+          maximum_interval = "2s";
+        };
+        workflows.poetry_research.settle = "1s";
+      };
+      gateway.hooksTokenFile = "/srv/results/hooks-token";
+      ui.nginx.enable = true;
+    };
+
+    # tests/appliance/fake_gateway.py reads its token from, and logs every request to,
+    # /srv/results (as in the nspawn test).
+    systemd.services.fake-gateway = {
+      wantedBy = [ "multi-user.target" ];
+      before = [ "clawfactory-temporal-worker.service" ];
+      preStart = ''
+        mkdir -p /srv/results
+        printf '%s\n' ${hooksToken} > /srv/results/hooks-token
+        chmod 0600 /srv/results/hooks-token
+      '';
+      serviceConfig.ExecStart = "${pkgs.python3.interpreter} ${../../tests/appliance/fake_gateway.py} 18789";
+    };
+
+    environment.systemPackages = [ config.services.clawfactory.temporal.server.package pkgs.curl ];
+    virtualisation.memorySize = 2048;
+  };
+
+  testScript = ''
+    worker = "clawfactory-temporal-worker.service"
+    address = "--address 127.0.0.1:7233"
+    machine.wait_for_unit("clawfactory-temporal.service")
+    machine.wait_for_unit(worker)
+
+    with subtest("the worker is READY (Type=notify) and says what it polls"):
+        machine.succeed(f"systemctl is-active {worker}")
+        machine.succeed(f"systemctl show -P StatusText {worker} | grep 'polling clawfactory on'")
+
+    with subtest("the declared schedules were applied after the worker"):
+        machine.wait_for_unit("clawfactory-temporal-schedules.service")
+        machine.succeed(f"temporal schedule list {address} | grep poetry-research-daily")
+
+    with subtest("a PoetryResearchWorkflow completes against the gateway"):
+        machine.succeed(
+            "temporal workflow start --type PoetryResearchWorkflow --task-queue clawfactory"
+            f" --workflow-id poetry-research-manual {address}"
+        )
+        machine.succeed(
+            f"timeout 120 temporal workflow result --workflow-id poetry-research-manual {address}"
+            " | grep 'Poetry research workflow completed'"
+        )
+        machine.succeed("test $(grep -c poetry-research- /srv/results/gateway.log) -eq 2")
+
+    with subtest("journald: activity records carry the run's fields, the token appears nowhere"):
+        records = f"journalctl -u {worker} WORKFLOW_ID=poetry-research-manual -o json --no-pager"
+        for field in ['"ACTIVITY_TYPE":"trigger_agent_turn"', '"ATTEMPT":"1"',
+                      '"WORKFLOW_TYPE":"PoetryResearchWorkflow"', '"RUN_ID":', '"AGENT_ID":']:
+            machine.succeed(f"{records} | grep -F '{field}'")
+        machine.fail("journalctl -b --no-pager | grep -F ${hooksToken}")
+
+    with subtest("nginx serves the Temporal UI on :8082"):
+        machine.wait_for_open_port(8082)
+        machine.succeed("curl -fsS http://localhost:8082/ | grep -qi '<html'")
+        machine.succeed("curl -fsS http://localhost:8082/api/v1/namespaces | grep -q default")
+
+    with subtest("Temporal's ports listen on 127.0.0.1 only"):
+        for port in [7233, 7243, 8233]:
+            machine.succeed(f"ss -Hltn 'sport = :{port}' | grep -q .")
+            machine.fail(f"ss -Hltn 'sport = :{port}' | awk '{{print $4}}' | grep -v '^127.0.0.1:'")
+  '';
+}
