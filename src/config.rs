@@ -1012,6 +1012,7 @@ mod tests {
         let required = Source {
             path,
             required: true,
+            check_files: true,
         };
         let err = error_text(Config::load(&required, &env(&[])).unwrap_err());
         assert!(err.contains("absent.toml"), "{err}");
