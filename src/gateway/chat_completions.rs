@@ -2,15 +2,16 @@
 //! `model: "openclaw/<agent>"`. Synchronous, returns the agent's reply text.
 //!
 //! OpenClaw gives this endpoint NO idempotency: every attempt Temporal retries is a new run.
+//! So once a 2xx status has arrived (the run is over) nothing is retried: a reply that is
+//! cut off or malformed fails the turn, non-retryable, rather than running the agent again.
 
 use super::openclaw::{self, Hints};
 use super::turns::TurnResolver;
-use super::{Endpoint, Gateway, GatewayError, TurnRequest, failure_type, transport_error};
-use crate::http_response::ResponseClass;
+use super::{Endpoint, Gateway, GatewayError, TurnRequest, failure_type, response_error};
+use crate::http_response::{ResponseClass, ResponseError, body_excerpt};
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-const MAX_BODY_BYTES: usize = 1024 * 1024;
 const HINTS: Hints = Hints {
     unauthorized: "/v1/chat/completions takes the GATEWAY token (gateway.token_file), not the hooks token",
     not_found: "enable OpenClaw's endpoint: gateway.http.endpoints.chatCompletions.enabled = true",
@@ -39,9 +40,14 @@ impl ChatCompletionsGateway {
             .timeout
             .map_or(endpoint.timeout, |t| t.max(endpoint.timeout));
         let response = endpoint
-            .post(&body, None, timeout, MAX_BODY_BYTES)
+            .post(&body, None, timeout)
             .await
-            .map_err(|err| transport_error(&what, &err))?;
+            .map_err(|err| match &err {
+                ResponseError::BodyBroken { status, .. } if status.is_success() => {
+                    reply_lost(&what, &err.describe())
+                }
+                _ => response_error(&what, &err),
+            })?;
         if response.status.as_u16() == 502 {
             // The model provider failed after the gateway's own retries.
             return Err(GatewayError::RunFailed {
@@ -54,11 +60,28 @@ impl ChatCompletionsGateway {
         if response.class() != ResponseClass::Success {
             return Err(openclaw::status_error(&what, &response, &HINTS));
         }
-        reply_text(&response.body).ok_or_else(|| GatewayError::Retryable {
-            failure_type: failure_type::UNAVAILABLE,
-            message: format!("{what}: answer without choices[0].message.content"),
-            retry_after: None,
+        reply_text(&response.body).ok_or_else(|| {
+            reply_lost(
+                &what,
+                &format!(
+                    "HTTP {} without choices[0].message.content{}",
+                    response.status,
+                    body_excerpt(&response.body)
+                ),
+            )
         })
+    }
+}
+
+/// The run completed (2xx) but its reply cannot be read: retrying would run the agent again.
+fn reply_lost(what: &str, detail: &str) -> GatewayError {
+    GatewayError::NonRetryable {
+        failure_type: failure_type::UNREADABLE_ANSWER,
+        message: format!(
+            "{what}: {detail}; not retried: the run completed, and chat-completions has no \
+             idempotency, so a retry would run the agent again (its reply is in the OpenClaw \
+             session)"
+        ),
     }
 }
 

@@ -1,7 +1,7 @@
 //! One authenticated JSON endpoint of the gateway: where it is, which token it takes, how
 //! long a request may wait. Every protocol posts through this.
 
-use crate::http_response::{self, Captured};
+use crate::http_response::{self, BodyLimit, Captured, MAX_BODY_BYTES, ResponseError};
 use crate::secret::Secret;
 use serde_json::Value;
 use std::time::Duration;
@@ -30,14 +30,13 @@ impl Endpoint {
     }
 
     /// POSTs `body` as JSON (with `Authorization: Bearer` only when a token is set, as the
-    /// reference does); reads at most `limit` bytes of the answer.
+    /// reference does); an answer longer than [`MAX_BODY_BYTES`] is an error.
     pub async fn post(
         &self,
         body: &Value,
         idempotency_key: Option<&str>,
         timeout: Duration,
-        limit: usize,
-    ) -> Result<Captured, reqwest::Error> {
+    ) -> Result<Captured, ResponseError> {
         let mut request = self.http.post(&self.url).timeout(timeout).json(body);
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
@@ -45,6 +44,6 @@ impl Endpoint {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
         }
-        http_response::send(request, limit).await
+        http_response::send(request, BodyLimit::Whole(MAX_BODY_BYTES)).await
     }
 }

@@ -22,7 +22,7 @@ pub use hooks_agent::HooksAgentGateway;
 pub use turns::{TurnResolver, TurnSpec};
 
 use crate::config::{Config, GatewayApi};
-use crate::http_response::{Captured, ResponseClass};
+use crate::http_response::{Captured, ResponseClass, ResponseError};
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +50,10 @@ pub mod failure_type {
     pub const AGENT_RUN_FAILED: &str = "AgentRunFailed";
     /// OpenClaw skipped the run and `gateway.on_skipped = "fail"`.
     pub const AGENT_RUN_SKIPPED: &str = "AgentRunSkipped";
+    /// The answer's body is larger than `http_response::MAX_BODY_BYTES`.
+    pub const RESPONSE_TOO_LARGE: &str = "GatewayResponseTooLarge";
+    /// A success status with a body that is not the protocol's answer (malformed, cut off).
+    pub const UNREADABLE_ANSWER: &str = "GatewayUnreadableAnswer";
 }
 
 /// One logical agent turn, as the workflow asked for it.
@@ -150,14 +154,19 @@ fn status_error(what: &str, class: ResponseClass, response: &Captured) -> Gatewa
     }
 }
 
-/// Connection refused, reset, timed out: always worth another attempt.
-fn transport_error(what: &str, err: &reqwest::Error) -> GatewayError {
-    GatewayError::Retryable {
-        failure_type: failure_type::UNAVAILABLE,
-        message: format!(
-            "{what}: {}",
-            crate::http_response::describe_transport_error(err)
-        ),
-        retry_after: None,
+/// Connection refused, reset, timed out: worth another attempt. A body over the size limit
+/// is not: the same request gets the same answer until someone fixes the URL or the server.
+fn response_error(what: &str, err: &ResponseError) -> GatewayError {
+    let message = format!("{what}: {}", err.describe());
+    match err {
+        ResponseError::TooLarge { .. } => GatewayError::NonRetryable {
+            failure_type: failure_type::RESPONSE_TOO_LARGE,
+            message,
+        },
+        ResponseError::NoAnswer(_) | ResponseError::BodyBroken { .. } => GatewayError::Retryable {
+            failure_type: failure_type::UNAVAILABLE,
+            message,
+            retry_after: None,
+        },
     }
 }
