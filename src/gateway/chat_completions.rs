@@ -7,10 +7,14 @@
 
 use super::openclaw::{self, Hints};
 use super::turns::TurnResolver;
-use super::{Endpoint, Gateway, GatewayError, TurnRequest, failure_type, response_error};
+use super::{
+    Endpoint, Gateway, GatewayError, TurnRequest, deadline_margin, failure_type, out_of_time,
+    request_timeout, response_error,
+};
 use crate::http_response::{ResponseClass, ResponseError, body_excerpt};
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
+use std::time::SystemTime;
 
 const HINTS: Hints = Hints {
     unauthorized: "/v1/chat/completions takes the GATEWAY token (gateway.token_file), not the hooks token",
@@ -35,10 +39,16 @@ impl ChatCompletionsGateway {
             "model": format!("openclaw/{}", spec.agent),
             "messages": [{"role": "user", "content": spec.message}],
         });
-        // The answer only comes when the run is over: wait as long as the turn may take.
-        let timeout = spec
+        // The answer only comes when the run is over: wait as long as the turn may take, but
+        // not past the attempt's deadline, so the failure is ours (typed) and not a bare
+        // start-to-close timeout.
+        let wanted = spec
             .timeout
             .map_or(endpoint.timeout, |t| t.max(endpoint.timeout));
+        let now = SystemTime::now();
+        let margin = deadline_margin(turn.deadline, now);
+        let timeout = request_timeout(wanted, turn.deadline, margin, now)
+            .ok_or_else(|| out_of_time(&what, "no time left to send the request"))?;
         let response = endpoint
             .post(&body, None, timeout)
             .await
@@ -46,6 +56,14 @@ impl ChatCompletionsGateway {
                 ResponseError::BodyBroken { status, .. } if status.is_success() => {
                     reply_lost(&what, &err.describe())
                 }
+                ResponseError::NoAnswer(_) if err.is_timeout() && timeout < wanted => out_of_time(
+                    &what,
+                    &format!(
+                        "waited {} of the {} the turn may take",
+                        crate::duration::format(timeout),
+                        crate::duration::format(wanted)
+                    ),
+                ),
                 _ => response_error(&what, &err),
             })?;
         if response.status.as_u16() == 502 {

@@ -11,13 +11,16 @@
 
 use super::openclaw::{self, Hints};
 use super::turns::{TurnResolver, TurnSpec};
-use super::{Endpoint, Gateway, GatewayError, TurnRequest, failure_type, response_error};
+use super::{
+    Endpoint, Gateway, GatewayError, TurnRequest, deadline_margin, failure_type, out_of_time,
+    request_timeout, response_error,
+};
 use crate::config::OnSkipped;
 use crate::http_response::{ResponseClass, body_excerpt};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 const HINTS: Hints = Hints {
     unauthorized: "/hooks/agent takes the HOOKS token (gateway.hooks_token_file), not the gateway token",
@@ -65,17 +68,15 @@ impl HooksAgentGateway {
             let Some(timeout) =
                 request_timeout(endpoint.timeout, turn.deadline, margin, SystemTime::now())
             else {
-                return Err(GatewayError::Retryable {
-                    failure_type: failure_type::UNAVAILABLE,
-                    message: format!(
-                        "{what}: timed out: no answer before this attempt's start-to-close ran \
-                         out ({timed_out} requests with the same Idempotency-Key waited up to \
-                         gateway.timeout = {} each); a run that is still going is re-attached \
+                return Err(out_of_time(
+                    &what,
+                    &format!(
+                        "{timed_out} requests with the same Idempotency-Key waited up to \
+                         gateway.timeout = {} each; a run that is still going is re-attached \
                          by the next attempt",
                         crate::duration::format(endpoint.timeout)
                     ),
-                    retry_after: None,
-                });
+                ));
             };
             let response = match endpoint.post(&body, key, timeout).await {
                 Err(err) if err.is_timeout() => {
@@ -161,31 +162,6 @@ fn request_body(turn_id: &str, spec: &TurnSpec) -> Value {
     body
 }
 
-/// How long before the attempt's deadline the worker gives up waiting, so that its own typed
-/// failure reaches Temporal before the server's start-to-close timeout does: a tenth of the
-/// attempt's time, at most 2 s.
-fn deadline_margin(deadline: Option<SystemTime>, now: SystemTime) -> Duration {
-    let total = deadline
-        .and_then(|deadline| deadline.duration_since(now).ok())
-        .unwrap_or_default();
-    (total / 10).min(Duration::from_secs(2))
-}
-
-/// How long the next POST may wait: `gateway.timeout`, cut to what is left before the
-/// deadline (less the margin); `None` once nothing useful is left.
-fn request_timeout(
-    per_request: Duration,
-    deadline: Option<SystemTime>,
-    margin: Duration,
-    now: SystemTime,
-) -> Option<Duration> {
-    let Some(deadline) = deadline else {
-        return Some(per_request);
-    };
-    let left = deadline.duration_since(now).ok()?.checked_sub(margin)?;
-    (left >= Duration::from_millis(100)).then(|| left.min(per_request))
-}
-
 impl Gateway for HooksAgentGateway {
     fn trigger<'a>(&'a self, turn: &'a TurnRequest) -> BoxFuture<'a, Result<String, GatewayError>> {
         Box::pin(self.run(turn))
@@ -196,26 +172,6 @@ impl Gateway for HooksAgentGateway {
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn requests_never_wait_past_the_attempt_deadline() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let s = Duration::from_secs;
-        assert_eq!(request_timeout(s(5), None, s(0), now), Some(s(5)));
-        let deadline = Some(now + s(60));
-        let margin = deadline_margin(deadline, now);
-        assert_eq!(margin, s(2));
-        assert_eq!(request_timeout(s(5), deadline, margin, now), Some(s(5)));
-        assert_eq!(
-            request_timeout(s(5), deadline, margin, now + s(55)),
-            Some(s(3))
-        );
-        assert_eq!(request_timeout(s(5), deadline, margin, now + s(58)), None);
-        assert_eq!(request_timeout(s(5), deadline, margin, now + s(90)), None);
-        // Short attempts keep most of their time.
-        let short = Some(now + s(5));
-        assert_eq!(deadline_margin(short, now), Duration::from_millis(500));
-    }
 
     #[test]
     fn body_carries_the_turn_and_asks_to_wait_without_delivery() {

@@ -25,7 +25,7 @@ use crate::config::{Config, GatewayApi};
 use crate::http_response::{Captured, ResponseClass, ResponseError};
 use futures::future::BoxFuture;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 pub const HOOKS_AGENT_PATH: &str = "/hooks/agent";
 pub const CHAT_COMPLETIONS_PATH: &str = "/v1/chat/completions";
@@ -168,5 +168,66 @@ fn response_error(what: &str, err: &ResponseError) -> GatewayError {
             message,
             retry_after: None,
         },
+    }
+}
+
+/// How long before the attempt's deadline the worker gives up waiting, so that its own typed
+/// failure reaches Temporal before the server's start-to-close timeout does: a tenth of the
+/// attempt's time, at most 2 s.
+pub(crate) fn deadline_margin(deadline: Option<SystemTime>, now: SystemTime) -> Duration {
+    let total = deadline
+        .and_then(|deadline| deadline.duration_since(now).ok())
+        .unwrap_or_default();
+    (total / 10).min(Duration::from_secs(2))
+}
+
+/// How long the next POST may wait: `gateway.timeout`, cut to what is left before the
+/// deadline (less the margin); `None` once nothing useful is left.
+pub(crate) fn request_timeout(
+    per_request: Duration,
+    deadline: Option<SystemTime>,
+    margin: Duration,
+    now: SystemTime,
+) -> Option<Duration> {
+    let Some(deadline) = deadline else {
+        return Some(per_request);
+    };
+    let left = deadline.duration_since(now).ok()?.checked_sub(margin)?;
+    (left >= Duration::from_millis(100)).then(|| left.min(per_request))
+}
+
+/// The attempt's time ran out before the gateway answered: retryable, naming the URL.
+pub(crate) fn out_of_time(what: &str, detail: &str) -> GatewayError {
+    GatewayError::Retryable {
+        failure_type: failure_type::UNAVAILABLE,
+        message: format!(
+            "{what}: timed out: no answer before this attempt's start-to-close ran out ({detail})"
+        ),
+        retry_after: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_never_wait_past_the_attempt_deadline() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let s = Duration::from_secs;
+        assert_eq!(request_timeout(s(5), None, s(0), now), Some(s(5)));
+        let deadline = Some(now + s(60));
+        let margin = deadline_margin(deadline, now);
+        assert_eq!(margin, s(2));
+        assert_eq!(request_timeout(s(5), deadline, margin, now), Some(s(5)));
+        assert_eq!(
+            request_timeout(s(5), deadline, margin, now + s(55)),
+            Some(s(3))
+        );
+        assert_eq!(request_timeout(s(5), deadline, margin, now + s(58)), None);
+        assert_eq!(request_timeout(s(5), deadline, margin, now + s(90)), None);
+        // Short attempts keep most of their time.
+        let short = Some(now + s(5));
+        assert_eq!(deadline_margin(short, now), Duration::from_millis(500));
     }
 }

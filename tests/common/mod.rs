@@ -17,6 +17,8 @@ use temporalio_client::errors::WorkflowGetResultError;
 use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_common::UntypedWorkflow;
 use temporalio_common::data_converters::RawValue;
+pub use temporalio_common::protos::temporal::api::enums::v1::RetryState;
+use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_clawfactory-temporal");
 pub const TASK_QUEUE: &str = "clawfactory";
@@ -424,6 +426,44 @@ pub async fn workflow_result(client: &Client, workflow_id: &str) -> Result<Strin
         }
         Err(WorkflowGetResultError::Failed(err)) => Err(failure_chain(&err)),
         Err(other) => Err(other.to_string()),
+    }
+}
+
+/// How a failed workflow failed: its failure chain (`[Type] message: ...`) and, when an
+/// activity failed it, why the activity's retries stopped.
+#[derive(Debug)]
+pub struct Failed {
+    pub chain: String,
+    /// `NonRetryableFailure` for a typed non-retryable failure, `MaximumAttemptsReached` when
+    /// every attempt failed retryably; `None` when no activity was involved.
+    pub retry_state: Option<RetryState>,
+}
+
+/// Waits (bounded) for the workflow to fail and returns how; panics if it succeeded.
+pub async fn workflow_failure(client: &Client, workflow_id: &str) -> Failed {
+    let handle = client.get_workflow_handle::<UntypedWorkflow>(workflow_id);
+    let result = tokio::time::timeout(
+        Duration::from_secs(120),
+        handle.get_result(WorkflowGetResultOptions::default()),
+    )
+    .await
+    .expect("workflow did not finish within 120 s");
+    let err = match result {
+        Err(WorkflowGetResultError::Failed(err)) => err,
+        Ok(_) => panic!("workflow {workflow_id} succeeded; a failure was expected"),
+        Err(other) => panic!("workflow {workflow_id}: {other}"),
+    };
+    let mut retry_state = None;
+    let mut failure = Some(err.failure());
+    while let Some(current) = failure {
+        if let Some(FailureInfo::ActivityFailureInfo(info)) = &current.failure_info {
+            retry_state = RetryState::try_from(info.retry_state).ok();
+        }
+        failure = current.cause.as_deref();
+    }
+    Failed {
+        chain: failure_chain(&err),
+        retry_state,
     }
 }
 
