@@ -17,6 +17,7 @@ use temporalio_client::errors::WorkflowGetResultError;
 use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_common::UntypedWorkflow;
 use temporalio_common::data_converters::RawValue;
+use temporalio_common::protos::temporal::api::common::v1::Payload;
 pub use temporalio_common::protos::temporal::api::enums::v1::RetryState;
 use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
 
@@ -400,6 +401,16 @@ pub async fn start_workflow(
     workflow_id: &str,
 ) {
     let payloads = input.iter().map(json_payload).collect();
+    start_workflow_raw(client, workflow_type, payloads, workflow_id).await;
+}
+
+/// Starts a workflow with these payloads as they are (any encoding, any bytes, any count).
+pub async fn start_workflow_raw(
+    client: &Client,
+    workflow_type: &str,
+    payloads: Vec<Payload>,
+    workflow_id: &str,
+) {
     client
         .start_workflow(
             UntypedWorkflow::new(workflow_type),
@@ -437,6 +448,8 @@ pub struct Failed {
     /// `NonRetryableFailure` for a typed non-retryable failure, `MaximumAttemptsReached` when
     /// every attempt failed retryably; `None` when no activity was involved.
     pub retry_state: Option<RetryState>,
+    /// The innermost application failure was marked non-retryable.
+    pub non_retryable: bool,
 }
 
 /// Waits (bounded) for the workflow to fail and returns how; panics if it succeeded.
@@ -454,16 +467,22 @@ pub async fn workflow_failure(client: &Client, workflow_id: &str) -> Failed {
         Err(other) => panic!("workflow {workflow_id}: {other}"),
     };
     let mut retry_state = None;
+    let mut non_retryable = false;
     let mut failure = Some(err.failure());
     while let Some(current) = failure {
-        if let Some(FailureInfo::ActivityFailureInfo(info)) = &current.failure_info {
-            retry_state = RetryState::try_from(info.retry_state).ok();
+        match &current.failure_info {
+            Some(FailureInfo::ActivityFailureInfo(info)) => {
+                retry_state = RetryState::try_from(info.retry_state).ok();
+            }
+            Some(FailureInfo::ApplicationFailureInfo(info)) => non_retryable = info.non_retryable,
+            _ => {}
         }
         failure = current.cause.as_deref();
     }
     Failed {
         chain: failure_chain(&err),
         retry_state,
+        non_retryable,
     }
 }
 
