@@ -30,7 +30,9 @@ impl Endpoint {
     }
 
     /// POSTs `body` as JSON (with `Authorization: Bearer` only when a token is set, as the
-    /// reference does); an answer longer than [`MAX_BODY_BYTES`] is an error.
+    /// reference does); an answer longer than [`MAX_BODY_BYTES`] is an error. A body that
+    /// echoes the token (some proxies and debug servers do, on 401) gets it redacted, since
+    /// error messages quote the body.
     pub async fn post(
         &self,
         body: &Value,
@@ -44,6 +46,12 @@ impl Endpoint {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
         }
-        http_response::send(request, BodyLimit::Whole(MAX_BODY_BYTES)).await
+        let mut response = http_response::send(request, BodyLimit::Whole(MAX_BODY_BYTES)).await?;
+        if let Some(token) = &self.token
+            && response.body.contains(token.expose())
+        {
+            response.body = response.body.replace(token.expose(), "<redacted>");
+        }
+        Ok(response)
     }
 }
