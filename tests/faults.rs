@@ -9,10 +9,13 @@
 
 mod common;
 
-use common::fake_http::{Reply, Wire};
-use common::{Failed, RetryState, Setup, start_workflow, workflow_failure, workflow_result};
+use common::fake_http::{FakeHttp, Reply, Wire};
+use common::{
+    Failed, RetryState, Setup, WorkerProcess, start_workflow, workflow_failure, workflow_result,
+};
 use serde_json::{Value, json};
 use std::time::Duration;
+use temporalio_client::Client;
 
 const HOOKS: &str = "/hooks/agent";
 const CHAT: &str = "/v1/chat/completions";
@@ -54,6 +57,40 @@ fn chat_answer() -> Reply {
     )
 }
 
+/// 50 MB of filler, with or without a Content-Length.
+fn flood(declared: bool) -> Reply {
+    Reply::ok("").wire(Wire::Flood {
+        bytes: FIFTY_MB,
+        declared,
+    })
+}
+
+/// Scripts each fault under its `fault:<name>` marker, starts a worker speaking `api` with a
+/// 1 s read timeout and a turn per fault (`silent` with start-to-close `silent_timeout`, the
+/// others 10 min), and starts one `CustomWorkflow` per fault, its id the fault's name.
+async fn run_turn_faults(
+    setup: &Setup,
+    api: &'static str,
+    faults: Vec<(&str, Vec<Reply>)>,
+    silent_timeout: &str,
+) -> WorkerProcess {
+    let names: Vec<&str> = faults.iter().map(|(name, _)| *name).collect();
+    for (name, replies) in faults {
+        setup.gateway.script(&format!("fault:{name}"), replies);
+    }
+    let others: Vec<&str> = names.iter().copied().filter(|n| *n != "silent").collect();
+    let mut config = setup.config();
+    config.gateway_api = api;
+    config.gateway_timeout = "1s";
+    config.extra = fault_turns(&others, None) + &fault_turns(&["silent"], Some(silent_timeout));
+    let worker = setup.worker(&config).await;
+    let client = setup.server.client().await;
+    for name in names {
+        start_workflow(&client, "CustomWorkflow", Some(turn_definition(name)), name).await;
+    }
+    worker
+}
+
 /// `n` copies of a reply.
 fn times(n: usize, reply: Reply) -> Vec<Reply> {
     vec![reply; n]
@@ -76,44 +113,60 @@ fn assert_failed(failed: &Failed, failure_type: &str, words: &[&str], retry: Ret
     assert_eq!(failed.retry_state, Some(retry), "{}", failed.chain);
 }
 
+/// Workflow `id` met a 50 MB answer (scripted under `fault:<id>` or `/<id>`): it failed at
+/// once, typed, naming the limit and `words`, and the worker hung up before the fake could
+/// send it all.
+async fn assert_flood_refused(
+    client: &Client,
+    gateway: &FakeHttp,
+    id: &str,
+    failure_type: &str,
+    words: &[&str],
+) {
+    let failed = workflow_failure(client, id).await;
+    let mut words = words.to_vec();
+    words.push("larger than the 2 MiB the worker reads");
+    assert_failed(
+        &failed,
+        failure_type,
+        &words,
+        RetryState::NonRetryableFailure,
+    );
+    let key = [format!("fault:{id}"), format!("/{id}")]
+        .into_iter()
+        .find(|key| !gateway.requests_for(key).is_empty())
+        .expect("the fake saw the request");
+    assert_eq!(gateway.requests_for(&key).len(), 1, "{id}");
+    let sent = gateway.sent(&key);
+    assert!(
+        !sent[0].complete && sent[0].body_bytes < FIFTY_MB,
+        "{id}: {sent:?}"
+    );
+}
+
 #[tokio::test]
 async fn hooks_agent_faults_retry_with_one_key_except_an_oversized_answer() {
     let setup = Setup::new().await;
     let gateway = &setup.gateway;
     let url = format!("{}{HOOKS}", gateway.url());
-    gateway.script(
-        "fault:slow",
-        [hooks_answer().delayed(SLOW), hooks_answer().delayed(SLOW)],
-    );
-    gateway.script("fault:slow", [hooks_answer()]);
-    gateway.script(
-        "fault:reset",
-        times(3, hooks_answer().wire(Wire::ResetAfter(10))),
-    );
-    gateway.script(
-        "fault:truncated",
-        times(3, hooks_answer().wire(Wire::CloseAfter(10))),
-    );
-    gateway.script(
-        "fault:malformed",
-        times(3, Reply::ok("{\"ok\": true, \"runId\": ")),
-    );
-    let flood = Wire::Flood {
-        bytes: FIFTY_MB,
-        declared: false,
-    };
-    gateway.script("fault:huge", [Reply::ok("").wire(flood)]);
-    gateway.script("fault:silent", times(100, Reply::silent()));
-    let mut config = setup.config();
-    config.gateway_api = "hooks-agent";
-    config.gateway_timeout = "1s";
-    config.extra = fault_turns(&["slow", "reset", "truncated", "malformed", "huge"], None)
-        + &fault_turns(&["silent"], Some("10s"));
-    let _worker = setup.worker(&config).await;
+    let slow = [hooks_answer().delayed(SLOW), hooks_answer().delayed(SLOW)];
+    let faults = vec![
+        ("slow", [slow.to_vec(), vec![hooks_answer()]].concat()),
+        ("reset", times(3, hooks_answer().wire(Wire::ResetAfter(10)))),
+        (
+            "truncated",
+            times(3, hooks_answer().wire(Wire::CloseAfter(10))),
+        ),
+        (
+            "malformed",
+            times(3, Reply::ok("{\"ok\": true, \"runId\": ")),
+        ),
+        // No Content-Length: read chunk by chunk until the limit.
+        ("huge", vec![flood(false)]),
+        ("silent", times(100, Reply::silent())),
+    ];
+    let _worker = run_turn_faults(&setup, "hooks-agent", faults, "10s").await;
     let client = setup.server.client().await;
-    for name in ["slow", "reset", "truncated", "malformed", "huge", "silent"] {
-        start_workflow(&client, "CustomWorkflow", Some(turn_definition(name)), name).await;
-    }
 
     // Slower than the read timeout: re-POSTed with the same key until the answer comes.
     let result = workflow_result(&client, "slow").await.unwrap();
@@ -164,20 +217,7 @@ async fn hooks_agent_faults_retry_with_one_key_except_an_oversized_answer() {
     assert_eq!(gateway.requests_for("fault:malformed").len(), 3);
 
     // 50 MB without a Content-Length: read in chunks up to the limit, then given up at once.
-    let failed = workflow_failure(&client, "huge").await;
-    let words = [url.as_str(), "larger than the 2 MiB the worker reads"];
-    assert_failed(
-        &failed,
-        "GatewayResponseTooLarge",
-        &words,
-        RetryState::NonRetryableFailure,
-    );
-    assert_eq!(gateway.requests_for("fault:huge").len(), 1);
-    let sent = gateway.sent("fault:huge");
-    assert!(
-        !sent[0].complete && sent[0].body_bytes < FIFTY_MB,
-        "{sent:?}"
-    );
+    assert_flood_refused(&client, gateway, "huge", "GatewayResponseTooLarge", &[&url]).await;
 
     // Never answers: each attempt ends itself, typed, before its start-to-close runs out.
     let failed = workflow_failure(&client, "silent").await;
@@ -211,34 +251,19 @@ async fn chat_completions_never_retries_a_completed_run_whose_reply_is_unreadabl
     let setup = Setup::new().await;
     let gateway = &setup.gateway;
     let url = format!("{}{CHAT}", gateway.url());
-    gateway.script("fault:slow", [chat_answer().delayed(SLOW), chat_answer()]);
-    gateway.script("fault:reset", [chat_answer().wire(Wire::ResetAfter(10))]);
-    gateway.script(
-        "fault:truncated",
-        [chat_answer().wire(Wire::CloseAfter(10))],
-    );
-    gateway.script(
-        "fault:malformed",
-        [Reply::json(200, json!({"choices": []}))],
-    );
-    let flood = Wire::Flood {
-        bytes: FIFTY_MB,
-        declared: true,
-    };
-    gateway.script("fault:huge", [Reply::ok("").wire(flood)]);
-    gateway.script("fault:silent", times(3, Reply::silent()));
-    let mut config = setup.config();
-    config.gateway_api = "chat-completions";
-    config.gateway_timeout = "1s";
-    let names = ["slow", "reset", "truncated", "malformed", "huge", "silent"];
+    let faults = vec![
+        ("slow", vec![chat_answer().delayed(SLOW), chat_answer()]),
+        ("reset", vec![chat_answer().wire(Wire::ResetAfter(10))]),
+        ("truncated", vec![chat_answer().wire(Wire::CloseAfter(10))]),
+        ("malformed", vec![Reply::json(200, json!({"choices": []}))]),
+        // A declared Content-Length over the limit: refused before reading.
+        ("huge", vec![flood(true)]),
+        ("silent", times(3, Reply::silent())),
+    ];
     // A request waits the longer of the turn's timeout and gateway.timeout (1 s), but never
     // past the attempt's start-to-close: `silent` may take 5 s and gets a bit less.
-    config.extra = fault_turns(&names[..5], None) + &fault_turns(&["silent"], Some("5s"));
-    let _worker = setup.worker(&config).await;
+    let _worker = run_turn_faults(&setup, "chat-completions", faults, "5s").await;
     let client = setup.server.client().await;
-    for name in names {
-        start_workflow(&client, "CustomWorkflow", Some(turn_definition(name)), name).await;
-    }
 
     // No answer before the timeout: the run was cancelled with the connection, so retry.
     let result = workflow_result(&client, "slow").await.unwrap();
@@ -270,16 +295,7 @@ async fn chat_completions_never_retries_a_completed_run_whose_reply_is_unreadabl
     }
 
     // A declared 50 MB body is refused before reading it.
-    let failed = workflow_failure(&client, "huge").await;
-    let words = [url.as_str(), "larger than the 2 MiB the worker reads"];
-    assert_failed(
-        &failed,
-        "GatewayResponseTooLarge",
-        &words,
-        RetryState::NonRetryableFailure,
-    );
-    assert_eq!(gateway.requests_for("fault:huge").len(), 1);
-    assert!(!gateway.sent("fault:huge")[0].complete);
+    assert_flood_refused(&client, gateway, "huge", "GatewayResponseTooLarge", &[&url]).await;
 
     let failed = workflow_failure(&client, "silent").await;
     let words = [
@@ -311,18 +327,10 @@ async fn http_steps_and_weather_read_bounded_bodies_and_retry_transport_faults()
         "/truncated",
         times(3, Reply::ok(&body).wire(Wire::CloseAfter(10))),
     );
-    let flood = Wire::Flood {
-        bytes: FIFTY_MB,
-        declared: true,
-    };
-    gateway.script("/huge", [Reply::ok("").wire(flood)]);
+    gateway.script("/huge", [flood(true)]);
     gateway.script("/silent", times(3, Reply::silent()));
     // The weather report is parsed: a flood is refused, garbage is retried.
-    let undeclared = Wire::Flood {
-        bytes: FIFTY_MB,
-        declared: false,
-    };
-    gateway.script("/Atlantis", [Reply::ok("").wire(undeclared)]);
+    gateway.script("/Atlantis", [flood(false)]);
     gateway.script("/Garbled", times(3, Reply::ok("<html>not a report</html>")));
     let _worker = setup.worker(&setup.config()).await;
     let client = setup.server.client().await;
@@ -383,20 +391,8 @@ async fn http_steps_and_weather_read_bounded_bodies_and_retry_transport_faults()
     );
     assert_eq!(gateway.requests_to("/silent").len(), 3);
 
-    let failed = workflow_failure(&client, "Atlantis").await;
-    let words = [
-        "/Atlantis?format=j1",
-        "larger than the 2 MiB",
-        "weather.base_url",
-    ];
-    assert_failed(
-        &failed,
-        "WeatherRejected",
-        &words,
-        RetryState::NonRetryableFailure,
-    );
-    assert_eq!(gateway.requests_to("/Atlantis").len(), 1);
-    assert!(!gateway.sent("/Atlantis")[0].complete);
+    let words = ["/Atlantis?format=j1", "weather.base_url"];
+    assert_flood_refused(&client, gateway, "Atlantis", "WeatherRejected", &words).await;
 
     let failed = workflow_failure(&client, "Garbled").await;
     let words = ["/Garbled?format=j1", "unexpected weather report"];

@@ -421,16 +421,20 @@ pub async fn start_workflow_raw(
         .expect("start workflow");
 }
 
-/// The workflow's string result, or its failure chain (`[Type] message: ...`) as the error.
-pub async fn workflow_result(client: &Client, workflow_id: &str) -> Result<String, String> {
+/// Waits up to 120 s for the workflow to close.
+async fn finished(client: &Client, workflow_id: &str) -> Result<RawValue, WorkflowGetResultError> {
     let handle = client.get_workflow_handle::<UntypedWorkflow>(workflow_id);
-    let result = tokio::time::timeout(
+    tokio::time::timeout(
         Duration::from_secs(120),
         handle.get_result(WorkflowGetResultOptions::default()),
     )
     .await
-    .expect("workflow did not finish within 120 s");
-    match result {
+    .expect("workflow did not finish within 120 s")
+}
+
+/// The workflow's string result, or its failure chain (`[Type] message: ...`) as the error.
+pub async fn workflow_result(client: &Client, workflow_id: &str) -> Result<String, String> {
+    match finished(client, workflow_id).await {
         Ok(raw) => {
             let payload = raw.payloads.first().expect("a result payload");
             Ok(serde_json::from_slice::<String>(&payload.data).expect("a string result"))
@@ -454,14 +458,7 @@ pub struct Failed {
 
 /// Waits (bounded) for the workflow to fail and returns how; panics if it succeeded.
 pub async fn workflow_failure(client: &Client, workflow_id: &str) -> Failed {
-    let handle = client.get_workflow_handle::<UntypedWorkflow>(workflow_id);
-    let result = tokio::time::timeout(
-        Duration::from_secs(120),
-        handle.get_result(WorkflowGetResultOptions::default()),
-    )
-    .await
-    .expect("workflow did not finish within 120 s");
-    let err = match result {
+    let err = match finished(client, workflow_id).await {
         Err(WorkflowGetResultError::Failed(err)) => err,
         Ok(_) => panic!("workflow {workflow_id} succeeded; a failure was expected"),
         Err(other) => panic!("workflow {workflow_id}: {other}"),
