@@ -7,6 +7,9 @@ use temporalio_sdk::activities::ActivityError;
 
 pub const WEATHER_UNAVAILABLE: &str = "WeatherUnavailable";
 pub const WEATHER_REJECTED: &str = "WeatherRejected";
+/// Less than the activity's 30 s start-to-close, so a silent server ends the attempt with our
+/// typed `WeatherUnavailable` naming the URL rather than a bare server-side timeout.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 #[derive(Deserialize)]
 struct Report {
@@ -38,7 +41,8 @@ pub async fn check(
     let url = report_url(base_url, location).map_err(|msg| non_retryable(WEATHER_REJECTED, msg))?;
     let what = format!("GET {url}");
     let unavailable = |msg: String| retryable(WEATHER_UNAVAILABLE, msg, None);
-    let response = http_response::send(http.get(url), BodyLimit::Whole(MAX_BODY_BYTES))
+    let request = http.get(url).timeout(REQUEST_TIMEOUT);
+    let response = http_response::send(request, BodyLimit::Whole(MAX_BODY_BYTES))
         .await
         .map_err(|err| match err {
             // A report is a few KiB: a body this large will not shrink on a retry.
