@@ -600,7 +600,7 @@ impl Env for ProcessEnv {
 impl Config {
     /// Loads, overlays the environment, resolves secrets and validates.
     pub fn load(source: &Source, env: &dyn Env) -> Result<Config> {
-        let text = match std::fs::read_to_string(&source.path) {
+        let text = match read_text(&source.path, MAX_CONFIG_BYTES) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound && !source.required => {
                 String::new()
@@ -870,8 +870,28 @@ fn resolve_secret(
     Ok(env_var.and_then(|name| env.var(name)).and_then(Secret::new))
 }
 
+/// Files we read whole are read within a limit: a path pointing at `/dev/zero` or a log file
+/// must not make the worker read forever.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+fn read_text(path: &Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "larger than {} KiB: is it the right file?",
+            limit / 1024
+        )));
+    }
+    Ok(text)
+}
+
 fn read_secret_file(path: &Path) -> Result<Option<Secret>> {
-    let text = std::fs::read_to_string(path)
+    let text = read_text(path, MAX_SECRET_BYTES)
         .with_context(|| format!("cannot read secret file {}", path.display()))?;
     warn_if_readable_by_others(path);
     Ok(Secret::new(text))
@@ -1113,6 +1133,24 @@ mod tests {
         );
         let err = error_text(load_text("[turns.x]\nmessage = \" \"\n", &[]).unwrap_err());
         assert!(err.contains("turns.x.message: must not be empty"), "{err}");
+    }
+
+    #[test]
+    fn endless_files_are_refused_naming_file_and_limit() {
+        let err =
+            error_text(load_text("[gateway]\ntoken_file = \"/dev/zero\"\n", &[]).unwrap_err());
+        assert!(
+            err.contains("gateway.token_file")
+                && err.contains("/dev/zero")
+                && err.contains("larger than 64 KiB"),
+            "{err}"
+        );
+        let source = Source::from_cli(Some("/dev/zero".into()));
+        let err = error_text(Config::load(&source, &env(&[])).unwrap_err());
+        assert!(
+            err.contains("/dev/zero") && err.contains("larger than 1024 KiB"),
+            "{err}"
+        );
     }
 
     #[test]

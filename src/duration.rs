@@ -6,6 +6,11 @@
 
 use std::time::Duration;
 
+/// The longest duration anything accepts: 10 years. Longer ones are typos, and durations
+/// become Temporal timers and timeouts, which must fit protobuf and the server's int64
+/// nanoseconds (a 2^63 s delay used to panic the workflow task that started its timer).
+pub const MAX: Duration = Duration::from_secs(87_600 * 3600);
+
 /// What a duration must look like, for error messages.
 pub const EXPECTED: &str = "a whole number followed by s, m or h (e.g. \"90s\", \"5m\", \"2h\")";
 
@@ -33,7 +38,13 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     value
         .checked_mul(seconds_per_unit)
         .map(Duration::from_secs)
-        .ok_or_else(|| format!("invalid duration {text:?}: number too large"))
+        .filter(|duration| *duration <= MAX)
+        .ok_or_else(|| {
+            format!(
+                "invalid duration {text:?}: longer than the maximum of {} (10 years)",
+                format(MAX)
+            )
+        })
 }
 
 /// Formats a duration in the same grammar (largest exact unit), so printed config re-parses.
@@ -114,11 +125,11 @@ mod tests {
                 .unwrap_err()
                 .contains("too large")
         );
-        assert!(
-            parse("18446744073709551615h")
-                .unwrap_err()
-                .contains("too large")
-        );
+        for long in ["18446744073709551615h", "9223372036854775808s", "87601h"] {
+            let err = parse(long).unwrap_err();
+            assert!(err.contains("longer than the maximum of 87600h"), "{err}");
+        }
+        assert_eq!(parse("87600h"), Ok(MAX));
     }
 
     #[test]

@@ -57,15 +57,95 @@ impl Captured {
     }
 }
 
-/// Sends the request and reads at most `limit` bytes of the body.
+/// The most of a response body the worker reads and keeps when it needs the whole body (gateway
+/// answers, weather reports). Every OpenClaw answer it uses is a few KiB, and no activity result
+/// may exceed Temporal's 2 MB payload limit anyway: a longer body means a wrong URL, a proxy's
+/// page or a runaway server. Reading stops at the limit and the call fails, naming the URL and
+/// the limit, instead of buffering without bound.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// How much of a body to read, and what a longer one means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLimit {
+    /// The whole body is needed (e.g. to parse it): more than this many bytes is an error.
+    Whole(usize),
+    /// Only the beginning is used: read at most this many bytes and drop the rest unread.
+    Prefix(usize),
+}
+
+/// Why no usable response arrived.
+#[derive(Debug)]
+pub enum ResponseError {
+    /// No status line: connecting, sending or waiting for the answer failed or timed out.
+    NoAnswer(reqwest::Error),
+    /// The status line arrived, then the body broke off (reset, closed early, timed out).
+    BodyBroken {
+        status: StatusCode,
+        error: reqwest::Error,
+    },
+    /// The body is longer than the caller's [`BodyLimit::Whole`]; reading stopped there.
+    TooLarge { status: StatusCode, limit: usize },
+}
+
+impl ResponseError {
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            ResponseError::NoAnswer(error) | ResponseError::BodyBroken { error, .. } => {
+                error.is_timeout()
+            }
+            ResponseError::TooLarge { .. } => false,
+        }
+    }
+
+    /// The status that arrived before things went wrong, if one did.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ResponseError::NoAnswer(_) => None,
+            ResponseError::BodyBroken { status, .. } | ResponseError::TooLarge { status, .. } => {
+                Some(*status)
+            }
+        }
+    }
+
+    /// What went wrong, in words a person can act on; callers prefix `<method> <url>: `.
+    pub fn describe(&self) -> String {
+        match self {
+            ResponseError::NoAnswer(error) => describe_transport_error(error),
+            ResponseError::BodyBroken { status, error } => format!(
+                "HTTP {status}, then the response body broke off: {}",
+                describe_transport_error(error)
+            ),
+            ResponseError::TooLarge { status, limit } => format!(
+                "HTTP {status} with a response body larger than the {} the worker reads \
+                 (MAX_BODY_BYTES); stopped reading there. Is the URL right?",
+                format_bytes(*limit)
+            ),
+        }
+    }
+}
+
+/// `2 MiB`, `64 KiB`, `100 bytes`.
+pub fn format_bytes(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * 1024;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Sends the request and reads the body within `limit`.
 pub async fn send(
     request: reqwest::RequestBuilder,
-    limit: usize,
-) -> Result<Captured, reqwest::Error> {
-    let response = request.send().await?;
+    limit: BodyLimit,
+) -> Result<Captured, ResponseError> {
+    let response = request.send().await.map_err(ResponseError::NoAnswer)?;
     let status = response.status();
     let retry_after = retry_after(response.headers());
-    let body = read_capped_text(response, limit).await?;
+    let body = read_body(response, limit).await?;
     Ok(Captured {
         status,
         retry_after,
@@ -87,17 +167,36 @@ fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Reads at most `limit` bytes of the body as (lossy) UTF-8; the rest is dropped unread,
-/// so a misbehaving server cannot make the worker buffer without bound.
-pub async fn read_capped_text(
+/// Reads the body chunk by chunk as (lossy) UTF-8, never keeping more than the limit: a
+/// [`BodyLimit::Prefix`] drops the rest unread, a [`BodyLimit::Whole`] fails as soon as the
+/// body (or its declared `Content-Length`) exceeds it.
+async fn read_body(
     mut response: reqwest::Response,
-    limit: usize,
-) -> Result<String, reqwest::Error> {
+    limit: BodyLimit,
+) -> Result<String, ResponseError> {
+    let status = response.status();
+    let (max, whole) = match limit {
+        BodyLimit::Whole(max) => (max, true),
+        BodyLimit::Prefix(max) => (max, false),
+    };
+    let too_large = || ResponseError::TooLarge { status, limit: max };
+    let declared = response.content_length().unwrap_or(0);
+    if whole && declared > max as u64 {
+        return Err(too_large());
+    }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = limit - body.len();
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(error) => return Err(ResponseError::BodyBroken { status, error }),
+        };
+        let room = max - body.len();
+        if whole && chunk.len() > room {
+            return Err(too_large());
+        }
         body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() == limit {
+        if !whole && body.len() == max {
             break;
         }
     }

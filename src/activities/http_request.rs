@@ -1,8 +1,12 @@
 //! `http_request`: the reference's generic HTTP step. Returns the first 4000 characters of
 //! a 2xx body; other statuses fail, retryable only where retrying can help.
+//!
+//! Only the first `READ_LIMIT` bytes are ever read: the result is a prefix by definition
+//! (the reference's `text[:4000]`), so a longer body is not an error, and the rest is left
+//! unread on the wire instead of being buffered.
 
 use super::failure::{non_retryable, retryable};
-use crate::http_response::{self, ResponseClass};
+use crate::http_response::{self, BodyLimit, ResponseClass, ResponseError};
 use serde::Deserialize;
 use std::time::Duration;
 use temporalio_sdk::activities::ActivityError;
@@ -76,7 +80,7 @@ pub async fn perform(http: &reqwest::Client, params_text: &str) -> Result<String
         .map_err(|_| non_retryable(INVALID_REQUEST, "invalid method"))?;
     let what = format!("{method} {}", params.url);
     let request = http.request(method, &params.url).timeout(params.timeout());
-    let response = http_response::send(request, READ_LIMIT)
+    let response = http_response::send(request, BodyLimit::Prefix(READ_LIMIT))
         .await
         .map_err(|err| transport_failure(&what, &err))?;
     match response.class() {
@@ -90,10 +94,11 @@ pub async fn perform(http: &reqwest::Client, params_text: &str) -> Result<String
     }
 }
 
-fn transport_failure(what: &str, err: &reqwest::Error) -> ActivityError {
+/// No answer, or a body that broke off: worth another attempt (as the reference retried).
+fn transport_failure(what: &str, err: &ResponseError) -> ActivityError {
     retryable(
         HTTP_UNAVAILABLE,
-        format!("{what}: {}", http_response::describe_transport_error(err)),
+        format!("{what}: {}", err.describe()),
         None,
     )
 }

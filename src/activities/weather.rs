@@ -1,13 +1,15 @@
 //! `check_weather`: wttr.in's `?format=j1` current conditions, summarised as the reference does.
 
 use super::failure::{non_retryable, retryable};
-use crate::http_response::{self, ResponseClass};
+use crate::http_response::{self, BodyLimit, MAX_BODY_BYTES, ResponseClass, ResponseError};
 use serde::Deserialize;
 use temporalio_sdk::activities::ActivityError;
 
 pub const WEATHER_UNAVAILABLE: &str = "WeatherUnavailable";
 pub const WEATHER_REJECTED: &str = "WeatherRejected";
-const READ_LIMIT: usize = 1024 * 1024;
+/// Less than the activity's 30 s start-to-close, so a silent server ends the attempt with our
+/// typed `WeatherUnavailable` naming the URL rather than a bare server-side timeout.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 #[derive(Deserialize)]
 struct Report {
@@ -39,13 +41,16 @@ pub async fn check(
     let url = report_url(base_url, location).map_err(|msg| non_retryable(WEATHER_REJECTED, msg))?;
     let what = format!("GET {url}");
     let unavailable = |msg: String| retryable(WEATHER_UNAVAILABLE, msg, None);
-    let response = http_response::send(http.get(url), READ_LIMIT)
+    let request = http.get(url).timeout(REQUEST_TIMEOUT);
+    let response = http_response::send(request, BodyLimit::Whole(MAX_BODY_BYTES))
         .await
-        .map_err(|err| {
-            unavailable(format!(
-                "{what}: {}",
-                http_response::describe_transport_error(&err)
-            ))
+        .map_err(|err| match err {
+            // A report is a few KiB: a body this large will not shrink on a retry.
+            ResponseError::TooLarge { .. } => non_retryable(
+                WEATHER_REJECTED,
+                format!("{what}: {} (weather.base_url)", err.describe()),
+            ),
+            _ => unavailable(format!("{what}: {}", err.describe())),
         })?;
     match response.class() {
         ResponseClass::Success => {

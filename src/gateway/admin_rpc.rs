@@ -3,13 +3,12 @@
 //! RPC fails every run in OpenClaw 2026.9.6.
 
 use super::openclaw::{self, Hints};
-use super::{Endpoint, GatewayError, failure_type, transport_error};
+use super::{Endpoint, GatewayError, failure_type, response_error};
 use crate::http_response::ResponseClass;
 use crate::secret::Secret;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 const HINTS: Hints = Hints {
     unauthorized: "the admin RPC takes the GATEWAY token (gateway.token_file), not the hooks token",
     not_found: "enable OpenClaw's admin-http-rpc plugin: plugins.entries.admin-http-rpc.enabled = true",
@@ -37,9 +36,9 @@ impl AdminRpc {
         let what = format!("admin RPC {method} at {}", endpoint.url);
         let body = json!({ "method": method, "params": params });
         let response = endpoint
-            .post(&body, None, endpoint.timeout, MAX_BODY_BYTES)
+            .post(&body, None, endpoint.timeout)
             .await
-            .map_err(|err| transport_error(&what, &err))?;
+            .map_err(|err| response_error(&what, &err))?;
         if response.class() != ResponseClass::Success {
             return Err(openclaw::status_error(&what, &response, &HINTS));
         }

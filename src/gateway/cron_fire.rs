@@ -3,13 +3,15 @@
 //! Stock OpenClaw has no such route (it answers 404); this is kept for patched gateways.
 //! Fire-and-forget: a 2xx means "accepted", and the response body is the result.
 
-use super::{Endpoint, Gateway, GatewayError, TurnRequest, status_error, transport_error};
-use crate::http_response::ResponseClass;
+use super::{
+    Endpoint, Gateway, GatewayError, TurnRequest, failure_type, response_error, status_error,
+};
+use crate::http_response::{ResponseClass, format_bytes};
 use futures::future::BoxFuture;
 use serde_json::json;
 
-/// The reference returns the whole body; we keep at most this much of it.
-const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The body is the result; Temporal keeps results small, so at most this much of it.
+const MAX_RESULT_BYTES: usize = 64 * 1024;
 
 pub struct CronFireGateway {
     endpoint: Endpoint,
@@ -25,15 +27,22 @@ impl CronFireGateway {
         let what = format!("POST {} for agent turn {:?}", endpoint.url, turn.agent_turn);
         let body = json!({ "job_id": turn.agent_turn });
         let response = endpoint
-            .post(
-                &body,
-                Some(&turn.idempotency_key),
-                endpoint.timeout,
-                MAX_BODY_BYTES,
-            )
+            .post(&body, Some(&turn.idempotency_key), endpoint.timeout)
             .await
-            .map_err(|err| transport_error(&what, &err))?;
+            .map_err(|err| response_error(&what, &err))?;
         match response.class() {
+            ResponseClass::Success if response.body.len() > MAX_RESULT_BYTES => {
+                Err(GatewayError::NonRetryable {
+                    failure_type: failure_type::RESPONSE_TOO_LARGE,
+                    message: format!(
+                        "{what}: HTTP {} (the job was accepted), but the answer of {} bytes is \
+                         larger than the {} kept as the result",
+                        response.status,
+                        response.body.len(),
+                        format_bytes(MAX_RESULT_BYTES)
+                    ),
+                })
+            }
             ResponseClass::Success => Ok(response.body),
             class => Err(status_error(&what, class, &response)),
         }

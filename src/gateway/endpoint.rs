@@ -1,7 +1,7 @@
 //! One authenticated JSON endpoint of the gateway: where it is, which token it takes, how
 //! long a request may wait. Every protocol posts through this.
 
-use crate::http_response::{self, Captured};
+use crate::http_response::{self, BodyLimit, Captured, MAX_BODY_BYTES, ResponseError};
 use crate::secret::Secret;
 use serde_json::Value;
 use std::time::Duration;
@@ -30,14 +30,15 @@ impl Endpoint {
     }
 
     /// POSTs `body` as JSON (with `Authorization: Bearer` only when a token is set, as the
-    /// reference does); reads at most `limit` bytes of the answer.
+    /// reference does); an answer longer than [`MAX_BODY_BYTES`] is an error. A body that
+    /// echoes the token (some proxies and debug servers do, on 401) gets it redacted, since
+    /// error messages quote the body.
     pub async fn post(
         &self,
         body: &Value,
         idempotency_key: Option<&str>,
         timeout: Duration,
-        limit: usize,
-    ) -> Result<Captured, reqwest::Error> {
+    ) -> Result<Captured, ResponseError> {
         let mut request = self.http.post(&self.url).timeout(timeout).json(body);
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
@@ -45,6 +46,12 @@ impl Endpoint {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
         }
-        http_response::send(request, limit).await
+        let mut response = http_response::send(request, BodyLimit::Whole(MAX_BODY_BYTES)).await?;
+        if let Some(token) = &self.token
+            && response.body.contains(token.expose())
+        {
+            response.body = response.body.replace(token.expose(), "<redacted>");
+        }
+        Ok(response)
     }
 }

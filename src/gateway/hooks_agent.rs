@@ -5,19 +5,23 @@
 //! re-attaches to the same run (while it runs, and for 5 minutes after it settles), a run
 //! that completed with error replays that error, and failed admissions are not cached. No
 //! bytes flow while a run is in progress, so each POST has a read timeout and is simply
-//! re-sent with the same key to keep waiting.
+//! re-sent with the same key to keep waiting — but never past the attempt's own deadline:
+//! a gateway that never answers ends the attempt with a typed, retryable failure naming the
+//! URL shortly before Temporal would time it out without one.
 
 use super::openclaw::{self, Hints};
 use super::turns::{TurnResolver, TurnSpec};
-use super::{Endpoint, Gateway, GatewayError, TurnRequest, failure_type, transport_error};
+use super::{
+    Endpoint, Gateway, GatewayError, TurnRequest, deadline_margin, failure_type, out_of_time,
+    request_timeout, response_error,
+};
 use crate::config::OnSkipped;
-use crate::http_response::ResponseClass;
+use crate::http_response::{ResponseClass, body_excerpt};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::SystemTime;
 
-const MAX_BODY_BYTES: usize = 256 * 1024;
 const HINTS: Hints = Hints {
     unauthorized: "/hooks/agent takes the HOOKS token (gateway.hooks_token_file), not the gateway token",
     not_found: "enable OpenClaw hooks: hooks.enabled = true, hooks.token, and hooks.path = \"/hooks\"",
@@ -57,18 +61,31 @@ impl HooksAgentGateway {
         let body = request_body(&turn.agent_turn, &spec);
         let endpoint = &self.endpoint;
         let what = format!("POST {} for agent turn {:?}", endpoint.url, turn.agent_turn);
+        let margin = deadline_margin(turn.deadline, SystemTime::now());
+        let mut timed_out = 0;
         loop {
             let key = Some(turn.idempotency_key.as_str());
-            let response = match endpoint
-                .post(&body, key, endpoint.timeout, MAX_BODY_BYTES)
-                .await
-            {
-                Err(err) if err.is_timeout() && time_left(turn.deadline) => {
+            let Some(timeout) =
+                request_timeout(endpoint.timeout, turn.deadline, margin, SystemTime::now())
+            else {
+                return Err(out_of_time(
+                    &what,
+                    &format!(
+                        "{timed_out} requests with the same Idempotency-Key waited up to \
+                         gateway.timeout = {} each; a run that is still going is re-attached \
+                         by the next attempt",
+                        crate::duration::format(endpoint.timeout)
+                    ),
+                ));
+            };
+            let response = match endpoint.post(&body, key, timeout).await {
+                Err(err) if err.is_timeout() => {
                     // The run is still going: the same key re-attaches to it.
+                    timed_out += 1;
                     tracing::info!(agent_turn = %turn.agent_turn, "agent turn still running; waiting again");
                     continue;
                 }
-                Err(err) => return Err(transport_error(&what, &err)),
+                Err(err) => return Err(response_error(&what, &err)),
                 Ok(response) => response,
             };
             if response.class() != ResponseClass::Success {
@@ -79,9 +96,15 @@ impl HooksAgentGateway {
     }
 
     fn outcome(&self, what: &str, turn_id: &str, body: &str) -> Result<String, GatewayError> {
+        // Retryable: the next attempt sends the same key, so it re-attaches to the same run
+        // (no second run) and a proxy's or a restarting gateway's garbage may be gone by then.
         let answer: Answer = serde_json::from_str(body).map_err(|err| GatewayError::Retryable {
-            failure_type: failure_type::UNAVAILABLE,
-            message: format!("{what}: unreadable answer ({err})"),
+            failure_type: failure_type::UNREADABLE_ANSWER,
+            message: format!(
+                "{what}: HTTP 200 but not an OpenClaw /hooks/agent answer ({err}){}; is \
+                 gateway.url the OpenClaw gateway?",
+                body_excerpt(body)
+            ),
             retry_after: None,
         })?;
         let run_id = answer.run_id.unwrap_or_default();
@@ -137,10 +160,6 @@ fn request_body(turn_id: &str, spec: &TurnSpec) -> Value {
         body["thinking"] = thinking.as_str().into();
     }
     body
-}
-
-fn time_left(deadline: Option<SystemTime>) -> bool {
-    deadline.is_none_or(|deadline| deadline > SystemTime::now())
 }
 
 impl Gateway for HooksAgentGateway {

@@ -22,10 +22,10 @@ pub use hooks_agent::HooksAgentGateway;
 pub use turns::{TurnResolver, TurnSpec};
 
 use crate::config::{Config, GatewayApi};
-use crate::http_response::{Captured, ResponseClass};
+use crate::http_response::{Captured, ResponseClass, ResponseError};
 use futures::future::BoxFuture;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 pub const HOOKS_AGENT_PATH: &str = "/hooks/agent";
 pub const CHAT_COMPLETIONS_PATH: &str = "/v1/chat/completions";
@@ -52,6 +52,10 @@ pub mod failure_type {
     pub const AGENT_RUN_SKIPPED: &str = "AgentRunSkipped";
     /// The workflow named an OpenClaw instance this worker has no `[instances.<name>]` for.
     pub const UNKNOWN_INSTANCE: &str = "UnknownInstance";
+    /// The answer's body is larger than `http_response::MAX_BODY_BYTES`.
+    pub const RESPONSE_TOO_LARGE: &str = "GatewayResponseTooLarge";
+    /// A success status with a body that is not the protocol's answer (malformed, cut off).
+    pub const UNREADABLE_ANSWER: &str = "GatewayUnreadableAnswer";
 }
 
 /// One logical agent turn, as the workflow asked for it.
@@ -152,14 +156,80 @@ fn status_error(what: &str, class: ResponseClass, response: &Captured) -> Gatewa
     }
 }
 
-/// Connection refused, reset, timed out: always worth another attempt.
-fn transport_error(what: &str, err: &reqwest::Error) -> GatewayError {
+/// Connection refused, reset, timed out: worth another attempt. A body over the size limit
+/// is not: the same request gets the same answer until someone fixes the URL or the server.
+fn response_error(what: &str, err: &ResponseError) -> GatewayError {
+    let message = format!("{what}: {}", err.describe());
+    match err {
+        ResponseError::TooLarge { .. } => GatewayError::NonRetryable {
+            failure_type: failure_type::RESPONSE_TOO_LARGE,
+            message,
+        },
+        ResponseError::NoAnswer(_) | ResponseError::BodyBroken { .. } => GatewayError::Retryable {
+            failure_type: failure_type::UNAVAILABLE,
+            message,
+            retry_after: None,
+        },
+    }
+}
+
+/// How long before the attempt's deadline the worker gives up waiting, so that its own typed
+/// failure reaches Temporal before the server's start-to-close timeout does: a tenth of the
+/// attempt's time, at most 2 s.
+pub(crate) fn deadline_margin(deadline: Option<SystemTime>, now: SystemTime) -> Duration {
+    let total = deadline
+        .and_then(|deadline| deadline.duration_since(now).ok())
+        .unwrap_or_default();
+    (total / 10).min(Duration::from_secs(2))
+}
+
+/// How long the next POST may wait: `gateway.timeout`, cut to what is left before the
+/// deadline (less the margin); `None` once nothing useful is left.
+pub(crate) fn request_timeout(
+    per_request: Duration,
+    deadline: Option<SystemTime>,
+    margin: Duration,
+    now: SystemTime,
+) -> Option<Duration> {
+    let Some(deadline) = deadline else {
+        return Some(per_request);
+    };
+    let left = deadline.duration_since(now).ok()?.checked_sub(margin)?;
+    (left >= Duration::from_millis(100)).then(|| left.min(per_request))
+}
+
+/// The attempt's time ran out before the gateway answered: retryable, naming the URL.
+pub(crate) fn out_of_time(what: &str, detail: &str) -> GatewayError {
     GatewayError::Retryable {
         failure_type: failure_type::UNAVAILABLE,
         message: format!(
-            "{what}: {}",
-            crate::http_response::describe_transport_error(err)
+            "{what}: timed out: no answer before this attempt's start-to-close ran out ({detail})"
         ),
         retry_after: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_never_wait_past_the_attempt_deadline() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let s = Duration::from_secs;
+        assert_eq!(request_timeout(s(5), None, s(0), now), Some(s(5)));
+        let deadline = Some(now + s(60));
+        let margin = deadline_margin(deadline, now);
+        assert_eq!(margin, s(2));
+        assert_eq!(request_timeout(s(5), deadline, margin, now), Some(s(5)));
+        assert_eq!(
+            request_timeout(s(5), deadline, margin, now + s(55)),
+            Some(s(3))
+        );
+        assert_eq!(request_timeout(s(5), deadline, margin, now + s(58)), None);
+        assert_eq!(request_timeout(s(5), deadline, margin, now + s(90)), None);
+        // Short attempts keep most of their time.
+        let short = Some(now + s(5));
+        assert_eq!(deadline_margin(short, now), Duration::from_millis(500));
     }
 }

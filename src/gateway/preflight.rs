@@ -39,7 +39,8 @@ pub async fn check(config: &Config, api: GatewayApi, http: &reqwest::Client) -> 
         ));
     }
     let readyz = format!("{}/readyz", gateway.url.trim_end_matches('/'));
-    match http_response::send(http.get(&readyz).timeout(TIMEOUT), 64 * 1024).await {
+    let request = http.get(&readyz).timeout(TIMEOUT);
+    match http_response::send(request, http_response::BodyLimit::Prefix(64 * 1024)).await {
         Ok(response) if response.class() == http_response::ResponseClass::Success => {}
         Ok(response) => problems.push(format!(
             "OpenClaw gateway not ready: {}",
@@ -47,7 +48,7 @@ pub async fn check(config: &Config, api: GatewayApi, http: &reqwest::Client) -> 
         )),
         Err(err) => problems.push(format!(
             "OpenClaw gateway not reachable: GET {readyz}: {}",
-            http_response::describe_transport_error(&err)
+            err.describe()
         )),
     }
     if gateway.resolve_cron_jobs && api != GatewayApi::CronFire {

@@ -2,7 +2,7 @@
 //! HTTP calls. The definition is validated whole before the first step runs.
 
 use super::definition::{Definition, INVALID_DEFINITION, Step};
-use super::input::{fail, json_value};
+use super::input::fail;
 use super::{WorkflowSettings, options, python_json};
 use crate::activities::{Activities, AgentTurnInput};
 use serde::Serialize;
@@ -48,15 +48,8 @@ impl CustomWorkflow {
 impl CustomWorkflow {
     #[run(name = "CustomWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: RawValue) -> WorkflowResult<String> {
-        let definition = match json_value(&input).and_then(Definition::from_input) {
-            Ok(definition) => definition,
-            Err(message) => {
-                return Err(fail(
-                    INVALID_DEFINITION,
-                    format!("CustomWorkflow: {message}"),
-                ));
-            }
-        };
+        let definition = Definition::from_raw(&input)
+            .map_err(|message| fail(INVALID_DEFINITION, format!("CustomWorkflow: {message}")))?;
         let settings = ctx.state(|s| s.settings.clone());
         let mut results = Vec::with_capacity(definition.steps.len());
         for (index, step) in definition.steps.iter().enumerate() {

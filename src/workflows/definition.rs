@@ -7,10 +7,12 @@
 //! reference ignores them. Ours: `"instance"` at the top or on an agent_turn step picks the
 //! OpenClaw instance (the step's wins; neither means the default instance).
 
+use super::input::json_value;
 use crate::activities::HttpRequestParams;
 use crate::duration;
 use serde_json::{Map, Value};
 use std::time::Duration;
+use temporalio_common::data_converters::RawValue;
 
 pub const INVALID_DEFINITION: &str = "InvalidDefinition";
 
@@ -37,6 +39,11 @@ pub enum Step {
 }
 
 impl Definition {
+    /// Decodes and validates a workflow input (no payload, `null`, a JSON string or object).
+    pub fn from_raw(input: &RawValue) -> Result<Definition, String> {
+        json_value(input).and_then(Definition::from_input)
+    }
+
     /// Accepts the definition as a JSON string (what controllers send) or as a JSON object.
     pub fn from_input(input: Option<Value>) -> Result<Definition, String> {
         match input {

@@ -10,9 +10,9 @@ pub mod python_json;
 mod weather_check;
 
 pub use custom::CustomWorkflow;
-pub use input::{INVALID_INPUT, json_payload, with_instance};
+pub use input::{INVALID_INPUT, json_payload, json_value, with_instance};
 pub use poetry_research::{PoetryInput, PoetryResearchWorkflow};
-pub use weather_check::WeatherCheckWorkflow;
+pub use weather_check::{WeatherCheckWorkflow, location as weather_location};
 
 use crate::config::{Config, RetryConfig};
 use std::collections::BTreeMap;

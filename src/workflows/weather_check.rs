@@ -7,6 +7,16 @@ use temporalio_common::data_converters::RawValue;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowResult};
 
+/// The location the input names; the error says what was expected.
+pub fn location(input: &RawValue) -> Result<String, String> {
+    match json_value(input)? {
+        Some(serde_json::Value::String(location)) if !location.trim().is_empty() => Ok(location),
+        _ => {
+            Err("WeatherCheckWorkflow input: expected a location string, e.g. \"Paris\"".to_owned())
+        }
+    }
+}
+
 #[workflow]
 #[derive(Default)]
 pub struct WeatherCheckWorkflow;
@@ -15,18 +25,7 @@ pub struct WeatherCheckWorkflow;
 impl WeatherCheckWorkflow {
     #[run(name = "WeatherCheckWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: RawValue) -> WorkflowResult<String> {
-        let location = match json_value(&input) {
-            Ok(Some(serde_json::Value::String(location))) if !location.trim().is_empty() => {
-                location
-            }
-            Ok(_) => {
-                return Err(fail(
-                    INVALID_INPUT,
-                    "WeatherCheckWorkflow input: expected a location string, e.g. \"Paris\"",
-                ));
-            }
-            Err(message) => return Err(fail(INVALID_INPUT, message)),
-        };
+        let location = location(&input).map_err(|message| fail(INVALID_INPUT, message))?;
         let summary = ctx
             .execute_activity(Activities::check_weather, location, options::weather())
             .await?;

@@ -1,6 +1,10 @@
 //! A loopback HTTP/1.1 server for tests: records every request (arrival time, headers,
 //! body) and answers each path from a script of replies, falling back to a default.
 //! It stands in for the OpenClaw gateway's `/api/cron/fire`, wttr.in and generic URLs.
+//!
+//! Replies can misbehave on the wire ([`Wire`]): cut off by a reset or a close, never sent,
+//! or a flood of bytes. A request whose body carries a marker `fault:<name>` is scripted
+//! under that key instead of its path, so one endpoint can play several faults at once.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -41,6 +45,31 @@ pub struct Reply {
     pub headers: Vec<(String, String)>,
     pub body: String,
     pub delay: Duration,
+    pub wire: Wire,
+}
+
+/// How a reply goes over the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// Head and body, then close.
+    Whole,
+    /// Head (with the whole body's Content-Length) and the first `n` body bytes, then a TCP reset.
+    ResetAfter(usize),
+    /// Head (with the whole body's Content-Length) and the first `n` body bytes, then a close.
+    CloseAfter(usize),
+    /// Reads the request and never answers; the connection stays open until the client leaves.
+    Silent,
+    /// Head, then `bytes` of filler as long as the client reads; with a Content-Length if
+    /// `declared`, else delimited by the close.
+    Flood { bytes: u64, declared: bool },
+}
+
+/// What one reply managed to send, for tests that must know whether the client stopped reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub body_bytes: u64,
+    /// The whole body went out (the client did not hang up first).
+    pub complete: bool,
 }
 
 impl Reply {
@@ -54,6 +83,7 @@ impl Reply {
             headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
             body: body.into(),
             delay: Duration::ZERO,
+            wire: Wire::Whole,
         }
     }
 
@@ -76,6 +106,16 @@ impl Reply {
         self.delay = delay;
         self
     }
+
+    pub fn wire(mut self, wire: Wire) -> Reply {
+        self.wire = wire;
+        self
+    }
+
+    /// Accepts the connection, reads the request, never answers.
+    pub fn silent() -> Reply {
+        Reply::ok("").wire(Wire::Silent)
+    }
 }
 
 #[derive(Default)]
@@ -83,6 +123,8 @@ struct State {
     requests: Vec<Recorded>,
     scripts: HashMap<String, VecDeque<Reply>>,
     bearer: Option<String>,
+    /// Per script key, what each reply sent.
+    sent: HashMap<String, Vec<Sent>>,
 }
 
 #[derive(Clone)]
@@ -111,7 +153,8 @@ impl FakeHttp {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Replies for `path`, used in order; afterwards the default (200 "ok").
+    /// Replies for `path` (or a `fault:<name>` key), used in order; afterwards the default
+    /// (200 "ok").
     pub fn script(&self, path: &str, replies: impl IntoIterator<Item = Reply>) {
         let mut state = self.state.lock().unwrap();
         state
@@ -145,12 +188,32 @@ impl FakeHttp {
             .collect()
     }
 
+    /// The requests scripted under `key`: a path, or `fault:<name>` carried in the body.
+    pub fn requests_for(&self, key: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| script_key(r) == key)
+            .collect()
+    }
+
+    /// What each reply under `key` sent, in order.
+    pub fn sent(&self, key: &str) -> Vec<Sent> {
+        let state = self.state.lock().unwrap();
+        state.sent.get(key).cloned().unwrap_or_default()
+    }
+
     async fn serve(&self, mut stream: TcpStream) {
         let Some(request) = read_request(&mut stream).await else {
             return;
         };
         let reply = self.reply_for(&request);
-        write_reply(&mut stream, &reply).await;
+        let sent = write_reply(&mut stream, &reply).await;
+        let mut state = self.state.lock().unwrap();
+        state
+            .sent
+            .entry(script_key(&request))
+            .or_default()
+            .push(sent);
     }
 
     fn reply_for(&self, request: &Recorded) -> Reply {
@@ -164,7 +227,7 @@ impl FakeHttp {
         }
         state
             .scripts
-            .get_mut(request.path())
+            .get_mut(&script_key(request))
             .and_then(VecDeque::pop_front)
             .unwrap_or_else(|| Reply::ok("ok"))
     }
@@ -183,22 +246,85 @@ where
     });
 }
 
-/// Waits `reply.delay`, then writes the reply and closes the connection.
-pub async fn write_reply(stream: &mut TcpStream, reply: &Reply) {
+/// `fault:<name>` when the body carries that marker, else the path.
+fn script_key(request: &Recorded) -> String {
+    const MARKER: &str = "fault:";
+    match request.body.find(MARKER) {
+        Some(at) => {
+            let name: String = request.body[at + MARKER.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            format!("{MARKER}{name}")
+        }
+        None => request.path().to_owned(),
+    }
+}
+
+/// Waits `reply.delay`, then writes the reply as `reply.wire` says and ends the connection.
+pub async fn write_reply(stream: &mut TcpStream, reply: &Reply) -> Sent {
     tokio::time::sleep(reply.delay).await;
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        reply.status,
-        reason(reply.status),
-        reply.body.len()
-    );
+    let declared = match reply.wire {
+        Wire::Flood { bytes, declared } => declared.then_some(bytes),
+        _ => Some(reply.body.len() as u64),
+    };
+    let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
+    if let Some(length) = declared {
+        head.push_str(&format!("Content-Length: {length}\r\n"));
+    }
+    head.push_str("Connection: close\r\n");
     for (name, value) in &reply.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(reply.body.as_bytes()).await;
+    let body = reply.body.as_bytes();
+    let mut sent = Sent {
+        body_bytes: 0,
+        complete: false,
+    };
+    if let Wire::Silent = reply.wire {
+        // Hold the connection until the client gives up.
+        let mut sink = [0u8; 1024];
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        return sent;
+    }
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return sent;
+    }
+    match reply.wire {
+        Wire::Whole => {
+            sent.complete = stream.write_all(body).await.is_ok();
+            sent.body_bytes = if sent.complete { body.len() as u64 } else { 0 };
+        }
+        Wire::ResetAfter(n) | Wire::CloseAfter(n) => {
+            let part = &body[..n.min(body.len())];
+            if stream.write_all(part).await.is_ok() {
+                sent.body_bytes = part.len() as u64;
+            }
+            let _ = stream.flush().await;
+            if let Wire::ResetAfter(_) = reply.wire {
+                // Give the part a moment to leave, then reset instead of closing.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let _ = stream.set_zero_linger();
+                return sent;
+            }
+        }
+        Wire::Flood { bytes, .. } => {
+            let filler = vec![b'x'; 64 * 1024];
+            sent.complete = true;
+            while sent.body_bytes < bytes {
+                let n = filler.len().min((bytes - sent.body_bytes) as usize);
+                if stream.write_all(&filler[..n]).await.is_err() {
+                    sent.complete = false;
+                    break;
+                }
+                sent.body_bytes += n as u64;
+            }
+        }
+        Wire::Silent => unreachable!("handled above"),
+    }
     let _ = stream.shutdown().await;
+    sent
 }
 
 pub async fn read_request(stream: &mut TcpStream) -> Option<Recorded> {
