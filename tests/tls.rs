@@ -7,8 +7,9 @@ mod common;
 
 use common::header_sniffer::HeaderSniffer;
 use common::tls_proxy::{TestCa, TlsProxy};
-use common::{Setup, WorkerProcess, cli};
+use common::{BIN, ChildGuard, Setup, WorkerProcess, cli, wait_until};
 use std::path::Path;
+use std::time::Duration;
 
 /// The TLS keys of `[temporal]` for the relay.
 fn tls_keys(address: &str, ca_file: &Path, server_name: Option<&str>) -> String {
@@ -142,6 +143,38 @@ async fn wrong_ca_wrong_name_and_missing_client_certificate_are_refused_with_the
     assert!(
         err.contains("https://") && err.contains("UnknownIssuer"),
         "a certificate from an unknown CA is named as such: {err}"
+    );
+    // The worker keeps retrying (a CA can be fixed without a restart of anything else),
+    // says why in its log, and never reports ready.
+    let log = setup.path("wrong-ca.worker.log");
+    let mut worker = ChildGuard(
+        std::process::Command::new(BIN)
+            .args(["worker", "--config", &wrong_issuer])
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(
+        "the worker's connection warning",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("UnknownIssuer")
+        },
+    )
+    .await;
+    assert!(
+        !std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("worker ready")
+    );
+    unsafe { libc::kill(worker.id() as i32, libc::SIGTERM) };
+    assert!(
+        worker.wait().success(),
+        "a stop while waiting is a clean exit"
     );
 
     // The certificate is for temporal.test; connecting by IP without server_name fails.
