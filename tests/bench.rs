@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{ChildGuard, NotifySocket, TemporalServer, start_workflow, workflow_result};
+use common::{ChildGuard, NotifySocket, TemporalServer, start_workflow};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -136,7 +136,8 @@ fn write_config(dir: &Path, server: &TemporalServer, gateway_port: u16) -> PathB
     path
 }
 
-/// The worker under a NOTIFY_SOCKET; returns it and the time from exec to `READY=1`.
+/// The worker under a NOTIFY_SOCKET; returns it and the time from exec to `READY=1`. It
+/// inherits the environment (`RUST_LOG`, ...), so a setting can be compared by setting it.
 fn start_worker(config: &Path, notify: &mut NotifySocket, log: &Path) -> (ChildGuard, Duration) {
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -148,7 +149,6 @@ fn start_worker(config: &Path, notify: &mut NotifySocket, log: &Path) -> (ChildG
         .args(["worker", "--log", "text", "--config"])
         .arg(config)
         .env("NOTIFY_SOCKET", &notify.path)
-        .env_remove("RUST_LOG")
         .env_remove("CLAWFACTORY_CONFIG")
         .stdout(Stdio::null())
         .stderr(log)
@@ -177,6 +177,81 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
+/// Where one run's time went, from its history (server timestamps), in milliseconds:
+/// workflow tasks waiting in a queue (scheduled → started), workflow tasks being worked on
+/// (started → completed: the worker's processing plus the completion round trip), activities
+/// (scheduled → completed), and how many workflow tasks there were.
+#[derive(Debug, Default, Clone, Copy)]
+struct Phases {
+    wft_wait: f64,
+    wft_work: f64,
+    activity: f64,
+    wfts: u32,
+}
+
+async fn phases(client: &temporalio_client::Client, id: &str) -> Phases {
+    use futures::StreamExt;
+    use temporalio_common::protos::temporal::api::enums::v1::EventType;
+    let handle = client.get_workflow_handle::<temporalio_common::UntypedWorkflow>(id);
+    let events: Vec<_> = handle
+        .fetch_history(temporalio_client::WorkflowFetchHistoryOptions::default())
+        .filter_map(|e| async move { e.ok() })
+        .collect()
+        .await;
+    let at = |e: &temporalio_common::protos::temporal::api::history::v1::HistoryEvent| {
+        e.event_time
+            .as_ref()
+            .map(|t| t.seconds as f64 * 1000.0 + t.nanos as f64 / 1e6)
+            .unwrap_or_default()
+    };
+    let mut phases = Phases::default();
+    let (mut wft_scheduled, mut wft_started, mut act_scheduled) = (0.0, 0.0, 0.0);
+    for event in &events {
+        match event.event_type() {
+            EventType::WorkflowTaskScheduled => wft_scheduled = at(event),
+            EventType::WorkflowTaskStarted => {
+                wft_started = at(event);
+                phases.wft_wait += wft_started - wft_scheduled;
+                phases.wfts += 1;
+            }
+            EventType::WorkflowTaskCompleted => phases.wft_work += at(event) - wft_started,
+            EventType::ActivityTaskScheduled => act_scheduled = at(event),
+            EventType::ActivityTaskCompleted => phases.activity += at(event) - act_scheduled,
+            _ => {}
+        }
+    }
+    phases
+}
+
+/// The median of each phase over `all`.
+fn median_phases(all: &[Phases]) -> Phases {
+    let median = |f: fn(&Phases) -> f64| {
+        let mut values: Vec<f64> = all.iter().map(f).collect();
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied().unwrap_or_default()
+    };
+    Phases {
+        wft_wait: median(|p| p.wft_wait),
+        wft_work: median(|p| p.wft_work),
+        activity: median(|p| p.activity),
+        wfts: all.first().map(|p| p.wfts).unwrap_or_default(),
+    }
+}
+
+/// The run's result, waiting up to 10 minutes (a loaded machine makes bursts slow).
+async fn result(client: &temporalio_client::Client, id: &str) -> Result<String, String> {
+    let handle = client.get_workflow_handle::<temporalio_common::UntypedWorkflow>(id);
+    let raw = tokio::time::timeout(
+        Duration::from_secs(600),
+        handle.get_result(temporalio_client::WorkflowGetResultOptions::default()),
+    )
+    .await
+    .map_err(|_| format!("{id} did not finish within 10 minutes"))?
+    .map_err(|err| err.to_string())?;
+    let payload = raw.payloads.first().ok_or("no result payload")?;
+    serde_json::from_slice::<String>(&payload.data).map_err(|err| err.to_string())
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index]
@@ -193,7 +268,10 @@ async fn bench() {
     let idle_secs: u64 = env_or("BENCH_IDLE_SECS", 30);
     let latency_runs: usize = env_or("BENCH_LATENCY_RUNS", 100);
     let ready_runs: usize = env_or("BENCH_READY_RUNS", 5);
-    let dir = tempfile::tempdir().unwrap();
+    // The server's SQLite file on tmpfs: on this VM's disk its fsyncs, not the worker, set the
+    // pace (a 200-burst ran at ~4 workflows/s with the worker 95 % idle).
+    let dir = common::tmpfs_dir();
+    println!("bench: server database in {}", dir.path().display());
     let server = TemporalServer::start(dir.path()).await;
     let (gateway_port, gateway_calls) = fast_gateway().await;
     let config = write_config(dir.path(), &server, gateway_port);
@@ -234,12 +312,17 @@ async fn bench() {
             &id,
         )
         .await;
-        assert_eq!(workflow_result(&client, &id).await.as_deref(), Ok(DONE));
+        assert_eq!(result(&client, &id).await.as_deref(), Ok(DONE));
         if i >= 5 {
             latencies.push(began.elapsed());
         }
     }
     latencies.sort();
+    let mut latency_phases = Vec::new();
+    for i in 5..latency_runs + 5 {
+        latency_phases.push(phases(&client, &format!("latency-{i}")).await);
+    }
+    let latency_phases = median_phases(&latency_phases);
 
     // The burst: all started as fast as the server takes them, then wait for every result.
     let cpu_before = cpu_seconds(pid);
@@ -262,7 +345,7 @@ async fn bench() {
             })
             .await;
         let results: Vec<_> = futures::stream::iter(&ids)
-            .map(|id| workflow_result(&client, id))
+            .map(|id| result(&client, id))
             .buffered(32)
             .collect()
             .await;
@@ -270,6 +353,11 @@ async fn bench() {
     }
     let burst_wall = began.elapsed();
     let burst_cpu = cpu_seconds(pid) - cpu_before;
+    let mut burst_phases = Vec::new();
+    for id in ids.iter().step_by(10) {
+        burst_phases.push(phases(&client, id).await);
+    }
+    let burst_phases = median_phases(&burst_phases);
     let peak_rss = proc_status_kib(pid, "VmHWM:");
     let after_rss = proc_status_kib(pid, "VmRSS:");
     let threads = proc_status_kib(pid, "Threads:");
@@ -291,6 +379,13 @@ async fn bench() {
         "peak_rss_mib": mib(peak_rss),
         "rss_after_burst_mib": mib(after_rss),
         "threads": threads,
+        "latency_phases_median_ms": {"workflow_tasks": latency_phases.wfts,
+            "wft_queue_wait": latency_phases.wft_wait, "wft_work": latency_phases.wft_work,
+            "activities": latency_phases.activity},
+        "burst_phases_median_ms": {"workflow_tasks": burst_phases.wfts,
+            "wft_queue_wait": burst_phases.wft_wait, "wft_work": burst_phases.wft_work,
+            "activities": burst_phases.activity},
+        "load_average": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
         "gateway_calls": gateway_calls.load(Ordering::Relaxed),
     });
     let b = &figures["burst"];
@@ -329,6 +424,20 @@ async fn bench() {
     row("peak RSS (VmHWM)", format!("{:.1} MiB", mib(peak_rss)));
     row("RSS after the burst", format!("{:.1} MiB", mib(after_rss)));
     row("threads", format!("{threads}"));
+    for (name, p) in [("latency run", latency_phases), ("burst run", burst_phases)] {
+        row(
+            &format!("{name}: {} WFTs, queue wait (sum)", p.wfts),
+            format!("{:.1} ms", p.wft_wait),
+        );
+        row(
+            &format!("{name}: WFT started→completed (sum)"),
+            format!("{:.1} ms", p.wft_work),
+        );
+        row(
+            &format!("{name}: activities sched.→completed (sum)"),
+            format!("{:.1} ms", p.activity),
+        );
+    }
     println!();
     println!("BENCH_JSON {figures}");
 }

@@ -128,7 +128,7 @@ async fn two_hundred_runs_survive_five_worker_kills_and_a_server_restart() {
     println!("chaos: seed {seed} (CHAOS_SEED={seed} replays this schedule)");
     let mut rng = Rng(seed);
 
-    let setup = Setup::new().await;
+    let setup = Setup::on_tmpfs().await;
     let openclaw = FakeOpenClaw::start().await;
     // Each run takes 0–400 ms on the gateway, so kills also land while turns are running.
     openclaw.outcomes((0..RUNS * TURNS.len()).map(|_| Outcome::ok_after(rng.millis(0, 400))));
@@ -316,7 +316,7 @@ async fn two_thousand_runs_through_one_worker_leave_no_memory_or_fd_growth() {
     const RUNS: usize = 2000;
     let _serial = SERIAL.lock().await;
     let began = Instant::now();
-    let setup = Setup::new().await;
+    let setup = Setup::on_tmpfs().await;
     let openclaw = FakeOpenClaw::start().await;
     let worker = setup.worker(&hooks_config(&setup, &openclaw, "0s")).await;
     let pid = worker.pid();
