@@ -180,9 +180,11 @@ fn cpu_seconds(pid: u32) -> f64 {
 /// Where one run's time went, from its history (server timestamps), in milliseconds:
 /// workflow tasks waiting in a queue (scheduled → started), workflow tasks being worked on
 /// (started → completed: the worker's processing plus the completion round trip), activities
-/// (scheduled → completed), and how many workflow tasks there were.
+/// (scheduled → completed), how many workflow tasks there were, and the whole run (started →
+/// completed, i.e. without the driver's own start and result round trips).
 #[derive(Debug, Default, Clone, Copy)]
 struct Phases {
+    total: f64,
     wft_wait: f64,
     wft_work: f64,
     activity: f64,
@@ -206,8 +208,10 @@ async fn phases(client: &temporalio_client::Client, id: &str) -> Phases {
     };
     let mut phases = Phases::default();
     let (mut wft_scheduled, mut wft_started, mut act_scheduled) = (0.0, 0.0, 0.0);
+    let first = events.first().map(at).unwrap_or_default();
     for event in &events {
         match event.event_type() {
+            EventType::WorkflowExecutionCompleted => phases.total = at(event) - first,
             EventType::WorkflowTaskScheduled => wft_scheduled = at(event),
             EventType::WorkflowTaskStarted => {
                 wft_started = at(event);
@@ -231,6 +235,7 @@ fn median_phases(all: &[Phases]) -> Phases {
         values.get(values.len() / 2).copied().unwrap_or_default()
     };
     Phases {
+        total: median(|p| p.total),
         wft_wait: median(|p| p.wft_wait),
         wft_work: median(|p| p.wft_work),
         activity: median(|p| p.activity),
@@ -380,6 +385,7 @@ async fn bench() {
         "rss_after_burst_mib": mib(after_rss),
         "threads": threads,
         "latency_phases_median_ms": {"workflow_tasks": latency_phases.wfts,
+            "started_to_completed": latency_phases.total,
             "wft_queue_wait": latency_phases.wft_wait, "wft_work": latency_phases.wft_work,
             "activities": latency_phases.activity},
         "burst_phases_median_ms": {"workflow_tasks": burst_phases.wfts,
@@ -424,6 +430,10 @@ async fn bench() {
     row("peak RSS (VmHWM)", format!("{:.1} MiB", mib(peak_rss)));
     row("RSS after the burst", format!("{:.1} MiB", mib(after_rss)));
     row("threads", format!("{threads}"));
+    row(
+        "latency run: server side, start→end",
+        format!("{:.1} ms", latency_phases.total),
+    );
     for (name, p) in [("latency run", latency_phases), ("burst run", burst_phases)] {
         row(
             &format!("{name}: {} WFTs, queue wait (sum)", p.wfts),
