@@ -498,6 +498,13 @@ pub async fn cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     command.output().await.expect("run the CLI")
 }
 
+/// A temp dir on tmpfs (`/dev/shm`) if the machine has one, else the usual temp dir. Load
+/// tests put the dev server's SQLite file there: on a disk every workflow task waits for the
+/// server's fsyncs, and that, not the worker, would set the pace.
+pub fn tmpfs_dir() -> tempfile::TempDir {
+    tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap())
+}
+
 /// One test's world: a temp dir, a Temporal server and a fake gateway.
 pub struct Setup {
     pub dir: tempfile::TempDir,
@@ -507,7 +514,15 @@ pub struct Setup {
 
 impl Setup {
     pub async fn new() -> Setup {
-        let dir = tempfile::tempdir().unwrap();
+        Setup::in_dir(tempfile::tempdir().unwrap()).await
+    }
+
+    /// Like `new`, with the server's database on tmpfs where there is one (see `tmpfs_dir`).
+    pub async fn on_tmpfs() -> Setup {
+        Setup::in_dir(tmpfs_dir()).await
+    }
+
+    async fn in_dir(dir: tempfile::TempDir) -> Setup {
         let server = TemporalServer::start(dir.path()).await;
         let gateway = fake_http::FakeHttp::start().await;
         Setup {
