@@ -656,20 +656,14 @@ impl Config {
     /// Puts each schedule's `instance` into its input and, unless a queue is given, picks
     /// the instance's task queue — what `run --instance` does for one start.
     fn target_schedule_instances(&mut self) -> Result<()> {
-        let known = self.instance_names();
-        let queues: Vec<(String, String)> = known
-            .iter()
-            .map(|name| (name.clone(), self.task_queue_for(Some(name))))
-            .collect();
-        for (id, schedule) in &mut self.schedules.0 {
+        // Taken out while edited, so the rest of the config can be read meanwhile.
+        let mut schedules = std::mem::take(&mut self.schedules.0);
+        for (id, schedule) in &mut schedules {
             let Some(instance) = schedule.instance.clone() else {
                 continue;
             };
-            let Some((_, queue)) = queues.iter().find(|(name, _)| *name == instance) else {
-                bail!(
-                    "schedules.{id}.instance: {instance:?} is not configured (instances: {known:?})"
-                );
-            };
+            self.check_instance(&instance)
+                .map_err(|err| anyhow::anyhow!("schedules.{id}.instance: {err}"))?;
             let input = crate::workflows::with_instance(
                 &schedule.workflow,
                 schedule.input.take(),
@@ -677,7 +671,19 @@ impl Config {
             )
             .map_err(|err| anyhow::anyhow!("schedules.{id}: {err}"))?;
             schedule.input = Some(input);
-            schedule.task_queue.get_or_insert_with(|| queue.clone());
+            schedule
+                .task_queue
+                .get_or_insert_with(|| self.task_queue_for(Some(&instance)));
+        }
+        self.schedules.0 = schedules;
+        Ok(())
+    }
+
+    /// `Ok` for an instance this worker serves; the error names the configured ones.
+    pub fn check_instance(&self, name: &str) -> Result<()> {
+        let known = self.instance_names();
+        if !known.iter().any(|k| k == name) {
+            bail!("{name:?} is not configured (instances: {known:?})");
         }
         Ok(())
     }

@@ -45,12 +45,9 @@ pub async fn start(config: &Config, request: StartRequest) -> Result<Outcome> {
     let input = match &request.instance {
         None => input,
         Some(instance) => {
-            if config.for_instance(instance).is_none() {
-                bail!(
-                    "--instance {instance:?} is not configured (instances: {:?})",
-                    config.instance_names()
-                );
-            }
+            config
+                .check_instance(instance)
+                .map_err(|err| anyhow::anyhow!("--instance {err}"))?;
             Some(
                 with_instance(&request.workflow_type, input, instance)
                     .map_err(|err| anyhow::anyhow!("--instance: {err}"))?,

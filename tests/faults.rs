@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::fake_http::{FakeHttp, Reply, Wire};
+use common::fake_http::{FakeHttp, Reply, Wire, single_idempotency_key};
 use common::{
     Failed, RetryState, Setup, WorkerProcess, start_workflow, workflow_failure, workflow_result,
 };
@@ -173,11 +173,7 @@ async fn hooks_agent_faults_retry_with_one_key_except_an_oversized_answer() {
     assert!(result.contains("run-1"), "{result}");
     let slow = gateway.requests_for("fault:slow");
     assert_eq!(slow.len(), 3, "two timed-out POSTs, then the answer");
-    let key = slow[0].header("idempotency-key").unwrap();
-    assert!(
-        slow.iter()
-            .all(|r| r.header("idempotency-key") == Some(key))
-    );
+    single_idempotency_key(&slow);
 
     // A body cut off by a reset or an early close: retried (same key), then exhausted.
     for name in ["reset", "truncated"] {
@@ -194,10 +190,7 @@ async fn hooks_agent_faults_retry_with_one_key_except_an_oversized_answer() {
         );
         let seen = gateway.requests_for(&format!("fault:{name}"));
         assert_eq!(seen.len(), 3, "{name}: one POST per attempt");
-        assert!(
-            seen.iter()
-                .all(|r| r.header("idempotency-key") == seen[0].header("idempotency-key"))
-        );
+        single_idempotency_key(&seen);
     }
 
     // Malformed JSON under a 200: retryable, because the same key re-attaches to the same run.
@@ -239,11 +232,7 @@ async fn hooks_agent_faults_retry_with_one_key_except_an_oversized_answer() {
         "at least one POST per attempt: {}",
         silent.len()
     );
-    assert!(
-        silent
-            .iter()
-            .all(|r| r.header("idempotency-key") == silent[0].header("idempotency-key"))
-    );
+    single_idempotency_key(&silent);
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::fake_http::Reply;
+use common::fake_http::{Reply, single_idempotency_key};
 use common::fake_openclaw::{FakeOpenClaw, Outcome};
 use common::{ConfigFile, Setup, WorkerProcess, start_workflow, workflow_result};
 use serde_json::{Value, json};
@@ -219,8 +219,7 @@ async fn a_turn_longer_than_the_read_timeout_is_waited_for_without_a_second_run(
         "re-POSTed while waiting: {}",
         requests.len()
     );
-    let key = requests[0].header("idempotency-key");
-    assert!(requests.iter().all(|r| r.header("idempotency-key") == key));
+    single_idempotency_key(&requests);
 }
 
 #[tokio::test]

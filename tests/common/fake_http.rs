@@ -39,6 +39,19 @@ impl Recorded {
     }
 }
 
+/// The one `Idempotency-Key` every request carried (re-sends of one logical call); panics
+/// naming the keys seen when one is missing or they differ.
+pub fn single_idempotency_key(requests: &[Recorded]) -> String {
+    let keys: Vec<Option<&str>> = requests
+        .iter()
+        .map(|r| r.header("idempotency-key"))
+        .collect();
+    match keys.first() {
+        Some(Some(first)) if keys.iter().all(|k| k == &Some(*first)) => first.to_string(),
+        _ => panic!("expected one Idempotency-Key on every request, saw {keys:?}"),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
