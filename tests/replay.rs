@@ -1,0 +1,295 @@
+//! Runs that wait survive an upgrade: real histories recorded from a real server are replayed
+//! against today's workflow code, and any change that would make them replay into different
+//! commands (a nondeterminism error on a waiting run after `nixos-rebuild switch`) fails here.
+//!
+//! The histories in `tests/histories/` were recorded by the ignored test `record_histories`
+//! (real dev server, real worker binary, the loopback fake gateway). A deliberate workflow
+//! change keeps them replaying by branching on `ctx.patched("<change-id>")`; new histories are
+//! added by re-running the recorder — see docs/versioning.md.
+
+mod common;
+
+use clawfactory_temporal::config::Config;
+use clawfactory_temporal::workflows::{
+    CustomWorkflow, PoetryResearchWorkflow, WeatherCheckWorkflow, WorkflowSettings,
+};
+use common::fake_http::Reply;
+use common::{Setup, start_workflow, wait_until, workflow_failure, workflow_result};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use temporalio_client::{WorkflowFetchHistoryOptions, WorkflowHistory, WorkflowQueryOptions};
+use temporalio_common::UntypedWorkflow;
+use temporalio_common::protos::temporal::api::history::v1::History;
+use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+
+fn histories_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/histories")
+}
+
+/// Every recorded history, by file name.
+fn recorded() -> Vec<(String, History)> {
+    let mut files: Vec<_> = std::fs::read_dir(histories_dir())
+        .expect("tests/histories")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).unwrap();
+            let history: History = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                history,
+            )
+        })
+        .collect()
+}
+
+/// A replayer with the worker's workflows, built as the worker builds them.
+fn replayer() -> WorkflowReplayer {
+    let settings = Arc::new(WorkflowSettings::from_config(&Config::default()));
+    let poetry = settings.clone();
+    let options = WorkflowReplayerOptions::new()
+        .register_workflow_with_factory::<PoetryResearchWorkflow, _>(move || {
+            PoetryResearchWorkflow::new(poetry.clone())
+        })
+        .unwrap()
+        .register_workflow_with_factory::<CustomWorkflow, _>(move || {
+            CustomWorkflow::new(settings.clone())
+        })
+        .unwrap()
+        .register_workflow::<WeatherCheckWorkflow>()
+        .unwrap()
+        .build();
+    WorkflowReplayer::new(options).unwrap()
+}
+
+/// Replays each history; the error lists every one that does not replay cleanly.
+async fn replay(histories: Vec<(String, History)>) -> Result<(), String> {
+    let names: Vec<String> = histories.iter().map(|(name, _)| name.clone()).collect();
+    let results = replayer()
+        .replay_workflows(histories.into_iter().map(|(_, h)| WorkflowHistory::from(h)))
+        .await
+        .map_err(|err| format!("the replayer failed: {err}"))?;
+    let failures: Vec<String> = names
+        .iter()
+        .zip(results)
+        .filter_map(|(name, result)| Some(format!("{name}: {}", result.replay_failure?)))
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
+}
+
+fn workflow_type(history: &History) -> String {
+    match history.events.first().and_then(|e| e.attributes.as_ref()) {
+        Some(Attributes::WorkflowExecutionStartedEventAttributes(started)) => started
+            .workflow_type
+            .as_ref()
+            .map(|t| t.name.clone())
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+#[tokio::test]
+async fn recorded_histories_of_every_workflow_type_replay_without_nondeterminism() {
+    let histories = recorded();
+    let mut types: Vec<String> = histories.iter().map(|(_, h)| workflow_type(h)).collect();
+    types.sort();
+    types.dedup();
+    assert_eq!(
+        types,
+        [
+            "CustomWorkflow",
+            "PoetryResearchWorkflow",
+            "WeatherCheckWorkflow"
+        ],
+        "a recorded history for every workflow type the worker registers"
+    );
+    if let Err(failures) = replay(histories).await {
+        panic!("recorded histories no longer replay:\n{failures}");
+    }
+}
+
+#[tokio::test]
+async fn a_history_the_code_would_not_produce_fails_replay() {
+    // The check above is only worth something if replay really compares commands: the same
+    // history with its durable wait's timer replaced by a different command must be refused.
+    let (name, mut history) = recorded()
+        .into_iter()
+        .find(|(name, _)| name.starts_with("poetry-research-completed"))
+        .expect("the completed PoetryResearch history");
+    let timer = history
+        .events
+        .iter_mut()
+        .find_map(|event| match event.attributes.as_mut() {
+            Some(Attributes::TimerStartedEventAttributes(timer)) => Some(timer),
+            _ => None,
+        })
+        .expect("the settle timer");
+    timer.start_to_fire_timeout.as_mut().unwrap().seconds = 7;
+    assert!(
+        replay(vec![(name.clone(), history.clone())]).await.is_ok(),
+        "a different wait length replays (durations are not part of the command)"
+    );
+    let activity = history
+        .events
+        .iter_mut()
+        .find_map(|event| match event.attributes.as_mut() {
+            Some(Attributes::ActivityTaskScheduledEventAttributes(activity)) => Some(activity),
+            _ => None,
+        })
+        .expect("the first agent turn");
+    activity.activity_type.as_mut().unwrap().name = "some_other_activity".into();
+    let refused = replay(vec![(name, history)]).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|message| message.contains("nondeterministic")),
+        "{refused:?}"
+    );
+}
+
+/// Records the histories replayed above from a real server and the real worker. Run it when
+/// a workflow gains a new shape worth guarding:
+/// `cargo test --test replay -- --ignored record_histories`.
+#[tokio::test]
+#[ignore = "records tests/histories from a real run; not a check"]
+async fn record_histories() {
+    let setup = Setup::new().await;
+    let fire = "/api/cron/fire";
+    setup.gateway.script(fire, [Reply::ok("fired")]);
+    let _worker = setup.worker(&setup.config()).await;
+    let client = setup.server.client().await;
+    let mut recorded = Vec::new();
+
+    start_workflow(
+        &client,
+        "PoetryResearchWorkflow",
+        Some(json!({"settle": "1s"})),
+        "poetry-research-completed",
+    )
+    .await;
+    workflow_result(&client, "poetry-research-completed")
+        .await
+        .unwrap();
+    recorded.push("poetry-research-completed");
+
+    start_workflow(
+        &client,
+        "PoetryResearchWorkflow",
+        Some(json!({"settle": "2h"})),
+        "poetry-research-mid-settle",
+    )
+    .await;
+    let handle = client.get_workflow_handle::<PoetryResearchWorkflow>("poetry-research-mid-settle");
+    let mut phase = String::new();
+    for _ in 0..100 {
+        phase = handle
+            .query(
+                PoetryResearchWorkflow::phase,
+                (),
+                WorkflowQueryOptions::default(),
+            )
+            .await
+            .unwrap();
+        if phase.starts_with("settling until") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(phase.starts_with("settling until"), "{phase}");
+    recorded.push("poetry-research-mid-settle");
+
+    setup
+        .gateway
+        .script(fire, (0..3).map(|_| Reply::status(500, "model overloaded")));
+    start_workflow(
+        &client,
+        "PoetryResearchWorkflow",
+        None,
+        "poetry-research-failed",
+    )
+    .await;
+    let failed = workflow_failure(&client, "poetry-research-failed").await;
+    assert!(
+        failed.chain.contains("model overloaded"),
+        "{}",
+        failed.chain
+    );
+    recorded.push("poetry-research-failed");
+
+    setup.gateway.script(fire, [Reply::ok("fired: digest")]);
+    setup.gateway.script("/data", [Reply::ok("{\"ok\": true}")]);
+    let definition = json!({"name": "digest", "steps": [
+        {"type": "agent_turn", "agent_id": "digest-agent"},
+        {"type": "delay", "duration": "1s"},
+        {"type": "http", "url": format!("{}/data", setup.gateway.url()), "method": "post", "timeout": 5},
+    ]});
+    start_workflow(
+        &client,
+        "CustomWorkflow",
+        Some(json!(definition.to_string())),
+        "custom-every-step-kind",
+    )
+    .await;
+    workflow_result(&client, "custom-every-step-kind")
+        .await
+        .unwrap();
+    recorded.push("custom-every-step-kind");
+
+    start_workflow(
+        &client,
+        "CustomWorkflow",
+        Some(json!({"name": "bad", "steps": [{"type": "sleep"}]})),
+        "custom-invalid-definition",
+    )
+    .await;
+    workflow_failure(&client, "custom-invalid-definition").await;
+    recorded.push("custom-invalid-definition");
+
+    setup.gateway.script(
+        "/Paris",
+        [Reply::json(
+            200,
+            json!({"current_condition": [{"temp_F": "61", "weatherDesc": [{"value": "Partly cloudy"}],
+                   "humidity": "72", "windspeedMiles": "9", "winddir16Point": "WSW"}]}),
+        )],
+    );
+    start_workflow(
+        &client,
+        "WeatherCheckWorkflow",
+        Some(json!("Paris")),
+        "weather-check-paris",
+    )
+    .await;
+    workflow_result(&client, "weather-check-paris")
+        .await
+        .unwrap();
+    recorded.push("weather-check-paris");
+
+    // The mid-settle run's timer is still open: its history ends at the wait.
+    wait_until("histories settle", Duration::from_secs(5), || true).await;
+    std::fs::create_dir_all(histories_dir()).unwrap();
+    for id in recorded {
+        let history = client
+            .get_workflow_handle::<UntypedWorkflow>(id)
+            .fetch_history(WorkflowFetchHistoryOptions::default())
+            .to_json()
+            .await
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&history).unwrap();
+        let path = histories_dir().join(format!("{id}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap() + "\n").unwrap();
+        println!("recorded {}", path.display());
+    }
+}
