@@ -114,7 +114,7 @@ in
         }
       '';
       description = ''
-        The worker's TOML config (sections as in the README: temporal, worker, gateway,
+        The worker's TOML config (sections as in docs/configuration.md: temporal, worker, gateway,
         workflows, turns, ...), written to /etc/clawfactory/temporal.toml and validated at
         build time with `clawfactory-temporal check-config`. With the local server, the
         `server` section and the defaults of `temporal.address` and `temporal.namespace`
@@ -218,7 +218,7 @@ in
         }
       '';
       description = ''
-        Declared schedules (`[schedules.<id>]`, keys as in the README). They are applied by
+        Declared schedules (`[schedules.<id>]`, keys as in docs/schedules.md). They are applied by
         clawfactory-temporal-schedules.service after the worker at boot and whenever a
         switch changes the config, and by `nix run .#schedules`. Empty: the binary's
         default, the reference's poetry-research-daily.

@@ -2,7 +2,7 @@
 #   nix build .#vm && ./result/bin/run-clawfactory-vm     UI on the host at http://localhost:8082
 # It is a whole NixOS system, not only a VM image: it carries its flake source, so inside the
 # guest `clawfactory-switch` (nixos-rebuild switch --flake /root/flake#<this config>) rebuilds
-# and switches it (README, "NixOS").
+# and switches it (docs/nixos.md).
 { config, pkgs, modulesPath, self, vmName, ... }:
 let
   temporal = config.services.clawfactory.temporal;

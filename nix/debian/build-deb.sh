@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Debian/Ubuntu package of the appliance from a built binary:
-#   nix/debian/build-deb.sh target/release/clawfactory-temporal [OUT_DIR]
+#   nix/debian/build-deb.sh target/dist/clawfactory-temporal [OUT_DIR]
 # The units and the nginx site come from nix/systemd and nix/nginx, the same files the
-# NixOS module uses. The `temporal` CLI is a prerequisite (see README), not bundled.
+# NixOS module uses. The `temporal` CLI is a prerequisite (see docs/debian.md), not bundled.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -21,6 +21,9 @@ done
 install -Dm644 "$root/nix/nginx/clawfactory-temporal.conf" "$stage/etc/nginx/sites-available/clawfactory-temporal"
 install -Dm644 "$here/temporal.toml" "$stage/etc/clawfactory/temporal.toml"
 install -Dm644 "$root/README.md" "$stage/usr/share/doc/clawfactory-temporal/README.md"
+for page in "$root"/docs/*.md; do
+  install -Dm644 "$page" "$stage/usr/share/doc/clawfactory-temporal/docs/$(basename "$page")"
+done
 
 mkdir -p "$stage/DEBIAN"
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" "$here/control" > "$stage/DEBIAN/control"
