@@ -44,11 +44,25 @@ let
       '';
 
   # A token file becomes the credential file the worker unit loads (LoadCredential=
-  # NAME:/etc/clawfactory/credentials/NAME); without one, that file is empty: no token.
-  credential = file:
-    if file == null
-    then { f = { mode = "0600"; user = "root"; group = "root"; }; }
-    else { "L+".argument = file; };
+  # NAME:/etc/clawfactory/credentials/NAME); without one, that file is empty: no token (the
+  # unit fails on a missing one). Both are a link, replaced on every activation: an `f` rule
+  # for the empty file leaves an existing link in place (systemd-tmpfiles: "exists and is not
+  # a regular file", exit 73, which NixOS's tmpfiles services count as success), so a removed
+  # token would stay linked. nix/tests/tmpfiles-secret.sh applies both cases in turn.
+  noSecret = pkgs.writeText "clawfactory-temporal-no-secret" "";
+  credential = file: { "L+".argument = if file == null then "${noSecret}" else file; };
+  credentialFiles = {
+    gateway-token = cfg.gateway.tokenFile;
+    hooks-token = cfg.gateway.hooksTokenFile;
+    temporal-api-key = cfg.temporal.apiKeyFile;
+    temporal-client-key = cfg.temporal.clientKeyFile;
+  };
+  # systemd copies a credential when the unit starts, and a switch restarts only changed
+  # units: naming the sources in the unit makes a changed or removed token restart it (after
+  # sysinit-reactivation.target, i.e. after tmpfiles relinked the file).
+  restartOnCredentials = names:
+    lib.mapAttrsToList (name: file: "${name}:${if file == null then "none" else file}")
+      (lib.getAttrs names credentialFiles);
 
   # `<name>.gateway-token` / `<name>.hooks-token` for every instance with a token file.
   instanceCredentials = lib.concatLists (lib.mapAttrsToList
@@ -331,11 +345,7 @@ in
 
       systemd.tmpfiles.settings."10-clawfactory-temporal" = {
         "/etc/clawfactory/credentials".d = { mode = "0700"; user = "root"; group = "root"; };
-        "/etc/clawfactory/credentials/gateway-token" = credential cfg.gateway.tokenFile;
-        "/etc/clawfactory/credentials/hooks-token" = credential cfg.gateway.hooksTokenFile;
-        "/etc/clawfactory/credentials/temporal-api-key" = credential cfg.temporal.apiKeyFile;
-        "/etc/clawfactory/credentials/temporal-client-key" = credential cfg.temporal.clientKeyFile;
-      };
+      } // lib.mapAttrs' (name: file: lib.nameValuePair "/etc/clawfactory/credentials/${name}" (credential file)) credentialFiles;
 
       # The unit sets CLAWFACTORY_CONFIG=/etc/clawfactory/temporal.toml; pointing it at the
       # store file instead makes a changed config change the unit, so a switch restarts it.
@@ -344,6 +354,7 @@ in
         environment.CLAWFACTORY_CONFIG = "${configFile}";
         # Instances are named here, not in the shipped unit: their credentials are a drop-in.
         serviceConfig.LoadCredential = instanceCredentials;
+        restartTriggers = restartOnCredentials [ "gateway-token" "hooks-token" "temporal-api-key" "temporal-client-key" ];
       };
 
       systemd.services.clawfactory-temporal-schedules = {
@@ -352,6 +363,7 @@ in
         wants = [ "clawfactory-temporal-worker.service" ];
         # The worker is READY only once Temporal answered and the namespace exists.
         after = [ "clawfactory-temporal-worker.service" ];
+        restartTriggers = restartOnCredentials [ "temporal-api-key" "temporal-client-key" ];
         serviceConfig = {
           Type = "oneshot";
           RemainAfterExit = true;

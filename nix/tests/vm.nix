@@ -1,7 +1,9 @@
 # The appliance under NixOS, asserting what the nspawn appliance test (tests/appliance/) asserts
 # on Debian: the worker is READY, a PoetryResearchWorkflow completes against a fake OpenClaw
 # gateway with the hooks token, journald carries the run's fields, nginx serves the UI, and
-# Temporal's ports listen on loopback only.
+# Temporal's ports listen on loopback only. Then it switches to the same machine without the
+# hooks token and back: a removed token must really go away (nix/tests/tmpfiles-secret.sh has
+# the tmpfiles side of it).
 { pkgs, nixosModule }:
 let
   hooksToken = "vm-test-hooks-token";
@@ -9,7 +11,7 @@ in
 pkgs.testers.runNixOSTest {
   name = "clawfactory-temporal";
 
-  nodes.machine = { config, ... }: {
+  nodes.machine = { config, lib, ... }: {
     imports = [ nixosModule ];
 
     services.clawfactory.temporal = {
@@ -44,6 +46,11 @@ pkgs.testers.runNixOSTest {
 
     environment.systemPackages = [ config.services.clawfactory.temporal.server.package pkgs.curl ];
     virtualisation.memorySize = 2048;
+
+    # The same machine once the hooks token is removed from the configuration.
+    specialisation.no-hooks-token.configuration = {
+      services.clawfactory.temporal.gateway.hooksTokenFile = lib.mkForce null;
+    };
   };
 
   testScript = ''
@@ -87,5 +94,39 @@ pkgs.testers.runNixOSTest {
         for port in [7233, 7243, 8233]:
             machine.succeed(f"ss -Hltn 'sport = :{port}' | grep -q .")
             machine.fail(f"ss -Hltn 'sport = :{port}' | awk '{{print $4}}' | grep -v '^127.0.0.1:'")
+
+    # What the running worker got: systemd's copy of its credentials, as its own mount namespace
+    # shows it, read as the worker reads it.
+    def worker_credentials():
+        pid = machine.succeed(f"systemctl show -P MainPID {worker}").strip()
+        return f"/proc/{pid}/root/run/credentials/{worker}"
+    def worker_hooks_token(expected):
+        machine.succeed(
+            f"CREDENTIALS_DIRECTORY={worker_credentials()} clawfactory-temporal check-config --offline"
+            f" | grep -F 'hooks token {expected}'"
+        )
+    def switch(system):
+        pid = machine.succeed(f"systemctl show -P MainPID {worker}").strip()
+        since = machine.succeed("date +%s").strip()
+        machine.succeed(f"{system}/bin/switch-to-configuration test")
+        machine.wait_for_unit(worker)
+        assert machine.succeed(f"systemctl show -P MainPID {worker}").strip() != pid, "the switch did not restart the worker"
+        return since
+
+    with subtest("a removed token really goes away: set, switch, unset, switch"):
+        worker_hooks_token("set (redacted)")
+        since = switch("/run/booted-system/specialisation/no-hooks-token")
+        machine.succeed("test -f /etc/clawfactory/credentials/hooks-token")
+        machine.succeed("test ! -s /etc/clawfactory/credentials/hooks-token")
+        machine.succeed(f"test -f {worker_credentials()}/hooks-token && test ! -s {worker_credentials()}/hooks-token")
+        worker_hooks_token("not set")
+        machine.wait_until_succeeds(
+            f"journalctl -u {worker} --since=@{since} -o json --no-pager | grep -F 'no hooks token is set'"
+        )
+
+    with subtest("and a token set again is used again"):
+        switch("/run/booted-system")
+        machine.succeed("grep -qxF ${hooksToken} /etc/clawfactory/credentials/hooks-token")
+        worker_hooks_token("set (redacted)")
   '';
 }
