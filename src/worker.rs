@@ -1,7 +1,8 @@
 //! The `worker`: polls the task queue and runs ClawFactory's workflows and activities.
 
 use crate::activities::{Activities, InstanceGateway};
-use crate::config::{Config, GatewayApi};
+use crate::config::{Config, Instances};
+use crate::gateway::TurnTable;
 use crate::metrics::{self, Metrics};
 use crate::workflows::{
     CustomWorkflow, PoetryResearchWorkflow, WeatherCheckWorkflow, WorkflowSettings,
@@ -18,10 +19,10 @@ use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 /// Runs until `stop` resolves (then drains in-flight work within the grace period) or the
-/// worker fails. `fallback_api` is the gateway protocol when the config names none.
+/// worker fails, serving every instance in `instances`.
 pub async fn run(
     config: &Config,
-    fallback_api: GatewayApi,
+    instances: &Instances,
     stop: impl Future<Output = ()>,
 ) -> Result<()> {
     tokio::pin!(stop);
@@ -61,13 +62,14 @@ pub async fn run(
         .user_agent(concat!("clawfactory-temporal/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("cannot build the HTTP client")?;
-    let instances = Arc::new(instance_gateways(config, fallback_api, &http));
+    let turns = TurnTable::new(&config.turns, crate::workflows::builtin_turns());
+    let gateways = Arc::new(instance_gateways(instances, &turns, &http));
     let queues = config.task_queues();
     let mut workers = queues
         .iter()
         .map(|queue| {
             let activities = Activities::new(
-                instances.clone(),
+                gateways.clone(),
                 config.gateway.instance.clone(),
                 http.clone(),
                 config.weather.base_url.clone(),
@@ -79,12 +81,12 @@ pub async fn run(
     let stop_handles: Vec<_> = workers.iter().map(|w| w.shutdown_handle()).collect();
     let stop_polling = move || stop_handles.iter().for_each(|stop| stop());
 
-    let api = config.gateway.api.unwrap_or(fallback_api);
+    let api = instances.default_instance().api;
     tracing::info!(
         temporal = %config.temporal.describe(),
         namespace = %config.temporal.namespace,
         task_queue = %queues.join(", "),
-        instances = %config.instance_names().join(", "),
+        instances = %instances.names().join(", "),
         gateway_api = %api,
         metrics = %exporter.as_ref().map(|e| format!("http://{}/metrics", e.address)).unwrap_or_else(|| "off".into()),
         "worker ready"
@@ -95,7 +97,7 @@ pub async fn run(
         config.temporal.namespace
     );
     systemd::ready(&polling);
-    let _preflight = AbortOnDrop(spawn_preflight(config.clone(), fallback_api, http));
+    let _preflight = AbortOnDrop(spawn_preflight(instances.clone(), http));
     let status = AbortOnDrop(systemd::spawn_status(STATUS_PERIOD, move || {
         format!(
             "{polling}; {} activities in flight",
@@ -121,19 +123,11 @@ pub async fn run(
 }
 
 /// Logs what looks misconfigured about each instance's gateway, without holding up the worker.
-fn spawn_preflight(
-    config: Config,
-    fallback_api: GatewayApi,
-    http: reqwest::Client,
-) -> tokio::task::JoinHandle<()> {
+fn spawn_preflight(instances: Instances, http: reqwest::Client) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        for name in config.instance_names() {
-            let Some(view) = config.for_instance(&name) else {
-                continue;
-            };
-            let api = view.gateway.api.unwrap_or(fallback_api);
-            for problem in gateway::preflight::check(&view, api, &http).await {
-                tracing::warn!(instance = %name, problem = %problem, "gateway preflight");
+        for instance in instances.iter() {
+            for problem in gateway::preflight::check(instance, &http).await {
+                tracing::warn!(instance = %instance.name, problem = %problem, "gateway preflight");
             }
         }
     })
@@ -151,22 +145,20 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// One gateway per OpenClaw instance, each from that instance's view of the config.
+/// One gateway per OpenClaw instance.
 fn instance_gateways(
-    config: &Config,
-    fallback_api: GatewayApi,
+    instances: &Instances,
+    turns: &TurnTable,
     http: &reqwest::Client,
 ) -> BTreeMap<String, InstanceGateway> {
-    config
-        .instance_names()
-        .into_iter()
-        .filter_map(|name| {
-            let view = config.for_instance(&name)?;
+    instances
+        .iter()
+        .map(|instance| {
             let target = InstanceGateway {
-                gateway: gateway::from_config(&view, fallback_api, http.clone()),
-                killswitch_file: view.gateway.killswitch_path(),
+                gateway: gateway::for_instance(instance, turns, http.clone()),
+                killswitch_file: instance.killswitch_file.clone(),
             };
-            Some((name, target))
+            (instance.name.clone(), target)
         })
         .collect()
 }

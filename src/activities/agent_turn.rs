@@ -6,8 +6,9 @@
 //! retry after a run that completed with error bumps it (so the turn really runs again).
 
 use super::InstanceGateway;
-use super::failure::{KILLSWITCH_ACTIVE, non_retryable, retryable};
-use crate::gateway::{GatewayError, TurnRequest, failure_type};
+use super::activity_error::{non_retryable, retryable};
+use crate::failure::FailureType;
+use crate::gateway::{GatewayError, TurnRequest};
 use crate::metrics::{Metrics, TurnOutcome};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -44,7 +45,7 @@ pub async fn run(
     if target.killswitch_file.exists() {
         metrics.agent_turn(instance, TurnOutcome::NonRetryable, None);
         return Err(non_retryable(
-            KILLSWITCH_ACTIVE,
+            FailureType::KillswitchActive,
             format!(
                 "agent turn {agent_turn:?} not run: killswitch file {} exists",
                 target.killswitch_file.display()
@@ -88,7 +89,7 @@ pub async fn run(
             if let Err(err) = ctx.record_heartbeat(next).await {
                 tracing::warn!(error = %err, "cannot record the next idempotency key generation");
             }
-            Err(retryable(failure_type::AGENT_RUN_FAILED, message, None))
+            Err(retryable(FailureType::AgentRunFailed, message, None))
         }
         Err(other) => Err(other.into()),
     }

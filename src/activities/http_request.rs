@@ -5,7 +5,8 @@
 //! (the reference's `text[:4000]`), so a longer body is not an error, and the rest is left
 //! unread on the wire instead of being buffered.
 
-use super::failure::{non_retryable, retryable};
+use super::activity_error::{non_retryable, retryable};
+use crate::failure::FailureType;
 use crate::http_response::{self, BodyLimit, ResponseClass, ResponseError};
 use serde::Deserialize;
 use std::time::Duration;
@@ -15,10 +16,6 @@ use temporalio_sdk::activities::ActivityError;
 const RESULT_CHARS: usize = 4000;
 /// Bytes read from the wire: enough for `RESULT_CHARS` characters of any UTF-8.
 const READ_LIMIT: usize = RESULT_CHARS * 4;
-
-pub const INVALID_REQUEST: &str = "InvalidHttpRequest";
-pub const HTTP_REJECTED: &str = "HttpRejected";
-pub const HTTP_UNAVAILABLE: &str = "HttpUnavailable";
 
 /// The activity's input, as the reference's CustomWorkflow sends it.
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
@@ -74,10 +71,10 @@ impl HttpRequestParams {
 }
 
 pub async fn perform(http: &reqwest::Client, params_text: &str) -> Result<String, ActivityError> {
-    let params =
-        HttpRequestParams::parse(params_text).map_err(|msg| non_retryable(INVALID_REQUEST, msg))?;
+    let params = HttpRequestParams::parse(params_text)
+        .map_err(|msg| non_retryable(FailureType::InvalidHttpRequest, msg))?;
     let method = reqwest::Method::from_bytes(params.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| non_retryable(INVALID_REQUEST, "invalid method"))?;
+        .map_err(|_| non_retryable(FailureType::InvalidHttpRequest, "invalid method"))?;
     let what = format!("{method} {}", params.url);
     let request = http.request(method, &params.url).timeout(params.timeout());
     let response = http_response::send(request, BodyLimit::Prefix(READ_LIMIT))
@@ -86,18 +83,21 @@ pub async fn perform(http: &reqwest::Client, params_text: &str) -> Result<String
     match response.class() {
         ResponseClass::Success => Ok(response.body.chars().take(RESULT_CHARS).collect()),
         class if class.is_retryable() => Err(retryable(
-            HTTP_UNAVAILABLE,
+            FailureType::HttpUnavailable,
             response.describe(&what),
             response.retry_after,
         )),
-        _ => Err(non_retryable(HTTP_REJECTED, response.describe(&what))),
+        _ => Err(non_retryable(
+            FailureType::HttpRejected,
+            response.describe(&what),
+        )),
     }
 }
 
 /// No answer, or a body that broke off: worth another attempt (as the reference retried).
 fn transport_failure(what: &str, err: &ResponseError) -> ActivityError {
     retryable(
-        HTTP_UNAVAILABLE,
+        FailureType::HttpUnavailable,
         format!("{what}: {}", err.describe()),
         None,
     )

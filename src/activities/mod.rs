@@ -4,14 +4,14 @@
 //! async function in its own module, stops promptly when the worker shuts down, and turns
 //! errors into typed Temporal failures.
 
+mod activity_error;
 mod agent_turn;
-mod failure;
 mod http_request;
 mod weather;
 
-pub use failure::KILLSWITCH_ACTIVE;
 pub use http_request::HttpRequestParams;
 
+use crate::failure::FailureType;
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use serde::{Deserialize, Serialize};
@@ -103,8 +103,8 @@ impl Activities {
         span.record("instance", instance.as_str());
         let Some(target) = self.instances.get(&instance) else {
             let known: Vec<&String> = self.instances.keys().collect();
-            return Err(failure::non_retryable(
-                crate::gateway::failure_type::UNKNOWN_INSTANCE,
+            return Err(activity_error::non_retryable(
+                FailureType::UnknownInstance,
                 format!(
                     "agent turn {agent_turn:?} names instance {instance:?}, which this worker \
                      does not serve (configured: {known:?})"

@@ -1,12 +1,11 @@
 //! `check_weather`: wttr.in's `?format=j1` current conditions, summarised as the reference does.
 
-use super::failure::{non_retryable, retryable};
+use super::activity_error::{non_retryable, retryable};
+use crate::failure::FailureType;
 use crate::http_response::{self, BodyLimit, MAX_BODY_BYTES, ResponseClass, ResponseError};
 use serde::Deserialize;
 use temporalio_sdk::activities::ActivityError;
 
-pub const WEATHER_UNAVAILABLE: &str = "WeatherUnavailable";
-pub const WEATHER_REJECTED: &str = "WeatherRejected";
 /// Less than the activity's 30 s start-to-close, so a silent server ends the attempt with our
 /// typed `WeatherUnavailable` naming the URL rather than a bare server-side timeout.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
@@ -38,16 +37,17 @@ pub async fn check(
     base_url: &str,
     location: &str,
 ) -> Result<String, ActivityError> {
-    let url = report_url(base_url, location).map_err(|msg| non_retryable(WEATHER_REJECTED, msg))?;
+    let url = report_url(base_url, location)
+        .map_err(|msg| non_retryable(FailureType::WeatherRejected, msg))?;
     let what = format!("GET {url}");
-    let unavailable = |msg: String| retryable(WEATHER_UNAVAILABLE, msg, None);
+    let unavailable = |msg: String| retryable(FailureType::WeatherUnavailable, msg, None);
     let request = http.get(url).timeout(REQUEST_TIMEOUT);
     let response = http_response::send(request, BodyLimit::Whole(MAX_BODY_BYTES))
         .await
         .map_err(|err| match err {
             // A report is a few KiB: a body this large will not shrink on a retry.
             ResponseError::TooLarge { .. } => non_retryable(
-                WEATHER_REJECTED,
+                FailureType::WeatherRejected,
                 format!("{what}: {} (weather.base_url)", err.describe()),
             ),
             _ => unavailable(format!("{what}: {}", err.describe())),
@@ -57,7 +57,10 @@ pub async fn check(
             summarise(location, &response.body).map_err(|msg| unavailable(format!("{what}: {msg}")))
         }
         class if class.is_retryable() => Err(unavailable(response.describe(&what))),
-        _ => Err(non_retryable(WEATHER_REJECTED, response.describe(&what))),
+        _ => Err(non_retryable(
+            FailureType::WeatherRejected,
+            response.describe(&what),
+        )),
     }
 }
 

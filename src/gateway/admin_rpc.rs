@@ -3,7 +3,8 @@
 //! RPC fails every run in OpenClaw 2026.9.6.
 
 use super::openclaw::{self, Hints};
-use super::{Endpoint, GatewayError, failure_type, response_error};
+use super::{Endpoint, GatewayError, response_error};
+use crate::failure::FailureType;
 use crate::http_response::ResponseClass;
 use crate::secret::Secret;
 use serde_json::{Value, json};
@@ -44,14 +45,14 @@ impl AdminRpc {
         }
         let answer: Value =
             serde_json::from_str(&response.body).map_err(|err| GatewayError::Retryable {
-                failure_type: failure_type::UNAVAILABLE,
+                failure_type: FailureType::GatewayUnavailable,
                 message: format!("{what}: unreadable answer: {err}"),
                 retry_after: None,
             })?;
         match answer.get("payload") {
             Some(payload) if answer["ok"] == Value::Bool(true) => Ok(payload.clone()),
             _ => Err(GatewayError::NonRetryable {
-                failure_type: failure_type::REJECTED,
+                failure_type: FailureType::GatewayRejected,
                 message: format!("{what}: {}", openclaw::error_message(&response.body)),
             }),
         }

@@ -8,9 +8,10 @@
 use super::openclaw::{self, Hints};
 use super::turns::TurnResolver;
 use super::{
-    Endpoint, Gateway, GatewayError, TurnRequest, deadline_margin, failure_type, out_of_time,
-    request_timeout, response_error,
+    Endpoint, Gateway, GatewayError, TurnRequest, deadline_margin, out_of_time, request_timeout,
+    response_error,
 };
+use crate::failure::FailureType;
 use crate::http_response::{ResponseClass, ResponseError, body_excerpt};
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
@@ -94,7 +95,7 @@ impl ChatCompletionsGateway {
 /// The run completed (2xx) but its reply cannot be read: retrying would run the agent again.
 fn reply_lost(what: &str, detail: &str) -> GatewayError {
     GatewayError::NonRetryable {
-        failure_type: failure_type::UNREADABLE_ANSWER,
+        failure_type: FailureType::GatewayUnreadableAnswer,
         message: format!(
             "{what}: {detail}; not retried: the run completed, and chat-completions has no \
              idempotency, so a retry would run the agent again (its reply is in the OpenClaw \

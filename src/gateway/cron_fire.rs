@@ -3,9 +3,8 @@
 //! Stock OpenClaw has no such route (it answers 404); this is kept for patched gateways.
 //! Fire-and-forget: a 2xx means "accepted", and the response body is the result.
 
-use super::{
-    Endpoint, Gateway, GatewayError, TurnRequest, failure_type, response_error, status_error,
-};
+use super::{Endpoint, Gateway, GatewayError, TurnRequest, response_error, status_error};
+use crate::failure::FailureType;
 use crate::http_response::{ResponseClass, format_bytes};
 use futures::future::BoxFuture;
 use serde_json::json;
@@ -33,7 +32,7 @@ impl CronFireGateway {
         match response.class() {
             ResponseClass::Success if response.body.len() > MAX_RESULT_BYTES => {
                 Err(GatewayError::NonRetryable {
-                    failure_type: failure_type::RESPONSE_TOO_LARGE,
+                    failure_type: FailureType::GatewayResponseTooLarge,
                     message: format!(
                         "{what}: HTTP {} (the job was accepted), but the answer of {} bytes is \
                          larger than the {} kept as the result",

@@ -12,10 +12,11 @@
 use super::openclaw::{self, Hints};
 use super::turns::{TurnResolver, TurnSpec};
 use super::{
-    Endpoint, Gateway, GatewayError, TurnRequest, deadline_margin, failure_type, out_of_time,
-    request_timeout, response_error,
+    Endpoint, Gateway, GatewayError, TurnRequest, deadline_margin, out_of_time, request_timeout,
+    response_error,
 };
 use crate::config::OnSkipped;
+use crate::failure::FailureType;
 use crate::http_response::{ResponseClass, body_excerpt};
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -99,7 +100,7 @@ impl HooksAgentGateway {
         // Retryable: the next attempt sends the same key, so it re-attaches to the same run
         // (no second run) and a proxy's or a restarting gateway's garbage may be gone by then.
         let answer: Answer = serde_json::from_str(body).map_err(|err| GatewayError::Retryable {
-            failure_type: failure_type::UNREADABLE_ANSWER,
+            failure_type: FailureType::GatewayUnreadableAnswer,
             message: format!(
                 "{what}: HTTP 200 but not an OpenClaw /hooks/agent answer ({err}){}; is \
                  gateway.url the OpenClaw gateway?",
@@ -110,7 +111,7 @@ impl HooksAgentGateway {
         let run_id = answer.run_id.unwrap_or_default();
         let Some(completion) = answer.completion else {
             return Err(GatewayError::NonRetryable {
-                failure_type: failure_type::REJECTED,
+                failure_type: FailureType::GatewayRejected,
                 message: format!(
                     "{what}: run {run_id} was admitted but the gateway did not wait for it \
                      (waitForCompletion needs OpenClaw 2026.9 or later)"
@@ -127,7 +128,7 @@ impl HooksAgentGateway {
                 Ok(result.to_string())
             }
             "skipped" => Err(GatewayError::NonRetryable {
-                failure_type: failure_type::AGENT_RUN_SKIPPED,
+                failure_type: FailureType::AgentRunSkipped,
                 message: format!(
                     "agent turn {turn_id:?}: OpenClaw skipped run {run_id} (gateway.on_skipped = \"fail\")"
                 ),

@@ -19,9 +19,10 @@ pub use cron_fire::CronFireGateway;
 pub use echo::EchoGateway;
 pub use endpoint::Endpoint;
 pub use hooks_agent::HooksAgentGateway;
-pub use turns::{TurnResolver, TurnSpec};
+pub use turns::{TurnResolver, TurnSpec, TurnTable};
 
-use crate::config::{Config, GatewayApi};
+use crate::config::{GatewayApi, Instance};
+use crate::failure::FailureType;
 use crate::http_response::{Captured, ResponseClass, ResponseError};
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -30,33 +31,6 @@ use std::time::{Duration, SystemTime};
 pub const HOOKS_AGENT_PATH: &str = "/hooks/agent";
 pub const CHAT_COMPLETIONS_PATH: &str = "/v1/chat/completions";
 pub const CRON_FIRE_PATH: &str = "/api/cron/fire";
-
-/// Failure type names a caller can match in `non_retryable_error_types` or the UI.
-pub mod failure_type {
-    pub const REJECTED: &str = "GatewayRejected";
-    pub const UNAUTHORIZED: &str = "GatewayUnauthorized";
-    pub const UNKNOWN_AGENT_JOB: &str = "UnknownAgentJob";
-    pub const UNAVAILABLE: &str = "GatewayUnavailable";
-    pub const THROTTLED: &str = "GatewayThrottled";
-    /// The endpoint does not exist: the feature is disabled or the URL is wrong.
-    pub const ENDPOINT_NOT_FOUND: &str = "GatewayEndpointNotFound";
-    /// OpenClaw does not know (or does not allow) the agent id.
-    pub const UNKNOWN_AGENT: &str = "UnknownAgent";
-    /// No `[turns.<id>]` and no OpenClaw cron job of that name.
-    pub const UNKNOWN_AGENT_TURN: &str = "UnknownAgentTurn";
-    /// More than one OpenClaw cron job has the turn's name.
-    pub const AMBIGUOUS_AGENT_TURN: &str = "AmbiguousAgentTurn";
-    /// The run happened and failed (provider error, run timeout, ...).
-    pub const AGENT_RUN_FAILED: &str = "AgentRunFailed";
-    /// OpenClaw skipped the run and `gateway.on_skipped = "fail"`.
-    pub const AGENT_RUN_SKIPPED: &str = "AgentRunSkipped";
-    /// The workflow named an OpenClaw instance this worker has no `[instances.<name>]` for.
-    pub const UNKNOWN_INSTANCE: &str = "UnknownInstance";
-    /// The answer's body is larger than `http_response::MAX_BODY_BYTES`.
-    pub const RESPONSE_TOO_LARGE: &str = "GatewayResponseTooLarge";
-    /// A success status with a body that is not the protocol's answer (malformed, cut off).
-    pub const UNREADABLE_ANSWER: &str = "GatewayUnreadableAnswer";
-}
 
 /// One logical agent turn, as the workflow asked for it.
 #[derive(Debug, Clone)]
@@ -74,13 +48,13 @@ pub struct TurnRequest {
 pub enum GatewayError {
     /// Trying again may work (transport failure, 5xx, throttling).
     Retryable {
-        failure_type: &'static str,
+        failure_type: FailureType,
         message: String,
         retry_after: Option<Duration>,
     },
     /// Trying again cannot work until someone changes something.
     NonRetryable {
-        failure_type: &'static str,
+        failure_type: FailureType,
         message: String,
     },
     /// The run executed and failed. Worth retrying, but as a NEW run: the next attempt
@@ -103,30 +77,32 @@ pub trait Gateway: Send + Sync {
     fn trigger<'a>(&'a self, turn: &'a TurnRequest) -> BoxFuture<'a, Result<String, GatewayError>>;
 }
 
-/// Builds the gateway `gateway.api` selects; `fallback` applies when the config leaves it unset.
-pub fn from_config(
-    config: &Config,
-    fallback: GatewayApi,
+/// Builds the gateway of the instance's protocol.
+pub fn for_instance(
+    instance: &Instance,
+    turns: &TurnTable,
     http: reqwest::Client,
 ) -> Arc<dyn Gateway> {
-    let gateway = &config.gateway;
+    let gateway = &instance.gateway;
+    let tokens = &instance.tokens;
     let endpoint =
         |path, token| Endpoint::new(http.clone(), &gateway.url, path, token, gateway.timeout);
-    match config.gateway.api.unwrap_or(fallback) {
+    let resolver = || TurnResolver::new(turns.clone(), instance, http.clone());
+    match instance.api {
         GatewayApi::HooksAgent => Arc::new(HooksAgentGateway::new(
-            endpoint(HOOKS_AGENT_PATH, config.hooks_token.clone()),
+            endpoint(HOOKS_AGENT_PATH, tokens.hooks.clone()),
             gateway.on_skipped,
-            TurnResolver::from_config(config, http.clone()),
+            resolver(),
         )),
         GatewayApi::ChatCompletions => Arc::new(ChatCompletionsGateway::new(
-            endpoint(CHAT_COMPLETIONS_PATH, config.gateway_token.clone()),
-            TurnResolver::from_config(config, http.clone()),
+            endpoint(CHAT_COMPLETIONS_PATH, tokens.gateway.clone()),
+            resolver(),
         )),
         GatewayApi::CronFire => Arc::new(CronFireGateway::new(endpoint(
             CRON_FIRE_PATH,
-            config.gateway_token.clone(),
+            tokens.gateway.clone(),
         ))),
-        GatewayApi::Echo => Arc::new(EchoGateway::new(gateway.instance.clone())),
+        GatewayApi::Echo => Arc::new(EchoGateway::new(instance.name.clone())),
     }
 }
 
@@ -140,16 +116,16 @@ fn status_error(what: &str, class: ResponseClass, response: &Captured) -> Gatewa
     };
     match class {
         ResponseClass::Success => unreachable!("status_error called for a success"),
-        ResponseClass::Unauthorized => non_retryable(failure_type::UNAUTHORIZED),
-        ResponseClass::NotFound => non_retryable(failure_type::UNKNOWN_AGENT_JOB),
-        ResponseClass::Rejected => non_retryable(failure_type::REJECTED),
+        ResponseClass::Unauthorized => non_retryable(FailureType::GatewayUnauthorized),
+        ResponseClass::NotFound => non_retryable(FailureType::UnknownAgentJob),
+        ResponseClass::Rejected => non_retryable(FailureType::GatewayRejected),
         ResponseClass::Throttled => GatewayError::Retryable {
-            failure_type: failure_type::THROTTLED,
+            failure_type: FailureType::GatewayThrottled,
             message,
             retry_after,
         },
         ResponseClass::Unavailable => GatewayError::Retryable {
-            failure_type: failure_type::UNAVAILABLE,
+            failure_type: FailureType::GatewayUnavailable,
             message,
             retry_after,
         },
@@ -162,11 +138,11 @@ fn response_error(what: &str, err: &ResponseError) -> GatewayError {
     let message = format!("{what}: {}", err.describe());
     match err {
         ResponseError::TooLarge { .. } => GatewayError::NonRetryable {
-            failure_type: failure_type::RESPONSE_TOO_LARGE,
+            failure_type: FailureType::GatewayResponseTooLarge,
             message,
         },
         ResponseError::NoAnswer(_) | ResponseError::BodyBroken { .. } => GatewayError::Retryable {
-            failure_type: failure_type::UNAVAILABLE,
+            failure_type: FailureType::GatewayUnavailable,
             message,
             retry_after: None,
         },
@@ -201,7 +177,7 @@ pub(crate) fn request_timeout(
 /// The attempt's time ran out before the gateway answered: retryable, naming the URL.
 pub(crate) fn out_of_time(what: &str, detail: &str) -> GatewayError {
     GatewayError::Retryable {
-        failure_type: failure_type::UNAVAILABLE,
+        failure_type: FailureType::GatewayUnavailable,
         message: format!(
             "{what}: timed out: no answer before this attempt's start-to-close ran out ({detail})"
         ),

@@ -3,7 +3,8 @@
 //! admin RPC `{"ok":false,"error":{"code","message","retryAfterMs"}}`); callers get the
 //! gateway's own words plus a hint at what to fix.
 
-use super::{GatewayError, failure_type};
+use super::GatewayError;
+use crate::failure::FailureType;
 use crate::http_response::{Captured, ResponseClass, body_excerpt};
 use serde_json::Value;
 use std::time::Duration;
@@ -31,20 +32,22 @@ pub fn status_error(what: &str, response: &Captured, hints: &Hints) -> GatewayEr
     match response.class() {
         ResponseClass::Success => unreachable!("status_error called for a success"),
         ResponseClass::Unauthorized => {
-            non_retryable(failure_type::UNAUTHORIZED, hints.unauthorized)
+            non_retryable(FailureType::GatewayUnauthorized, hints.unauthorized)
         }
-        ResponseClass::NotFound => non_retryable(failure_type::ENDPOINT_NOT_FOUND, hints.not_found),
+        ResponseClass::NotFound => {
+            non_retryable(FailureType::GatewayEndpointNotFound, hints.not_found)
+        }
         ResponseClass::Rejected if said.to_ascii_lowercase().contains("unknown agent") => {
-            non_retryable(failure_type::UNKNOWN_AGENT, "")
+            non_retryable(FailureType::UnknownAgent, "")
         }
-        ResponseClass::Rejected => non_retryable(failure_type::REJECTED, ""),
+        ResponseClass::Rejected => non_retryable(FailureType::GatewayRejected, ""),
         ResponseClass::Throttled => GatewayError::Retryable {
-            failure_type: failure_type::THROTTLED,
+            failure_type: FailureType::GatewayThrottled,
             message: message(""),
             retry_after: response.retry_after,
         },
         ResponseClass::Unavailable => GatewayError::Retryable {
-            failure_type: failure_type::UNAVAILABLE,
+            failure_type: FailureType::GatewayUnavailable,
             message: message(""),
             retry_after: response
                 .retry_after
@@ -96,7 +99,7 @@ mod tests {
     fn kind(err: &GatewayError) -> &'static str {
         match err {
             GatewayError::Retryable { failure_type, .. }
-            | GatewayError::NonRetryable { failure_type, .. } => failure_type,
+            | GatewayError::NonRetryable { failure_type, .. } => failure_type.name(),
             GatewayError::RunFailed { .. } => "RunFailed",
         }
     }

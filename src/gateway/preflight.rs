@@ -4,7 +4,7 @@
 //! what is misconfigured before the first agent turn fails.
 
 use super::admin_rpc::AdminRpc;
-use crate::config::{Config, GatewayApi};
+use crate::config::{GatewayApi, Instance};
 use crate::http_response;
 use serde_json::json;
 use std::time::Duration;
@@ -12,25 +12,26 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Human-readable problems; empty when everything looks right.
-pub async fn check(config: &Config, api: GatewayApi, http: &reqwest::Client) -> Vec<String> {
-    let gateway = &config.gateway;
+pub async fn check(instance: &Instance, http: &reqwest::Client) -> Vec<String> {
+    let gateway = &instance.gateway;
+    let api = instance.api;
     let mut problems = Vec::new();
     if api == GatewayApi::Echo {
         return problems;
     }
-    if api == GatewayApi::HooksAgent && config.hooks_token.is_none() {
-        problems.push(
-            "gateway.api = \"hooks-agent\" but no hooks token is set (gateway.hooks_token_file, \
-             credential hooks-token, or GATEWAY_HOOKS_TOKEN): /hooks/agent will answer 401"
-                .to_owned(),
-        );
+    if api == GatewayApi::HooksAgent && instance.tokens.hooks.is_none() {
+        problems.push(format!(
+            "the protocol is hooks-agent but no hooks token is set ({}): /hooks/agent will \
+             answer 401",
+            instance.hooks_token_sources()
+        ));
     }
     let needs_gateway_token = matches!(api, GatewayApi::ChatCompletions | GatewayApi::CronFire)
         || (gateway.resolve_cron_jobs && api != GatewayApi::CronFire);
-    if needs_gateway_token && config.gateway_token.is_none() {
+    if needs_gateway_token && instance.tokens.gateway.is_none() {
         problems.push(format!(
-            "no gateway token is set (gateway.token_file, credential gateway-token, or \
-             GATEWAY_INTERNAL_TOKEN), but {} needs it",
+            "no gateway token is set ({}), but {} needs it",
+            instance.gateway_token_sources(),
             if gateway.resolve_cron_jobs {
                 "gateway.resolve_cron_jobs"
             } else {
@@ -55,7 +56,7 @@ pub async fn check(config: &Config, api: GatewayApi, http: &reqwest::Client) -> 
         let rpc = AdminRpc::new(
             http.clone(),
             &gateway.url,
-            config.gateway_token.clone(),
+            instance.tokens.gateway.clone(),
             TIMEOUT,
         );
         if let Err(err) = rpc.call("cron.list", json!({"limit": 1})).await {

@@ -4,11 +4,13 @@
 //! `gateway.resolve_cron_jobs`, the OpenClaw cron job named exactly `<id>`; else the built-in
 //! default (the two poetry turns). Only `hooks-agent` and `chat-completions` need this.
 
+use super::GatewayError;
 use super::admin_rpc::AdminRpc;
-use super::{GatewayError, failure_type};
-use crate::config::{Config, TurnConfig};
+use crate::config::{Instance, TurnConfig, Turns};
+use crate::failure::FailureType;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,38 +34,54 @@ impl From<&TurnConfig> for TurnSpec {
     }
 }
 
+/// Every turn the worker knows without asking OpenClaw: the config's `[turns.<id>]`, and the
+/// workflows' built-in ones (which an OpenClaw cron job of the same name replaces).
+#[derive(Debug, Clone)]
+pub struct TurnTable {
+    configured: Arc<BTreeMap<String, TurnConfig>>,
+    builtin: Arc<BTreeMap<String, TurnConfig>>,
+}
+
+impl TurnTable {
+    pub fn new(
+        configured: &Turns,
+        builtin: impl IntoIterator<Item = (String, TurnConfig)>,
+    ) -> Self {
+        TurnTable {
+            configured: Arc::new(configured.0.clone()),
+            builtin: Arc::new(builtin.into_iter().collect()),
+        }
+    }
+}
+
 pub struct TurnResolver {
-    turns: BTreeMap<String, TurnConfig>,
+    turns: TurnTable,
     cron_jobs: Option<AdminRpc>,
 }
 
 impl TurnResolver {
-    pub fn from_config(config: &Config, http: reqwest::Client) -> Self {
-        let gateway = &config.gateway;
+    pub fn new(turns: TurnTable, instance: &Instance, http: reqwest::Client) -> Self {
+        let gateway = &instance.gateway;
         let cron_jobs = gateway.resolve_cron_jobs.then(|| {
             AdminRpc::new(
                 http,
                 &gateway.url,
-                config.gateway_token.clone(),
+                instance.tokens.gateway.clone(),
                 gateway.timeout,
             )
         });
-        TurnResolver {
-            turns: config.turns.0.clone(),
-            cron_jobs,
-        }
+        TurnResolver { turns, cron_jobs }
     }
 
     pub async fn resolve(&self, turn_id: &str) -> Result<TurnSpec, GatewayError> {
-        let declared = self.turns.get(turn_id);
-        if let Some(turn) = declared.filter(|t| !t.builtin) {
+        if let Some(turn) = self.turns.configured.get(turn_id) {
             return Ok(turn.into());
         }
         if let Some(rpc) = &self.cron_jobs {
             return resolve_cron_job(rpc, turn_id).await;
         }
-        declared.map(TurnSpec::from).ok_or_else(|| GatewayError::NonRetryable {
-            failure_type: failure_type::UNKNOWN_AGENT_TURN,
+        self.turns.builtin.get(turn_id).map(TurnSpec::from).ok_or_else(|| GatewayError::NonRetryable {
+            failure_type: FailureType::UnknownAgentTurn,
             message: format!(
                 "agent turn {turn_id:?} is not defined: add [turns.{turn_id}] with a message to the \
                  config, or set gateway.resolve_cron_jobs = true to run the OpenClaw cron job of that name"
@@ -78,7 +96,7 @@ async fn resolve_cron_job(rpc: &AdminRpc, turn_id: &str) -> Result<TurnSpec, Gat
         [job] => job,
         [] => {
             return Err(GatewayError::NonRetryable {
-                failure_type: failure_type::UNKNOWN_AGENT_TURN,
+                failure_type: FailureType::UnknownAgentTurn,
                 message: format!(
                     "agent turn {turn_id:?}: no OpenClaw cron job has this exact name \
                      (and the config has no [turns.{turn_id}])"
@@ -88,7 +106,7 @@ async fn resolve_cron_job(rpc: &AdminRpc, turn_id: &str) -> Result<TurnSpec, Gat
         many => {
             let ids: Vec<&str> = many.iter().filter_map(|j| j["id"].as_str()).collect();
             return Err(GatewayError::NonRetryable {
-                failure_type: failure_type::AMBIGUOUS_AGENT_TURN,
+                failure_type: FailureType::AmbiguousAgentTurn,
                 message: format!(
                     "agent turn {turn_id:?}: {} OpenClaw cron jobs have this name (ids {}); \
                      rename all but one, or define [turns.{turn_id}] in the config",
@@ -109,7 +127,7 @@ async fn resolve_cron_job(rpc: &AdminRpc, turn_id: &str) -> Result<TurnSpec, Gat
 fn spec_from_cron_job(turn_id: &str, job: &Value) -> Result<TurnSpec, GatewayError> {
     let payload = &job["payload"];
     let rejected = |why: String| GatewayError::NonRetryable {
-        failure_type: failure_type::REJECTED,
+        failure_type: FailureType::GatewayRejected,
         message: format!(
             "agent turn {turn_id:?}: OpenClaw cron job {}: {why}",
             job["id"]
@@ -161,5 +179,31 @@ mod tests {
                 .message()
                 .contains("not agentTurn")
         );
+    }
+
+    #[tokio::test]
+    async fn a_configured_turn_replaces_a_builtin_one_and_builtins_need_no_config() {
+        let config =
+            crate::config::Config::parse("[turns.poetry-research-execute]\nmessage = \"Mine.\"\n")
+                .unwrap();
+        let instances =
+            crate::config::Instances::resolve(&config, crate::config::GatewayApi::HooksAgent);
+        let table = TurnTable::new(&config.turns, crate::workflows::builtin_turns());
+        let resolver =
+            TurnResolver::new(table, instances.default_instance(), reqwest::Client::new());
+        let mine = resolver.resolve("poetry-research-execute").await.unwrap();
+        assert_eq!(mine.message, "Mine.");
+        let builtin = resolver
+            .resolve("poetry-research-synthesize")
+            .await
+            .unwrap();
+        assert!(
+            builtin
+                .message
+                .starts_with("Read the poetry research notes")
+        );
+        assert_eq!(builtin.agent, "main");
+        let unknown = resolver.resolve("nope").await.unwrap_err();
+        assert!(unknown.message().contains("[turns.nope]"), "{unknown:?}");
     }
 }

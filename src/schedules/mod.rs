@@ -1,29 +1,50 @@
 //! Declarative schedules: the config's `[schedules.<id>]` is the truth; `schedules apply`
 //! makes the server match it, any number of times. Also `list`, `trigger`, `pause`, `unpause`.
+//!
+//! `proto` renders a declaration as the server's `Schedule`, `reconcile` plans and applies,
+//! `remote` holds every call to the server.
 
-mod cron;
-mod declared;
+mod proto;
 mod reconcile;
+mod remote;
 
-pub use declared::{CRON_COMMENT_PREFIX, Overlap, ScheduleConfig, Schedules};
-pub use reconcile::{ApplyOptions, Change, MANAGED_BY_KEY, Step, apply, differences, is_managed};
+pub use proto::{CRON_COMMENT_PREFIX, to_proto};
+pub use reconcile::{ApplyOptions, Change, Step, apply, differences};
+pub use remote::{Action, MANAGED_BY_KEY, act, describe, is_managed};
 
+use crate::config::{Config, Schedules};
+use crate::workflow_types::with_instance;
 use anyhow::{Result, anyhow};
 use std::time::SystemTime;
 use temporalio_client::Client;
-use temporalio_common::protos::temporal::api::schedule::v1::{
-    SchedulePatch, TriggerImmediatelyRequest,
-};
-use temporalio_common::protos::temporal::api::workflowservice::v1::{
-    DescribeScheduleRequest, DescribeScheduleResponse, PatchScheduleRequest,
-};
+use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeScheduleResponse;
+
+/// The schedules as they go to the server: a schedule that names an `instance` gets it in
+/// its input and, unless it names a queue, the instance's task queue — what `run
+/// --instance` does for one start. (The config has already checked that this works.)
+pub fn declared(config: &Config) -> Schedules {
+    let mut schedules = config.schedules.clone();
+    for schedule in schedules.0.values_mut() {
+        let Some(instance) = schedule.instance.clone() else {
+            continue;
+        };
+        if let Ok(input) = with_instance(&schedule.workflow, schedule.input.take(), &instance) {
+            schedule.input = Some(input);
+        }
+        schedule
+            .task_queue
+            .get_or_insert_with(|| config.task_queue_for(Some(&instance)));
+    }
+    schedules
+}
 
 /// One line per schedule: id, owner, spec, paused, next three fire times, last results.
-pub async fn list(client: &Client, namespace: &str) -> Result<Vec<String>> {
-    let mut service = client.connection().workflow_service();
+pub async fn list(client: &Client) -> Result<Vec<String>> {
     let mut lines = Vec::new();
-    for (id, managed) in reconcile::list_all(&mut *service, namespace).await? {
-        let described = describe(client, namespace, &id).await?;
+    for (id, managed) in remote::list_all(client).await? {
+        let described = describe(client, &id)
+            .await?
+            .ok_or_else(|| anyhow!("schedule {id} was deleted while listing"))?;
         lines.push(summary_line(&id, managed, &described));
     }
     Ok(lines)
@@ -85,65 +106,4 @@ fn summary_line(id: &str, managed: bool, described: &DescribeScheduleResponse) -
             last.join(", ")
         },
     )
-}
-
-/// The server's full description of one schedule.
-pub async fn describe(
-    client: &Client,
-    namespace: &str,
-    id: &str,
-) -> Result<DescribeScheduleResponse> {
-    let request = DescribeScheduleRequest {
-        namespace: namespace.to_owned(),
-        schedule_id: id.to_owned(),
-    };
-    client
-        .connection()
-        .workflow_service()
-        .describe_schedule(tonic::Request::new(request))
-        .await
-        .map(|r| r.into_inner())
-        .map_err(|status| anyhow!("cannot describe schedule {id}: {}", status.message()))
-}
-
-/// What to do to one schedule right now.
-pub enum Action {
-    Trigger,
-    Pause,
-    Unpause,
-}
-
-pub async fn act(client: &Client, namespace: &str, id: &str, action: Action) -> Result<()> {
-    let note = format!(
-        "by {} via clawfactory-temporal",
-        crate::temporal_client::identity()
-    );
-    let patch = match action {
-        Action::Trigger => SchedulePatch {
-            trigger_immediately: Some(TriggerImmediatelyRequest::default()),
-            ..Default::default()
-        },
-        Action::Pause => SchedulePatch {
-            pause: format!("paused {note}"),
-            ..Default::default()
-        },
-        Action::Unpause => SchedulePatch {
-            unpause: format!("unpaused {note}"),
-            ..Default::default()
-        },
-    };
-    let request = PatchScheduleRequest {
-        namespace: namespace.to_owned(),
-        schedule_id: id.to_owned(),
-        patch: Some(patch),
-        identity: crate::temporal_client::identity(),
-        request_id: format!("{id}-{}", std::process::id()),
-    };
-    client
-        .connection()
-        .workflow_service()
-        .patch_schedule(tonic::Request::new(request))
-        .await
-        .map_err(|status| anyhow!("schedule {id}: {}", status.message()))?;
-    Ok(())
 }

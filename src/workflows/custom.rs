@@ -1,10 +1,11 @@
 //! `CustomWorkflow(definition_json)`: a user-defined sequence of agent turns, delays and
 //! HTTP calls. The definition is validated whole before the first step runs.
 
-use super::definition::{Definition, INVALID_DEFINITION, Step};
+use super::definition::{Definition, Step};
 use super::input::fail;
 use super::{WorkflowSettings, options, python_json};
 use crate::activities::{Activities, AgentTurnInput};
+use crate::failure::FailureType;
 use serde::Serialize;
 use std::sync::Arc;
 use temporalio_common::data_converters::RawValue;
@@ -48,8 +49,12 @@ impl CustomWorkflow {
 impl CustomWorkflow {
     #[run(name = "CustomWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: RawValue) -> WorkflowResult<String> {
-        let definition = Definition::from_raw(&input)
-            .map_err(|message| fail(INVALID_DEFINITION, format!("CustomWorkflow: {message}")))?;
+        let definition = Definition::from_raw(&input).map_err(|message| {
+            fail(
+                FailureType::InvalidDefinition,
+                format!("CustomWorkflow: {message}"),
+            )
+        })?;
         let settings = ctx.state(|s| s.settings.clone());
         let mut results = Vec::with_capacity(definition.steps.len());
         for (index, step) in definition.steps.iter().enumerate() {

@@ -7,14 +7,12 @@
 //! reference ignores them. Ours: `"instance"` at the top or on an agent_turn step picks the
 //! OpenClaw instance (the step's wins; neither means the default instance).
 
-use super::input::json_value;
 use crate::activities::HttpRequestParams;
 use crate::duration;
+use crate::payload::json_value;
 use serde_json::{Map, Value};
 use std::time::Duration;
 use temporalio_common::data_converters::RawValue;
-
-pub const INVALID_DEFINITION: &str = "InvalidDefinition";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Definition {

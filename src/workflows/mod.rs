@@ -10,25 +10,19 @@ pub mod python_json;
 mod weather_check;
 
 pub use custom::CustomWorkflow;
-pub use input::{INVALID_INPUT, json_payload, json_value, with_instance};
-pub use poetry_research::{PoetryInput, PoetryResearchWorkflow};
+pub use poetry_research::{PoetryInput, PoetryResearchWorkflow, builtin_turns};
 pub use weather_check::{WeatherCheckWorkflow, location as weather_location};
 
 use crate::config::{Config, RetryConfig};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The workflow type names this worker registers (the reference's names).
-pub const WORKFLOW_TYPES: [&str; 3] = [
-    "PoetryResearchWorkflow",
-    "WeatherCheckWorkflow",
-    "CustomWorkflow",
-];
-
 /// What workflows take from config. Read once when a workflow instance is created.
 ///
 /// Changing these while runs are open is replay-safe: Temporal records timer and activity
-/// commands by kind and order, not by their durations or retry settings.
+/// commands by kind and order, not by their durations or retry settings. One exception: a
+/// settle of `0s` starts no timer, so switching `workflows.poetry_research.settle` to or from
+/// `0s` changes the commands of runs that use the configured value.
 #[derive(Debug, Clone)]
 pub struct WorkflowSettings {
     pub agent_turn_timeout: Duration,

@@ -1,9 +1,12 @@
 //! `PoetryResearchWorkflow`: execute turn → durable settle → synthesize turn.
 
-use super::input::{INVALID_INPUT, fail, json_value};
+use super::input::fail;
 use super::{WorkflowSettings, options};
 use crate::activities::{Activities, AgentTurnInput};
+use crate::config::TurnConfig;
 use crate::duration;
+use crate::failure::FailureType;
+use crate::payload::json_value;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +20,27 @@ use temporalio_sdk::{
 pub const EXECUTE_TURN: &str = "poetry-research-execute";
 pub const SYNTHESIZE_TURN: &str = "poetry-research-synthesize";
 pub const RESULT: &str = "Poetry research workflow completed";
+
+/// The two turns' prompts when neither `[turns.<id>]` nor an OpenClaw cron job defines them.
+pub fn builtin_turns() -> Vec<(String, TurnConfig)> {
+    [
+        (
+            EXECUTE_TURN,
+            "Research today's poetry topic: find three recent poems or essays worth reading, \
+             note for each the author, where it appeared and one line on why it matters, and \
+             save your notes to the research log.",
+        ),
+        (
+            SYNTHESIZE_TURN,
+            "Read the poetry research notes gathered earlier today and synthesize them into a \
+             short digest: the common thread, the strongest piece, and one question to explore \
+             tomorrow.",
+        ),
+    ]
+    .into_iter()
+    .map(|(id, message)| (id.to_owned(), TurnConfig::with_message(message)))
+    .collect()
+}
 
 /// Optional input: `{"settle": "90s"}` overrides the configured wait for one run;
 /// `{"instance": "name"}` runs both turns on that OpenClaw instance.
@@ -90,7 +114,7 @@ impl PoetryResearchWorkflow {
         let settings = ctx.state(|s| s.settings.clone());
         let run = match PoetryInput::parse(&input) {
             Ok(run) => run,
-            Err(message) => return Err(fail(INVALID_INPUT, message)),
+            Err(message) => return Err(fail(FailureType::InvalidInput, message)),
         };
         let settle = run.settle.unwrap_or(settings.poetry_settle);
         let instance = run.instance.as_deref();
@@ -160,7 +184,7 @@ fn settling_phase(ctx: &WorkflowContext<PoetryResearchWorkflow>, settle: Duratio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflows::json_payload;
+    use crate::payload::json_payload;
 
     fn raw(value: serde_json::Value) -> RawValue {
         RawValue {

@@ -1,8 +1,10 @@
 //! `WeatherCheckWorkflow(location)`: one `check_weather` activity, its summary as the result.
 
-use super::input::{INVALID_INPUT, fail, json_value};
+use super::input::fail;
 use super::options;
 use crate::activities::Activities;
+use crate::failure::FailureType;
+use crate::payload::json_value;
 use temporalio_common::data_converters::RawValue;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowResult};
@@ -25,7 +27,8 @@ pub struct WeatherCheckWorkflow;
 impl WeatherCheckWorkflow {
     #[run(name = "WeatherCheckWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: RawValue) -> WorkflowResult<String> {
-        let location = location(&input).map_err(|message| fail(INVALID_INPUT, message))?;
+        let location =
+            location(&input).map_err(|message| fail(FailureType::InvalidInput, message))?;
         let summary = ctx
             .execute_activity(Activities::check_weather, location, options::weather())
             .await?;

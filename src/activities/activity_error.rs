@@ -2,19 +2,17 @@
 //! in the UI and a retry decision the server honours.
 
 use crate::failure;
+use crate::failure::FailureType;
 use crate::gateway::GatewayError;
 use std::time::Duration;
 use temporalio_sdk::activities::ActivityError;
 
-/// The killswitch file exists: agent turns are switched off for this instance.
-pub const KILLSWITCH_ACTIVE: &str = "KillswitchActive";
-
-pub fn non_retryable(failure_type: &str, message: impl Into<String>) -> ActivityError {
+pub fn non_retryable(failure_type: FailureType, message: impl Into<String>) -> ActivityError {
     ActivityError::application(failure::application(failure_type, message, true, None))
 }
 
 pub fn retryable(
-    failure_type: &str,
+    failure_type: FailureType,
     message: impl Into<String>,
     next_retry_delay: Option<Duration>,
 ) -> ActivityError {
@@ -38,11 +36,9 @@ impl From<GatewayError> for ActivityError {
                 failure_type,
                 message,
             } => non_retryable(failure_type, message),
-            GatewayError::RunFailed { message } => retryable(
-                crate::gateway::failure_type::AGENT_RUN_FAILED,
-                message,
-                None,
-            ),
+            GatewayError::RunFailed { message } => {
+                retryable(FailureType::AgentRunFailed, message, None)
+            }
         }
     }
 }

@@ -1,25 +1,12 @@
-//! What the config declares a schedule to be, validated, and rendered as the Temporal
-//! `Schedule` the server should hold.
+//! `[schedules.<id>]`: what the config declares a schedule to be, checked field by field.
+//! `crate::schedules` turns it into the Temporal `Schedule` the server should hold.
 
 use super::cron;
 use crate::duration;
-use crate::workflows::{WORKFLOW_TYPES, json_payload};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
-use temporalio_common::protos::temporal::api::common::v1::{Payloads, WorkflowType};
-use temporalio_common::protos::temporal::api::enums::v1::ScheduleOverlapPolicy;
-use temporalio_common::protos::temporal::api::schedule::v1::{
-    IntervalSpec, Schedule, ScheduleAction, SchedulePolicies, ScheduleSpec, ScheduleState,
-    schedule_action,
-};
-use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
-use temporalio_common::protos::temporal::api::workflow::v1::NewWorkflowExecutionInfo;
-
-/// Every cron we send carries this comment, so the declared text can be read back from the
-/// server (which stores cron as structured calendars) and hand-made calendars stand out.
-pub const CRON_COMMENT_PREFIX: &str = "clawfactory-cron: ";
 
 /// What happens when a run is still going at the next fire time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -32,19 +19,6 @@ pub enum Overlap {
     CancelOther,
     TerminateOther,
     AllowAll,
-}
-
-impl Overlap {
-    pub fn to_proto(self) -> ScheduleOverlapPolicy {
-        match self {
-            Overlap::Skip => ScheduleOverlapPolicy::Skip,
-            Overlap::BufferOne => ScheduleOverlapPolicy::BufferOne,
-            Overlap::BufferAll => ScheduleOverlapPolicy::BufferAll,
-            Overlap::CancelOther => ScheduleOverlapPolicy::CancelOther,
-            Overlap::TerminateOther => ScheduleOverlapPolicy::TerminateOther,
-            Overlap::AllowAll => ScheduleOverlapPolicy::AllowAll,
-        }
-    }
 }
 
 /// `[schedules.<id>]`.
@@ -136,11 +110,11 @@ impl Schedules {
 
 impl ScheduleConfig {
     fn validate(&self) -> Result<(), String> {
-        if !WORKFLOW_TYPES.contains(&self.workflow.as_str()) {
+        if !crate::workflow_types::WORKFLOW_TYPES.contains(&self.workflow.as_str()) {
             return Err(format!(
                 "workflow: unknown workflow type {:?} (expected one of {})",
                 self.workflow,
-                WORKFLOW_TYPES.join(", ")
+                crate::workflow_types::WORKFLOW_TYPES.join(", ")
             ));
         }
         if self.cron.is_empty() && self.every.is_empty() {
@@ -175,60 +149,6 @@ impl ScheduleConfig {
 
     pub fn task_queue<'a>(&'a self, default: &'a str) -> &'a str {
         self.task_queue.as_deref().unwrap_or(default)
-    }
-
-    /// The schedule as it should be on the server.
-    pub fn to_proto(&self, schedule_id: &str, default_task_queue: &str) -> Schedule {
-        #[allow(deprecated)]
-        let spec = ScheduleSpec {
-            cron_string: self
-                .cron
-                .iter()
-                .map(|c| format!("{c} #{CRON_COMMENT_PREFIX}{c}"))
-                .collect(),
-            interval: self
-                .every
-                .iter()
-                .map(|every| IntervalSpec {
-                    interval: Some((*every).try_into().expect("validated interval")),
-                    phase: None,
-                })
-                .collect(),
-            timezone_name: self.timezone.clone(),
-            jitter: Some(self.jitter.try_into().expect("validated jitter")),
-            ..Default::default()
-        };
-        let start = NewWorkflowExecutionInfo {
-            workflow_id: self.workflow_id(schedule_id).to_owned(),
-            workflow_type: Some(WorkflowType {
-                name: self.workflow.clone(),
-            }),
-            task_queue: Some(TaskQueue {
-                name: self.task_queue(default_task_queue).to_owned(),
-                ..Default::default()
-            }),
-            input: self.input.as_ref().map(|value| Payloads {
-                payloads: vec![json_payload(value)],
-            }),
-            ..Default::default()
-        };
-        Schedule {
-            spec: Some(spec),
-            action: Some(ScheduleAction {
-                action: Some(schedule_action::Action::StartWorkflow(start)),
-            }),
-            policies: Some(SchedulePolicies {
-                overlap_policy: self.overlap.to_proto() as i32,
-                catchup_window: Some(self.catchup_window.try_into().expect("validated window")),
-                pause_on_failure: self.pause_on_failure,
-                keep_original_workflow_id: false,
-            }),
-            state: Some(ScheduleState {
-                notes: self.note.clone(),
-                paused: self.paused,
-                ..Default::default()
-            }),
-        }
     }
 }
 
@@ -339,37 +259,5 @@ mod tests {
             let err = schedules(text).unwrap_err();
             assert!(err.contains(expected), "{text}: {err}");
         }
-    }
-
-    #[test]
-    fn proto_carries_every_declared_field() {
-        let s = schedules(
-            "[schedules.x]\nworkflow = \"CustomWorkflow\"\ninput = { steps = [] }\ncron = [\"0 4 * * *\"]\nevery = [\"90m\"]\n\
-             timezone = \"UTC\"\noverlap = \"buffer_one\"\njitter = \"30s\"\npaused = true\nnote = \"hi\"\n",
-        )
-        .unwrap();
-        let proto = s.0["x"].to_proto("x", "clawfactory");
-        let spec = proto.spec.unwrap();
-        #[allow(deprecated)]
-        let crons = spec.cron_string;
-        assert_eq!(crons, ["0 4 * * * #clawfactory-cron: 0 4 * * *"]);
-        assert_eq!(spec.interval[0].interval.unwrap().seconds, 5400);
-        assert_eq!(spec.jitter.unwrap().seconds, 30);
-        let policies = proto.policies.unwrap();
-        assert_eq!(
-            policies.overlap_policy,
-            ScheduleOverlapPolicy::BufferOne as i32
-        );
-        assert_eq!(policies.catchup_window.unwrap().seconds, 365 * 24 * 3600);
-        let state = proto.state.unwrap();
-        assert!(state.paused);
-        assert_eq!(state.notes, "hi");
-        let Some(schedule_action::Action::StartWorkflow(start)) = proto.action.unwrap().action
-        else {
-            panic!("start workflow action expected");
-        };
-        assert_eq!(start.workflow_id, "x");
-        assert_eq!(start.task_queue.unwrap().name, "clawfactory");
-        assert_eq!(start.input.unwrap().payloads[0].data, br#"{"steps":[]}"#);
     }
 }

@@ -1,19 +1,25 @@
 //! `dev`: the whole thing on one machine, in one command. A local Temporal dev server with
 //! its SQLite file under a state dir, plus the worker (echo gateway unless configured).
 
-use crate::config::{Config, GatewayApi};
+use crate::config::{Config, GatewayApi, Instances};
 use crate::server::{RunningServer, ServerSpec};
 use crate::{shutdown, worker};
 use anyhow::{Result, bail};
+use clap::Args as ClapArgs;
 use std::path::PathBuf;
-use std::time::Duration;
 
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
-const SERVER_STOP_GRACE: Duration = Duration::from_secs(10);
-
-pub struct DevOptions {
-    pub state_dir: PathBuf,
-    pub temporal_bin: Option<PathBuf>,
+/// Run a local Temporal dev server (UI included) plus the worker, until Ctrl-C.
+///
+/// The server keeps its SQLite database in the state dir, so a later `dev` finds earlier
+/// workflows. The gateway is `echo` (no OpenClaw needed) unless the config sets gateway.api.
+#[derive(ClapArgs)]
+pub struct Args {
+    /// Directory for the server's database [default: $XDG_STATE_HOME/clawfactory-temporal/dev].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The Temporal CLI binary [default: server.temporal_bin, i.e. `temporal` on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub temporal: Option<PathBuf>,
 }
 
 /// Where `dev` keeps its database unless told otherwise.
@@ -27,25 +33,29 @@ pub fn default_state_dir() -> PathBuf {
     }
 }
 
-pub async fn run(mut config: Config, options: DevOptions) -> Result<()> {
+pub async fn run(mut config: Config, args: Args) -> Result<()> {
     let mut spec = ServerSpec::from_config(&config.server, &config.temporal.namespace);
-    spec.server.db_file = options.state_dir.join("temporal.db");
-    if let Some(bin) = options.temporal_bin {
+    spec.server.db_file = args
+        .state_dir
+        .unwrap_or_else(default_state_dir)
+        .join("temporal.db");
+    if let Some(bin) = args.temporal {
         spec.server.temporal_bin = bin;
     }
     config.temporal = spec.temporal_config(&config.temporal.task_queue);
 
     tracing::info!(db = %spec.server.db_file.display(), "starting temporal dev server");
-    let mut server = RunningServer::start(&spec).await?;
-    tokio::select! {
-        ready = server.wait_ready(&config.temporal, READY_TIMEOUT) => ready?,
-        signal = shutdown::requested() => {
-            tracing::info!(signal, "stopping before the server was ready");
-            server.stop(SERVER_STOP_GRACE).await?;
-            return Ok(());
-        }
-    }
-    print_banner(&spec, &config);
+    let stopped_early = async {
+        let signal = shutdown::requested().await;
+        tracing::info!(signal, "stopping before the server was ready");
+    };
+    let Some(mut server) =
+        RunningServer::start_ready(&spec, &config.temporal, stopped_early).await?
+    else {
+        return Ok(());
+    };
+    let instances = Instances::resolve(&config, GatewayApi::Echo);
+    print_banner(&spec, &config, &instances);
 
     let mut server_exit = None;
     let stop = async {
@@ -54,20 +64,20 @@ pub async fn run(mut config: Config, options: DevOptions) -> Result<()> {
             status = server.exited() => server_exit = Some(status),
         }
     };
-    let worker_result = worker::run(&config, GatewayApi::Echo, stop).await;
+    let worker_result = worker::run(&config, &instances, stop).await;
     if let Some(status) = server_exit {
         bail!(
             "temporal server exited unexpectedly ({:?}); worker stopped",
             status
         );
     }
-    let status = server.stop(SERVER_STOP_GRACE).await?;
+    let status = server.stop().await?;
     tracing::info!(%status, "temporal server stopped");
     worker_result
 }
 
-fn print_banner(spec: &ServerSpec, config: &Config) {
-    let api = config.gateway.api.unwrap_or(GatewayApi::Echo);
+fn print_banner(spec: &ServerSpec, config: &Config, instances: &Instances) {
+    let api = instances.default_instance().api;
     println!(
         "\nClawFactory Temporal dev appliance is up.\n\
          \x20 Temporal UI:   {ui}\n\

@@ -2,14 +2,58 @@
 //! and `temporal workflow start --type ... --task-queue clawfactory` do.
 
 use crate::config::Config;
+use crate::payload::json_payload;
 use crate::temporal_client;
-use crate::workflows::{WORKFLOW_TYPES, json_payload, with_instance};
+use crate::workflow_types::{WORKFLOW_TYPES, with_instance};
 use anyhow::{Context, Result, bail};
+use clap::Args as ClapArgs;
+use std::process::ExitCode;
 use temporalio_client::errors::WorkflowGetResultError;
 use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_common::UntypedWorkflow;
 use temporalio_common::data_converters::RawValue;
 use temporalio_common::error::IncomingError;
+
+/// Start a workflow by type name, optionally wait for its result.
+///
+/// Example: run PoetryResearchWorkflow --input '{"settle": "10s"}' --wait
+#[derive(ClapArgs)]
+pub struct Args {
+    /// Workflow type: PoetryResearchWorkflow, WeatherCheckWorkflow or CustomWorkflow.
+    pub workflow_type: String,
+    /// The input as JSON (e.g. '"Paris"' for WeatherCheckWorkflow). Omit for none.
+    #[arg(long, value_name = "JSON")]
+    pub input: Option<String>,
+    /// Workflow id (default: <type>-<unix millis>).
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// Run the agent turns on this OpenClaw instance ([instances.<name>]).
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// Wait for the result and print it; exit 1 if the workflow fails.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// Prints the workflow id (or, with `--wait`, the result); exit 1 if the workflow failed.
+pub async fn run(config: &Config, args: Args) -> Result<ExitCode> {
+    let request = StartRequest {
+        workflow_type: args.workflow_type,
+        input: args.input,
+        workflow_id: args.id,
+        instance: args.instance,
+        wait: args.wait,
+    };
+    match start(config, request).await? {
+        Outcome::Started { workflow_id, .. } => println!("{workflow_id}"),
+        Outcome::Completed { output } => println!("{output}"),
+        Outcome::Failed { message } => {
+            eprintln!("workflow failed: {message}");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
 pub struct StartRequest {
     pub workflow_type: String,

@@ -1,0 +1,111 @@
+//! `check-config`: validate the config and print the effective settings, secrets reduced to
+//! whether they are set. Exit 2 on an error (the NixOS build runs this with `--offline`).
+
+use crate::config::{Config, GatewayApi, InstanceTokens, Instances};
+use crate::secret::Secret;
+use anyhow::{Context, Result};
+use clap::Args as ClapArgs;
+use std::process::ExitCode;
+
+/// Validate the config and print the effective settings (secrets redacted). Exit 2 on error.
+#[derive(ClapArgs)]
+pub struct Args {
+    /// Check the file alone, not the certificate and key files it points at (for
+    /// build-time checks, e.g. in a Nix build, where they do not exist yet).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// Loading already validated the config (an error exits 2 before this runs).
+pub fn run(config: &Config) -> Result<ExitCode> {
+    print!("{}", redacted_toml(config)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The effective configuration as TOML, behind a header of what follows from it: each
+/// instance resolved, the built-in turns, the metrics address.
+pub fn redacted_toml(config: &Config) -> Result<String> {
+    let body = toml::to_string_pretty(config).context("cannot render config")?;
+    let set = |secret: &Option<Secret>| match secret {
+        Some(_) => "set (redacted)",
+        None => "not set",
+    };
+    let mut header = format!("# temporal: {}\n", config.temporal.describe());
+    // The worker's default protocol: what the instances run unless they name one.
+    for instance in Instances::resolve(config, GatewayApi::HooksAgent).iter() {
+        let InstanceTokens { gateway, hooks } = &instance.tokens;
+        header.push_str(&format!(
+            "# instance {}: {} on task queue {}; gateway token {}, hooks token {}, killswitch file {}\n",
+            instance.name,
+            instance.gateway.url,
+            instance.task_queue,
+            set(gateway),
+            set(hooks),
+            instance.killswitch_file.display()
+        ));
+    }
+    let builtin: Vec<String> = crate::workflows::builtin_turns()
+        .into_iter()
+        .filter(|(id, _)| !config.turns.0.contains_key(id))
+        .map(|(id, _)| id)
+        .collect();
+    if !builtin.is_empty() {
+        header.push_str(&format!(
+            "# built-in turns (unless [turns.<id>] or, with resolve_cron_jobs, a cron job defines them): {}\n",
+            builtin.join(", ")
+        ));
+    }
+    if let Some(address) = &config.worker.metrics_address {
+        header.push_str(&format!("# metrics: http://{address}/metrics\n"));
+    }
+    Ok(format!("{header}{body}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_support::load_text;
+    use std::time::Duration;
+
+    #[test]
+    fn the_hooks_token_shows_only_as_set() {
+        let c = load_text("", &[("GATEWAY_HOOKS_TOKEN", "hooks-env")]).unwrap();
+        let out = redacted_toml(&c).unwrap();
+        assert!(out.contains("hooks token set (redacted)") && !out.contains("hooks-env"));
+    }
+
+    #[test]
+    fn redacted_output_hides_the_token_and_reparses() {
+        let c = load_text("", &[("GATEWAY_INTERNAL_TOKEN", "s3cret-value")]).unwrap();
+        let out = redacted_toml(&c).unwrap();
+        assert!(!out.contains("s3cret-value"));
+        assert!(out.contains("gateway token set (redacted)"));
+        let again = Config::parse(&out).unwrap();
+        assert_eq!(again.temporal.task_queue, "clawfactory");
+        assert_eq!(
+            again.workflows.poetry_research.settle,
+            Duration::from_secs(7200)
+        );
+    }
+
+    #[test]
+    fn the_temporal_api_key_comes_from_the_environment_and_is_never_printed() {
+        let c = load_text(
+            "[temporal]\naddress = \"ns.acct.tmprl.cloud:7233\"\n",
+            &[("TEMPORAL_API_KEY", "cloud-key-xyz")],
+        )
+        .unwrap();
+        assert_eq!(
+            c.temporal.api_key.as_ref().unwrap().expose(),
+            "cloud-key-xyz"
+        );
+        assert!(c.temporal.uses_tls());
+        let out = redacted_toml(&c).unwrap();
+        assert!(!out.contains("cloud-key-xyz"), "{out}");
+        assert!(
+            out.contains("# temporal: https://ns.acct.tmprl.cloud:7233"),
+            "{out}"
+        );
+        Config::parse(&out).unwrap();
+    }
+}

@@ -1,0 +1,9 @@
+//! One file per subcommand: its arguments (clap), what it prints, and its exit code. The
+//! machinery they share lives beside `commands/`: `worker`, `server`, `schedules`.
+
+pub mod check_config;
+pub mod dev;
+pub mod run;
+pub mod schedules;
+pub mod server;
+pub mod worker;

@@ -1,0 +1,26 @@
+//! `worker`: poll the task queue(s) and run ClawFactory's workflows and activities until
+//! SIGTERM or Ctrl-C, then drain in-flight work and exit 0.
+
+use crate::config::{Config, GatewayApi, Instances};
+use crate::{shutdown, worker};
+use anyhow::Result;
+use clap::Args as ClapArgs;
+use std::process::ExitCode;
+
+/// Poll the task queue and run ClawFactory's workflows and activities.
+///
+/// Registers PoetryResearchWorkflow, WeatherCheckWorkflow, CustomWorkflow and the
+/// activities trigger_agent_turn, check_weather, http_request. Waits for Temporal if it
+/// is not up yet. SIGTERM/Ctrl-C drains in-flight work, then exits 0.
+#[derive(ClapArgs)]
+pub struct Args {}
+
+pub async fn run(config: &Config) -> Result<ExitCode> {
+    let instances = Instances::resolve(config, GatewayApi::HooksAgent);
+    let stop = async {
+        let signal = shutdown::requested().await;
+        tracing::info!(signal, "stop requested");
+    };
+    worker::run(config, &instances, stop).await?;
+    Ok(ExitCode::SUCCESS)
+}

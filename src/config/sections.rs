@@ -1,0 +1,184 @@
+//! The smaller sections: `[worker]`, `[workflows.*]`, `[weather]` and `[server]` (the local
+//! `temporal server start-dev` that `dev` and the appliance run).
+
+use super::validate;
+use crate::duration;
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// How long in-flight activities may run on after a stop request before they are cancelled.
+    #[serde(with = "duration::serde_text")]
+    pub graceful_shutdown: Duration,
+    /// Serve Prometheus metrics here (`host:port`; keep it on loopback). Unset: no metrics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_address: Option<String>,
+    /// Give every `[instances.<name>]` its own task queue `<temporal.task_queue>-<name>`,
+    /// so a busy or stuck instance cannot hold up the others' workflows.
+    pub instance_task_queues: bool,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            graceful_shutdown: Duration::from_secs(30),
+            metrics_address: None,
+            instance_task_queues: false,
+        }
+    }
+}
+
+impl WorkerConfig {
+    pub fn metrics_socket(&self) -> Result<Option<std::net::SocketAddr>> {
+        self.metrics_address
+            .as_deref()
+            .map(|text| {
+                text.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "worker.metrics_address: expected ip:port (e.g. \"127.0.0.1:9464\"), got {text:?}"
+                    )
+                })
+            })
+            .transpose()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkflowsConfig {
+    pub agent_turn: AgentTurnConfig,
+    pub poetry_research: PoetryResearchConfig,
+}
+
+impl WorkflowsConfig {
+    pub(super) fn validate(&self) -> Result<()> {
+        validate::positive(
+            "workflows.agent_turn.start_to_close",
+            self.agent_turn.start_to_close,
+        )?;
+        let retry = &self.agent_turn.retry;
+        validate::positive(
+            "workflows.agent_turn.retry.initial_interval",
+            retry.initial_interval,
+        )?;
+        if retry.maximum_interval < retry.initial_interval {
+            bail!(
+                "workflows.agent_turn.retry.maximum_interval: must be at least initial_interval ({})",
+                duration::format(retry.initial_interval)
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn validate_attempts(&self) -> Result<()> {
+        if self.agent_turn.retry.maximum_attempts == 0 {
+            bail!(
+                "workflows.agent_turn.retry.maximum_attempts: expected at least 1 (0 would retry forever)"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Activity options of every agent turn (the reference: 10 min, 30 s → 5 min, 3 attempts).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentTurnConfig {
+    #[serde(with = "duration::serde_text")]
+    pub start_to_close: Duration,
+    pub retry: RetryConfig,
+}
+
+impl Default for AgentTurnConfig {
+    fn default() -> Self {
+        Self {
+            start_to_close: Duration::from_secs(600),
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    #[serde(with = "duration::serde_text")]
+    pub initial_interval: Duration,
+    #[serde(with = "duration::serde_text")]
+    pub maximum_interval: Duration,
+    pub maximum_attempts: u32,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            initial_interval: Duration::from_secs(30),
+            maximum_interval: Duration::from_secs(300),
+            maximum_attempts: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoetryResearchConfig {
+    /// The durable wait between the execute and synthesize turns.
+    #[serde(with = "duration::serde_text")]
+    pub settle: Duration,
+}
+
+impl Default for PoetryResearchConfig {
+    fn default() -> Self {
+        Self {
+            settle: Duration::from_secs(2 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeatherConfig {
+    pub base_url: String,
+}
+
+impl Default for WeatherConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://wttr.in".into(),
+        }
+    }
+}
+
+/// The local `temporal server start-dev` that `dev` (and the appliance) runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The Temporal CLI; a bare name is looked up on PATH.
+    pub temporal_bin: PathBuf,
+    pub ip: String,
+    pub grpc_port: u16,
+    pub http_port: u16,
+    pub ui_port: u16,
+    pub metrics_port: u16,
+    pub db_file: PathBuf,
+    /// The dev server's own log level (debug, info, warn, error).
+    pub log_level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            temporal_bin: PathBuf::from("temporal"),
+            ip: "127.0.0.1".into(),
+            grpc_port: 7233,
+            http_port: 7243,
+            ui_port: 8233,
+            metrics_port: 7235,
+            db_file: PathBuf::from("/srv/clawfactory/temporal/temporal.db"),
+            log_level: "warn".into(),
+        }
+    }
+}
