@@ -1,95 +1,105 @@
-//! The worker's config file as the tests write it: short retries, a 1 s settle, the
-//! cron-fire API against the fake gateway and a killswitch file inside the test's temp dir.
+//! The worker's config file as the tests write it: the crate's own typed `Config` with the
+//! test defaults (short retries, a 1 s settle, the cron-fire API against the fake gateway, a
+//! killswitch file inside the test's temp dir), serialized to TOML.
 //!
-//! Why one template: every test starts from the same fast, isolated settings and changes
-//! only what it is about, so a test's config shows exactly what that test depends on.
+//! Why typed: a test changes only what it is about (`config.gateway.timeout = ...`), and a
+//! misspelt key does not compile, where raw TOML text would fail only at run time.
 
 use super::temporal_server::TemporalServer;
+use clawfactory_temporal::config::{Config, GatewayApi, TurnConfig};
+use clawfactory_temporal::schedules::{ScheduleConfig, Schedules};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A config file for the worker, with short retry intervals so tests run in seconds.
+/// Derefs to its `Config`, so tests set `config.gateway.api = Some(GatewayApi::Echo)`.
 pub struct ConfigFile {
-    pub temporal_address: String,
-    pub gateway_api: &'static str,
-    pub gateway_url: String,
-    pub token_file: Option<PathBuf>,
-    pub killswitch_file: PathBuf,
-    pub gateway_timeout: &'static str,
-    pub settle: &'static str,
-    pub retry_initial: &'static str,
-    pub retry_attempts: u32,
-    pub weather_url: String,
-    pub graceful_shutdown: &'static str,
-    /// More keys inside `[gateway]`.
-    pub gateway_extra: String,
-    /// More tables after everything else.
-    pub extra: String,
+    pub config: Config,
+    /// TOML text appended verbatim after the typed config (see `append_raw_toml`).
+    raw_toml: String,
 }
 
 impl ConfigFile {
     pub fn new(dir: &Path, server: &TemporalServer, gateway_url: &str) -> ConfigFile {
+        let mut config = Config::default();
+        config.temporal.address = server.address();
+        config.worker.graceful_shutdown = Duration::from_secs(2);
+        config.gateway.api = Some(GatewayApi::CronFire);
+        config.gateway.url = gateway_url.to_owned();
+        config.gateway.killswitch_file = Some(dir.join("KILLSWITCH_test"));
+        config.gateway.timeout = Duration::from_secs(10);
+        let retry = &mut config.workflows.agent_turn.retry;
+        retry.initial_interval = Duration::from_secs(1);
+        retry.maximum_interval = Duration::from_secs(1);
+        retry.maximum_attempts = 3;
+        config.workflows.poetry_research.settle = Duration::from_secs(1);
+        config.weather.base_url = gateway_url.to_owned();
         ConfigFile {
-            temporal_address: server.address(),
-            gateway_api: "cron-fire",
-            gateway_url: gateway_url.to_owned(),
-            token_file: None,
-            killswitch_file: dir.join("KILLSWITCH_test"),
-            gateway_timeout: "10s",
-            settle: "1s",
-            retry_initial: "1s",
-            retry_attempts: 3,
-            weather_url: gateway_url.to_owned(),
-            graceful_shutdown: "2s",
-            gateway_extra: String::new(),
-            extra: String::new(),
+            config,
+            raw_toml: String::new(),
         }
     }
 
+    /// Appends TOML text after the typed config, as it is. Only for a test whose subject is
+    /// the text itself (e.g. a declared schedule that is also fed to `schedules apply`);
+    /// anything else sets `config`, where a misspelt key does not compile.
+    pub fn append_raw_toml(&mut self, text: &str) {
+        self.raw_toml.push('\n');
+        self.raw_toml.push_str(text);
+    }
+
+    /// The file's text: the config as a hand-written file would say it, then any raw TOML.
+    pub fn to_toml(&self) -> String {
+        let mut config = self.config.clone();
+        // The two built-in turns are defaults, not configuration: written out they would be
+        // configured turns, which shadow an OpenClaw cron job of the same name.
+        config.turns.0.retain(|_, turn| !turn.builtin);
+        let mut table = toml::Table::try_from(&config).expect("the config serializes");
+        // No `[schedules]` means the default schedule. Leave it out rather than write that
+        // schedule, so raw `[schedules.<id>]` text replaces it instead of adding to it.
+        if config.schedules == Schedules::default() {
+            table.remove("schedules");
+        }
+        toml::to_string(&table).expect("the config serializes") + &self.raw_toml
+    }
+
     pub fn write(&self, path: &Path) -> PathBuf {
-        let token_line = self
-            .token_file
-            .as_ref()
-            .map(|p| format!("token_file = {:?}\n", p.display().to_string()))
-            .unwrap_or_default();
-        let text = format!(
-            r#"[temporal]
-address = "{address}"
-
-[worker]
-graceful_shutdown = "{grace}"
-
-[gateway]
-api = "{api}"
-url = "{url}"
-{token_line}killswitch_file = {killswitch:?}
-timeout = "{timeout}"
-{gateway_extra}
-
-[workflows.agent_turn.retry]
-initial_interval = "{initial}"
-maximum_interval = "{initial}"
-maximum_attempts = {attempts}
-
-[workflows.poetry_research]
-settle = "{settle}"
-
-[weather]
-base_url = "{weather}"
-{extra}"#,
-            address = self.temporal_address,
-            grace = self.graceful_shutdown,
-            api = self.gateway_api,
-            url = self.gateway_url,
-            killswitch = self.killswitch_file.display().to_string(),
-            timeout = self.gateway_timeout,
-            gateway_extra = self.gateway_extra,
-            initial = self.retry_initial,
-            attempts = self.retry_attempts,
-            settle = self.settle,
-            weather = self.weather_url,
-            extra = self.extra,
-        );
-        std::fs::write(path, text).unwrap();
+        std::fs::write(path, self.to_toml()).unwrap();
         path.to_owned()
     }
+}
+
+impl std::ops::Deref for ConfigFile {
+    type Target = Config;
+
+    fn deref(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl std::ops::DerefMut for ConfigFile {
+    fn deref_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+}
+
+/// A `[turns.<id>]` with only its message: agent `main`, no model, thinking or timeout.
+pub fn turn(message: &str) -> TurnConfig {
+    TurnConfig {
+        message: message.to_owned(),
+        agent: "main".into(),
+        model: None,
+        thinking: None,
+        timeout: None,
+        builtin: false,
+    }
+}
+
+/// A `[schedules.<id>]` with only its workflow: every other key as when left out of the file.
+pub fn schedule(workflow: &str) -> ScheduleConfig {
+    let mut table = toml::Table::new();
+    table.insert("workflow".into(), workflow.into());
+    table
+        .try_into()
+        .expect("a schedule needs only its workflow")
 }

@@ -17,7 +17,7 @@ mod worker_process;
 mod workflow;
 
 #[allow(unused_imports)]
-pub use config_file::ConfigFile;
+pub use config_file::{ConfigFile, schedule, turn};
 #[allow(unused_imports)]
 pub use process::{BIN, ChildGuard, NotifySocket, cli, free_port, wait_until};
 #[allow(unused_imports)]
