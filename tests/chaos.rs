@@ -13,6 +13,7 @@
 
 mod common;
 
+use clawfactory_temporal::config::GatewayApi;
 use common::fake_openclaw::{FakeOpenClaw, Outcome};
 use common::{ConfigFile, Setup, workflow_result};
 use serde_json::json;
@@ -67,19 +68,21 @@ fn seed() -> u64 {
 /// worker was SIGKILLed is only retried once Temporal times the attempt out, and with the
 /// production 60 s heartbeat timeout each kill mid-turn would cost a minute. 5 s is still far
 /// longer than any fake run here (≤ 400 ms), so no attempt times out on its own.
-fn hooks_config(setup: &Setup, openclaw: &FakeOpenClaw, settle: &'static str) -> ConfigFile {
+fn hooks_config(setup: &Setup, openclaw: &FakeOpenClaw, settle: Duration) -> ConfigFile {
     let hooks = setup.path("hooks-token");
     std::fs::write(&hooks, format!("{}\n", openclaw.hooks_token)).unwrap();
     std::fs::set_permissions(&hooks, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let mut config = setup.config();
-    config.gateway_api = "hooks-agent";
-    config.gateway_url = openclaw.url();
-    config.gateway_extra = format!("hooks_token_file = {:?}\n", hooks.display().to_string());
-    config.settle = settle;
-    config.retry_initial = "1s";
+    config.gateway.api = Some(GatewayApi::HooksAgent);
+    config.gateway.url = openclaw.url();
+    config.gateway.hooks_token_file = Some(hooks);
+    config.workflows.poetry_research.settle = settle;
+    let agent_turn = &mut config.workflows.agent_turn;
+    agent_turn.start_to_close = Duration::from_secs(5);
+    agent_turn.retry.initial_interval = Duration::from_secs(1);
+    agent_turn.retry.maximum_interval = Duration::from_secs(1);
     // Kills and the server restart may cost one turn several attempts; none may run out.
-    config.retry_attempts = 20;
-    config.extra = "\n[workflows.agent_turn]\nstart_to_close = \"5s\"\n".into();
+    agent_turn.retry.maximum_attempts = 20;
     config
 }
 
@@ -132,7 +135,7 @@ async fn two_hundred_runs_survive_five_worker_kills_and_a_server_restart() {
     let openclaw = FakeOpenClaw::start().await;
     // Each run takes 0–400 ms on the gateway, so kills also land while turns are running.
     openclaw.outcomes((0..RUNS * TURNS.len()).map(|_| Outcome::ok_after(rng.millis(0, 400))));
-    let config = hooks_config(&setup, &openclaw, "1s");
+    let config = hooks_config(&setup, &openclaw, Duration::from_secs(1));
     let mut worker = setup.worker(&config).await;
 
     let mut events: Vec<(Duration, Event)> = (0..KILLS)
@@ -318,7 +321,9 @@ async fn two_thousand_runs_through_one_worker_leave_no_memory_or_fd_growth() {
     let began = Instant::now();
     let setup = Setup::on_tmpfs().await;
     let openclaw = FakeOpenClaw::start().await;
-    let worker = setup.worker(&hooks_config(&setup, &openclaw, "0s")).await;
+    let worker = setup
+        .worker(&hooks_config(&setup, &openclaw, Duration::ZERO))
+        .await;
     let pid = worker.pid();
     let client = setup.server.client().await;
     let started = Footprint::of(pid);

@@ -3,6 +3,7 @@
 
 mod common;
 
+use clawfactory_temporal::config::GatewayApi;
 use common::fake_http::Reply;
 use common::{BIN, Setup, cli, free_port, temporal_bin, wait_until, workflow_result};
 use std::process::{Command, Stdio};
@@ -232,14 +233,13 @@ async fn no_token_appears_in_any_log_failure_or_output() {
         std::fs::set_permissions(file, world_readable).unwrap();
     }
     let mut config = setup.config();
-    config.gateway_api = "hooks-agent";
-    config.token_file = Some(gateway_file.clone());
-    config.gateway_extra = format!(
-        "hooks_token_file = {:?}\nresolve_cron_jobs = true\n",
-        hooks_file.display().to_string()
-    );
+    config.gateway.api = Some(GatewayApi::HooksAgent);
+    config.gateway.token_file = Some(gateway_file.clone());
+    config.gateway.hooks_token_file = Some(hooks_file.clone());
+    config.gateway.resolve_cron_jobs = true;
     // Written turns go straight to /hooks/agent; others are looked up over the admin RPC.
-    config.extra = "[turns.written]\nmessage = \"Write.\"\n".into();
+    let written = common::turn("Write.");
+    config.turns.0.insert("written".into(), written);
     let config_path = config.write(&setup.path("worker.toml"));
     let worker =
         common::WorkerProcess::start_with_env(&config_path, &[("RUST_LOG", "trace")]).await;
@@ -276,8 +276,8 @@ async fn no_token_appears_in_any_log_failure_or_output() {
     assert_eq!(run.status.code(), Some(1), "{}", text(&run.stderr));
     // The cron-fire protocol with the gateway token from the environment.
     let mut fire = config;
-    fire.gateway_api = "cron-fire";
-    fire.token_file = None;
+    fire.gateway.api = Some(GatewayApi::CronFire);
+    fire.gateway.token_file = None;
     let fire_path = fire.write(&setup.path("fire.toml"));
     let hooks_log = worker.output();
     drop(worker);

@@ -109,8 +109,8 @@ async fn sigterm_stops_the_worker_promptly_even_with_an_agent_turn_in_flight() {
         [Reply::ok("never seen").delayed(Duration::from_secs(60))],
     );
     let mut config = setup.config();
-    config.gateway_timeout = "120s";
-    config.graceful_shutdown = "1s";
+    config.gateway.timeout = Duration::from_secs(120);
+    config.worker.graceful_shutdown = Duration::from_secs(1);
     let mut worker = setup.worker(&config).await;
     let client = setup.server.client().await;
     start_workflow(

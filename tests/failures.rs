@@ -122,7 +122,7 @@ async fn connection_refused_and_timeouts_are_retryable() {
         .gateway
         .script(FIRE, [Reply::ok("late").delayed(Duration::from_secs(3))]);
     let mut config = setup.config();
-    config.gateway_timeout = "1s";
+    config.gateway.timeout = Duration::from_secs(1);
     let _worker = setup.worker(&config).await;
     let client = setup.server.client().await;
     start_workflow(&client, "CustomWorkflow", Some(one_turn()), "timeout").await;
@@ -132,8 +132,8 @@ async fn connection_refused_and_timeouts_are_retryable() {
 
     let refused = Setup::new().await;
     let mut config = refused.config();
-    config.gateway_url = format!("http://127.0.0.1:{}", free_port());
-    config.retry_attempts = 2;
+    config.gateway.url = format!("http://127.0.0.1:{}", free_port());
+    config.workflows.agent_turn.retry.maximum_attempts = 2;
     let _worker = refused.worker(&config).await;
     let client = refused.server.client().await;
     start_workflow(&client, "CustomWorkflow", Some(one_turn()), "refused").await;
@@ -148,7 +148,7 @@ async fn connection_refused_and_timeouts_are_retryable() {
 async fn the_killswitch_stops_agent_turns_before_any_network_call() {
     let setup = Setup::new().await;
     let config = setup.config();
-    std::fs::write(&config.killswitch_file, "").unwrap();
+    std::fs::write(config.gateway.killswitch_path(), "").unwrap();
     let _worker = setup.worker(&config).await;
     let client = setup.server.client().await;
     start_workflow(&client, "PoetryResearchWorkflow", None, "killed").await;

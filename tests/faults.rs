@@ -9,9 +9,11 @@
 
 mod common;
 
+use clawfactory_temporal::config::{GatewayApi, TurnConfig};
 use common::fake_http::{FakeHttp, Reply, Wire, single_idempotency_key};
 use common::{
-    Failed, RetryState, Setup, WorkerProcess, start_workflow, workflow_failure, workflow_result,
+    ConfigFile, Failed, RetryState, Setup, WorkerProcess, start_workflow, workflow_failure,
+    workflow_result,
 };
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -24,16 +26,14 @@ const SLOW: Duration = Duration::from_secs(3);
 
 /// `[turns.<name>]` whose message carries the fake's `fault:<name>` marker; `timeout` is the
 /// turn's start-to-close (unset: the configured 10 min).
-fn fault_turns(names: &[&str], timeout: Option<&str>) -> String {
-    let timeout = timeout
-        .map(|t| format!("timeout = \"{t}\"\n"))
-        .unwrap_or_default();
-    names
-        .iter()
-        .map(|name| {
-            format!("[turns.{name}]\nmessage = \"fault:{name}\"\nagent = \"main\"\n{timeout}")
-        })
-        .collect()
+fn add_fault_turns(config: &mut ConfigFile, names: &[&str], timeout: Option<Duration>) {
+    for name in names {
+        let turn = TurnConfig {
+            timeout,
+            ..common::turn(&format!("fault:{name}"))
+        };
+        config.turns.0.insert(name.to_string(), turn);
+    }
 }
 
 fn turn_definition(agent_turn: &str) -> Value {
@@ -70,9 +70,9 @@ fn flood(declared: bool) -> Reply {
 /// others 10 min), and starts one `CustomWorkflow` per fault, its id the fault's name.
 async fn run_turn_faults(
     setup: &Setup,
-    api: &'static str,
+    api: GatewayApi,
     faults: Vec<(&str, Vec<Reply>)>,
-    silent_timeout: &str,
+    silent_timeout: Duration,
 ) -> WorkerProcess {
     let names: Vec<&str> = faults.iter().map(|(name, _)| *name).collect();
     for (name, replies) in faults {
@@ -80,9 +80,10 @@ async fn run_turn_faults(
     }
     let others: Vec<&str> = names.iter().copied().filter(|n| *n != "silent").collect();
     let mut config = setup.config();
-    config.gateway_api = api;
-    config.gateway_timeout = "1s";
-    config.extra = fault_turns(&others, None) + &fault_turns(&["silent"], Some(silent_timeout));
+    config.gateway.api = Some(api);
+    config.gateway.timeout = Duration::from_secs(1);
+    add_fault_turns(&mut config, &others, None);
+    add_fault_turns(&mut config, &["silent"], Some(silent_timeout));
     let worker = setup.worker(&config).await;
     let client = setup.server.client().await;
     for name in names {
@@ -165,7 +166,13 @@ async fn hooks_agent_faults_retry_with_one_key_except_an_oversized_answer() {
         ("huge", vec![flood(false)]),
         ("silent", times(100, Reply::silent())),
     ];
-    let _worker = run_turn_faults(&setup, "hooks-agent", faults, "10s").await;
+    let _worker = run_turn_faults(
+        &setup,
+        GatewayApi::HooksAgent,
+        faults,
+        Duration::from_secs(10),
+    )
+    .await;
     let client = setup.server.client().await;
 
     // Slower than the read timeout: re-POSTed with the same key until the answer comes.
@@ -251,7 +258,13 @@ async fn chat_completions_never_retries_a_completed_run_whose_reply_is_unreadabl
     ];
     // A request waits the longer of the turn's timeout and gateway.timeout (1 s), but never
     // past the attempt's start-to-close: `silent` may take 5 s and gets a bit less.
-    let _worker = run_turn_faults(&setup, "chat-completions", faults, "5s").await;
+    let _worker = run_turn_faults(
+        &setup,
+        GatewayApi::ChatCompletions,
+        faults,
+        Duration::from_secs(5),
+    )
+    .await;
     let client = setup.server.client().await;
 
     // No answer before the timeout: the run was cancelled with the connection, so retry.

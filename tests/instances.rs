@@ -5,8 +5,12 @@
 
 mod common;
 
+use clawfactory_temporal::config::InstanceConfig;
+use clawfactory_temporal::schedules::{ScheduleConfig, Schedules};
 use common::fake_http::FakeHttp;
 use common::{Setup, cli, free_port};
+use serde_json::json;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 fn text(bytes: &[u8]) -> String {
@@ -23,32 +27,28 @@ async fn each_instance_gets_its_own_gateway_token_queue_and_metrics() {
     let lab_killswitch = dir.join("KILLSWITCH_lab");
     let metrics_port = free_port();
     let mut config = setup.config();
-    config.extra = format!(
-        r#"
-[instances.lab]
-url = "{lab_url}"
-token_file = {token:?}
-killswitch_file = {killswitch:?}
-
-[schedules.lab-daily]
-workflow = "PoetryResearchWorkflow"
-instance = "lab"
-input = {{ settle = "1s" }}
-cron = ["0 4 * * *"]
-"#,
-        lab_url = lab.url(),
-        token = lab_token.display().to_string(),
-        killswitch = lab_killswitch.display().to_string(),
+    config.instances.insert(
+        "lab".into(),
+        InstanceConfig {
+            url: lab.url(),
+            api: None,
+            token_file: Some(lab_token.clone()),
+            hooks_token_file: None,
+            killswitch_file: Some(lab_killswitch.clone()),
+            gateway_token: None,
+            hooks_token: None,
+        },
     );
+    let lab_daily = ScheduleConfig {
+        instance: Some("lab".into()),
+        input: Some(json!({"settle": "1s"})),
+        cron: vec!["0 4 * * *".into()],
+        ..common::schedule("PoetryResearchWorkflow")
+    };
+    config.schedules = Schedules(BTreeMap::from([("lab-daily".into(), lab_daily)]));
+    config.worker.instance_task_queues = true;
+    config.worker.metrics_address = Some(format!("127.0.0.1:{metrics_port}"));
     let path = config.write(&setup.path("worker.toml"));
-    // [worker] is written by the harness; these two keys go into it.
-    let with_worker_keys = std::fs::read_to_string(&path).unwrap().replace(
-        "[worker]\n",
-        &format!(
-            "[worker]\ninstance_task_queues = true\nmetrics_address = \"127.0.0.1:{metrics_port}\"\n"
-        ),
-    );
-    std::fs::write(&path, with_worker_keys).unwrap();
     let config_arg = path.display().to_string();
 
     let checked = cli(&["--config", &config_arg, "check-config"], &[]).await;

@@ -3,6 +3,7 @@
 
 mod common;
 
+use clawfactory_temporal::config::{GatewayApi, OnSkipped, TurnConfig};
 use common::fake_http::{Reply, single_idempotency_key};
 use common::fake_openclaw::{FakeOpenClaw, Outcome};
 use common::{ConfigFile, Setup, WorkerProcess, start_workflow, workflow_result};
@@ -25,16 +26,16 @@ impl World {
     }
 
     /// A worker config speaking `api` to the fake, with both tokens in their files.
-    fn config(&self, api: &'static str) -> ConfigFile {
+    fn config(&self, api: GatewayApi) -> ConfigFile {
         let hooks = self.setup.path("hooks-token");
         let gateway = self.setup.path("gateway-token");
         std::fs::write(&hooks, format!("{}\n", self.openclaw.hooks_token)).unwrap();
         std::fs::write(&gateway, format!("{}\n", self.openclaw.gateway_token)).unwrap();
         let mut config = self.setup.config();
-        config.gateway_api = api;
-        config.gateway_url = self.openclaw.url();
-        config.token_file = Some(gateway);
-        config.gateway_extra = format!("hooks_token_file = {:?}\n", hooks.display().to_string());
+        config.gateway.api = Some(api);
+        config.gateway.url = self.openclaw.url();
+        config.gateway.token_file = Some(gateway);
+        config.gateway.hooks_token_file = Some(hooks);
         config
     }
 
@@ -53,22 +54,27 @@ impl World {
     }
 }
 
-const TURNS: &str = r#"
-[turns.digest]
-message = "Write the daily digest."
-agent = "writer"
-timeout = "2m"
-model = "mock/mock-model"
-
-[turns.ghost]
-message = "Talk to nobody."
-agent = "nobody"
-"#;
+/// `[turns.digest]` with every key OpenClaw receives, and `[turns.ghost]` for an agent
+/// OpenClaw does not know.
+fn add_turns(config: &mut ConfigFile) {
+    let digest = TurnConfig {
+        agent: "writer".into(),
+        timeout: Some(Duration::from_secs(120)),
+        model: Some("mock/mock-model".into()),
+        ..common::turn("Write the daily digest.")
+    };
+    let ghost = TurnConfig {
+        agent: "nobody".into(),
+        ..common::turn("Talk to nobody.")
+    };
+    config.turns.0.insert("digest".into(), digest);
+    config.turns.0.insert("ghost".into(), ghost);
+}
 
 #[tokio::test]
 async fn poetry_research_makes_two_real_runs_through_hooks_agent() {
     let world = World::new().await;
-    let _worker = world.worker(&world.config("hooks-agent")).await;
+    let _worker = world.worker(&world.config(GatewayApi::HooksAgent)).await;
     let client = world.setup.server.client().await;
     start_workflow(
         &client,
@@ -116,8 +122,8 @@ async fn poetry_research_makes_two_real_runs_through_hooks_agent() {
 #[tokio::test]
 async fn a_turn_carries_its_definition_and_reports_the_run() {
     let world = World::new().await;
-    let mut config = world.config("hooks-agent");
-    config.extra = TURNS.into();
+    let mut config = world.config(GatewayApi::HooksAgent);
+    add_turns(&mut config);
     let _worker = world.worker(&config).await;
     let result: Value =
         serde_json::from_str(&world.turn("digest-1", "digest").await.unwrap()).unwrap();
@@ -137,7 +143,7 @@ async fn a_turn_carries_its_definition_and_reports_the_run() {
 async fn a_run_that_completed_with_error_is_retried_as_a_new_run_under_a_new_key() {
     let world = World::new().await;
     world.openclaw.outcomes([Outcome::error(), Outcome::ok()]);
-    let _worker = world.worker(&world.config("hooks-agent")).await;
+    let _worker = world.worker(&world.config(GatewayApi::HooksAgent)).await;
     assert!(
         world
             .turn("retry-run", "poetry-research-execute")
@@ -164,7 +170,7 @@ async fn runs_that_keep_failing_end_in_agent_run_failed() {
     world
         .openclaw
         .outcomes([Outcome::error(), Outcome::error(), Outcome::error()]);
-    let _worker = world.worker(&world.config("hooks-agent")).await;
+    let _worker = world.worker(&world.config(GatewayApi::HooksAgent)).await;
     let err = world
         .turn("always-fails", "poetry-research-execute")
         .await
@@ -187,7 +193,7 @@ async fn a_connection_cut_mid_wait_reattaches_to_the_same_run() {
         .openclaw
         .outcomes([Outcome::ok_after(Duration::from_secs(3))]);
     world.openclaw.cut_connections([Duration::from_millis(500)]);
-    let _worker = world.worker(&world.config("hooks-agent")).await;
+    let _worker = world.worker(&world.config(GatewayApi::HooksAgent)).await;
     assert!(world.turn("cut", "poetry-research-execute").await.is_ok());
     assert_eq!(
         world.openclaw.runs().len(),
@@ -208,8 +214,8 @@ async fn a_turn_longer_than_the_read_timeout_is_waited_for_without_a_second_run(
     world
         .openclaw
         .outcomes([Outcome::ok_after(Duration::from_millis(3500))]);
-    let mut config = world.config("hooks-agent");
-    config.gateway_timeout = "1s";
+    let mut config = world.config(GatewayApi::HooksAgent);
+    config.gateway.timeout = Duration::from_secs(1);
     let _worker = world.worker(&config).await;
     assert!(world.turn("long", "poetry-research-execute").await.is_ok());
     assert_eq!(world.openclaw.runs().len(), 1);
@@ -231,7 +237,7 @@ async fn a_failed_admission_is_retried_with_the_same_key_after_retry_after() {
                "type": "service_unavailable", "code": "gateway_unavailable"}}),
     )
     .header("Retry-After", "2")]);
-    let _worker = world.worker(&world.config("hooks-agent")).await;
+    let _worker = world.worker(&world.config(GatewayApi::HooksAgent)).await;
     assert!(
         world
             .turn("admission", "poetry-research-execute")
@@ -251,13 +257,10 @@ async fn a_failed_admission_is_retried_with_the_same_key_after_retry_after() {
 #[tokio::test]
 async fn wrong_token_unknown_agent_and_undefined_turns_fail_at_once() {
     let world = World::new().await;
-    let mut config = world.config("hooks-agent");
-    config.extra = TURNS.into();
+    let mut config = world.config(GatewayApi::HooksAgent);
+    add_turns(&mut config);
     // The GATEWAY token where the hooks token belongs: OpenClaw answers 401.
-    config.gateway_extra = format!(
-        "hooks_token_file = {:?}\n",
-        world.setup.path("gateway-token").display().to_string()
-    );
+    config.gateway.hooks_token_file = Some(world.setup.path("gateway-token"));
     let _worker = world.worker(&config).await;
     let err = world.turn("wrong-token", "digest").await.unwrap_err();
     assert!(
@@ -267,8 +270,8 @@ async fn wrong_token_unknown_agent_and_undefined_turns_fail_at_once() {
     assert_eq!(world.openclaw.requests_to(HOOKS).len(), 1);
 
     let world = World::new().await;
-    let mut config = world.config("hooks-agent");
-    config.extra = TURNS.into();
+    let mut config = world.config(GatewayApi::HooksAgent);
+    add_turns(&mut config);
     let _worker = world.worker(&config).await;
     let err = world.turn("ghost", "ghost").await.unwrap_err();
     assert!(
@@ -294,7 +297,7 @@ async fn skipped_runs_succeed_by_default_and_fail_when_configured() {
     world
         .openclaw
         .outcomes([Outcome::skipped(), Outcome::skipped()]);
-    let worker = world.worker(&world.config("hooks-agent")).await;
+    let worker = world.worker(&world.config(GatewayApi::HooksAgent)).await;
     let result = world
         .turn("skipped-ok", "poetry-research-execute")
         .await
@@ -303,8 +306,8 @@ async fn skipped_runs_succeed_by_default_and_fail_when_configured() {
     assert!(worker.output().contains("OpenClaw skipped the agent run"));
     drop(worker);
 
-    let mut config = world.config("hooks-agent");
-    config.gateway_extra.push_str("on_skipped = \"fail\"\n");
+    let mut config = world.config(GatewayApi::HooksAgent);
+    config.gateway.on_skipped = OnSkipped::Fail;
     let _worker = world.worker(&config).await;
     let err = world
         .turn("skipped-fail", "poetry-research-execute")
@@ -330,8 +333,8 @@ async fn cron_jobs_resolve_by_exact_name_through_the_admin_rpc() {
         .add_cron_job(job("j2", "nightly-extra", "A substring match, not ours."));
     world.openclaw.add_cron_job(job("j3", "twice", "one"));
     world.openclaw.add_cron_job(job("j4", "twice", "two"));
-    let mut config = world.config("hooks-agent");
-    config.gateway_extra.push_str("resolve_cron_jobs = true\n");
+    let mut config = world.config(GatewayApi::HooksAgent);
+    config.gateway.resolve_cron_jobs = true;
     let _worker = world.worker(&config).await;
 
     assert!(world.turn("exact", "nightly").await.is_ok());
@@ -365,7 +368,9 @@ async fn cron_jobs_resolve_by_exact_name_through_the_admin_rpc() {
 async fn chat_completions_returns_the_reply_and_retries_provider_failures_as_new_runs() {
     let world = World::new().await;
     world.openclaw.outcomes([Outcome::error(), Outcome::ok()]);
-    let _worker = world.worker(&world.config("chat-completions")).await;
+    let _worker = world
+        .worker(&world.config(GatewayApi::ChatCompletions))
+        .await;
     let reply = world.turn("chat", "poetry-research-execute").await.unwrap();
     assert!(
         reply.starts_with("MOCK-REPLY: Research today's poetry topic"),
@@ -383,8 +388,8 @@ async fn chat_completions_returns_the_reply_and_retries_provider_failures_as_new
 #[tokio::test]
 async fn the_preflight_names_what_is_misconfigured_without_blocking() {
     let world = World::new().await;
-    let mut config = world.config("hooks-agent");
-    config.gateway_extra = String::new(); // no hooks token at all
+    let mut config = world.config(GatewayApi::HooksAgent);
+    config.gateway.hooks_token_file = None; // no hooks token at all
     let worker = world.worker(&config).await;
     common::wait_until("the preflight warning", Duration::from_secs(20), || {
         worker.output().contains("no hooks token is set")
@@ -392,8 +397,8 @@ async fn the_preflight_names_what_is_misconfigured_without_blocking() {
     .await;
 
     let world = World::new().await;
-    let mut config = world.config("hooks-agent");
-    config.gateway_url = format!("http://127.0.0.1:{}", common::free_port());
+    let mut config = world.config(GatewayApi::HooksAgent);
+    config.gateway.url = format!("http://127.0.0.1:{}", common::free_port());
     let worker = world.worker(&config).await;
     common::wait_until(
         "the unreachable-gateway warning",

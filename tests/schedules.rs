@@ -229,7 +229,8 @@ input = { name = "nightly", steps = [{ type = "agent_turn", agent_id = "nightly-
 cron = ["0 3 * * *"]
 "#;
     let mut worker_config = setup.config();
-    worker_config.extra = config.to_owned();
+    // The same declaration, as text, that `schedules apply` and `trigger` read below.
+    worker_config.append_raw_toml(config);
     let _worker = setup.worker(&worker_config).await;
     schedules(&setup, config, &["apply"]).await;
     let (code, _, err) = schedules(&setup, config, &["trigger", "custom-nightly"]).await;

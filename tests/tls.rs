@@ -5,31 +5,29 @@
 
 mod common;
 
+use clawfactory_temporal::config::TemporalConfig;
 use common::header_sniffer::HeaderSniffer;
 use common::tls_proxy::{TestCa, TlsProxy};
 use common::{BIN, ChildGuard, Setup, WorkerProcess, cli, wait_until};
 use std::path::Path;
 use std::time::Duration;
 
-/// The TLS keys of `[temporal]` for the relay.
-fn tls_keys(address: &str, ca_file: &Path, server_name: Option<&str>) -> String {
-    let mut keys = format!(
-        "[temporal]\naddress = {address:?}\nserver_ca_file = {:?}\n",
-        ca_file.display().to_string()
-    );
-    if let Some(name) = server_name {
-        keys.push_str(&format!("server_name = {name:?}\n"));
+/// The TLS keys of `[temporal]` for the relay; every other key left out.
+fn tls_keys(address: &str, ca_file: &Path, server_name: Option<&str>) -> TemporalConfig {
+    TemporalConfig {
+        address: address.to_owned(),
+        server_ca_file: Some(ca_file.to_owned()),
+        server_name: server_name.map(str::to_owned),
+        ..TemporalConfig::default()
     }
-    keys
 }
 
-/// A worker config whose `[temporal]` table is replaced by `temporal_table`.
-fn config_with(setup: &Setup, name: &str, temporal_table: &str, extra_temporal: &str) -> String {
+/// A worker config whose `[temporal]` table is `temporal` (instead of the test server's).
+fn config_with(setup: &Setup, name: &str, temporal: TemporalConfig) -> String {
     let path = setup.path(name);
-    setup.config().write(&path);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let rest = text.split_once("\n\n").unwrap().1;
-    std::fs::write(&path, format!("{temporal_table}{extra_temporal}\n{rest}")).unwrap();
+    let mut config = setup.config();
+    config.temporal = temporal;
+    config.write(&path);
     path.display().to_string()
 }
 
@@ -52,12 +50,11 @@ async fn worker_and_cli_run_a_workflow_over_mutual_tls() {
         credentials.join("temporal-client-key"),
     )
     .unwrap();
-    let table = tls_keys(&proxy.address(), &ca_file, Some("temporal.test"));
-    let client_cert = format!(
-        "client_cert_file = {:?}\n",
-        client_leaf.cert_file.display().to_string()
-    );
-    let config = config_with(&setup, "mtls.toml", &table, &client_cert);
+    let temporal = TemporalConfig {
+        client_cert_file: Some(client_leaf.cert_file.clone()),
+        ..tls_keys(&proxy.address(), &ca_file, Some("temporal.test"))
+    };
+    let config = config_with(&setup, "mtls.toml", temporal);
     let env = [("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap())];
 
     let checked = cli(&["--config", &config, "check-config"], &env).await;
@@ -123,8 +120,7 @@ async fn wrong_ca_wrong_name_and_missing_client_certificate_are_refused_with_the
     let right = config_with(
         &setup,
         "right.toml",
-        &tls_keys(&proxy.address(), &right_ca, Some("temporal.test")),
-        "",
+        tls_keys(&proxy.address(), &right_ca, Some("temporal.test")),
     );
     let listed = cli(&["--config", &right, "schedules", "list"], &[]).await;
     assert!(
@@ -136,8 +132,7 @@ async fn wrong_ca_wrong_name_and_missing_client_certificate_are_refused_with_the
     let wrong_issuer = config_with(
         &setup,
         "wrong-ca.toml",
-        &tls_keys(&proxy.address(), &wrong_ca, Some("temporal.test")),
-        "",
+        tls_keys(&proxy.address(), &wrong_ca, Some("temporal.test")),
     );
     let err = connection_error(&wrong_issuer, &[]).await;
     assert!(
@@ -181,8 +176,7 @@ async fn wrong_ca_wrong_name_and_missing_client_certificate_are_refused_with_the
     let wrong_name = config_with(
         &setup,
         "wrong-name.toml",
-        &tls_keys(&proxy.address(), &right_ca, None),
-        "",
+        tls_keys(&proxy.address(), &right_ca, None),
     );
     let err = connection_error(&wrong_name, &[]).await;
     assert!(
@@ -196,8 +190,7 @@ async fn wrong_ca_wrong_name_and_missing_client_certificate_are_refused_with_the
     let no_client_cert = config_with(
         &setup,
         "no-client-cert.toml",
-        &tls_keys(&mtls_proxy.address(), &right_ca, Some("temporal.test")),
-        "",
+        tls_keys(&mtls_proxy.address(), &right_ca, Some("temporal.test")),
     );
     connection_error(&no_client_cert, &[]).await;
     let refused = mtls_proxy.handshake_errors();
@@ -210,8 +203,11 @@ async fn wrong_ca_wrong_name_and_missing_client_certificate_are_refused_with_the
     let plaintext = config_with(
         &setup,
         "plaintext.toml",
-        &format!("[temporal]\naddress = {:?}\ntls = false\n", proxy.address()),
-        "",
+        TemporalConfig {
+            address: proxy.address(),
+            tls: Some(false),
+            ..TemporalConfig::default()
+        },
     );
     connection_error(&plaintext, &[]).await;
 }
@@ -226,12 +222,12 @@ async fn the_api_key_reaches_the_server_as_a_bearer_token() {
     let config = config_with(
         &setup,
         "api-key.toml",
-        &format!(
-            "[temporal]\naddress = {:?}\ntls = false\napi_key_file = {:?}\n",
-            sniffer.address(),
-            key_file.display().to_string()
-        ),
-        "",
+        TemporalConfig {
+            address: sniffer.address(),
+            tls: Some(false),
+            api_key_file: Some(key_file.clone()),
+            ..TemporalConfig::default()
+        },
     );
     let listed = cli(&["--config", &config, "schedules", "list"], &[]).await;
     let stderr = String::from_utf8_lossy(&listed.stderr);
@@ -258,46 +254,58 @@ async fn tls_settings_that_cannot_work_are_config_errors() {
     let dir = setup.dir.path();
     let not_pem = dir.join("ca.der");
     std::fs::write(&not_pem, [0x30, 0x82, 0x01]).unwrap();
+    // `[temporal]` with only these keys (the address too is left at its default).
+    let defaults = TemporalConfig::default;
     let cases = [
         (
-            format!(
-                "[temporal]\nserver_ca_file = {:?}\n",
-                not_pem.display().to_string()
-            ),
+            TemporalConfig {
+                server_ca_file: Some(not_pem.clone()),
+                ..defaults()
+            },
             "temporal.server_ca_file",
             "is not a PEM file",
         ),
         (
-            "[temporal]\nserver_ca_file = \"/nonexistent/ca.pem\"\n".to_owned(),
+            TemporalConfig {
+                server_ca_file: Some("/nonexistent/ca.pem".into()),
+                ..defaults()
+            },
             "temporal.server_ca_file",
             "/nonexistent/ca.pem",
         ),
         (
-            "[temporal]\nclient_cert_file = \"/etc/hostname\"\n".to_owned(),
+            TemporalConfig {
+                client_cert_file: Some("/etc/hostname".into()),
+                ..defaults()
+            },
             "temporal.client_key_file",
             "no key",
         ),
         (
-            "[temporal]\ntls = false\nserver_name = \"x\"\n".to_owned(),
+            TemporalConfig {
+                tls: Some(false),
+                server_name: Some("x".into()),
+                ..defaults()
+            },
             "temporal.server_name",
             "tls = false",
         ),
     ];
     for (i, (table, key, words)) in cases.iter().enumerate() {
-        let config = config_with(&setup, &format!("bad-{i}.toml"), table, "");
+        let config = config_with(&setup, &format!("bad-{i}.toml"), table.clone());
         let out = cli(&["--config", &config, "check-config"], &[]).await;
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{table}: {err}");
-        assert!(err.contains(key) && err.contains(words), "{table}: {err}");
+        assert_eq!(out.status.code(), Some(2), "{table:?}: {err}");
+        assert!(err.contains(key) && err.contains(words), "{table:?}: {err}");
     }
     // A build-time check (the NixOS module's) sees the file alone: certificates and the
     // client key only exist on the target machine.
     for (i, (table, _, _)) in cases.iter().take(3).enumerate() {
-        let config = config_with(&setup, &format!("offline-{i}.toml"), table, "");
+        let config = config_with(&setup, &format!("offline-{i}.toml"), table.clone());
         let out = cli(&["--config", &config, "check-config", "--offline"], &[]).await;
         assert!(
             out.status.success(),
-            "{table}: {}",
+            "{table:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

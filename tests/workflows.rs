@@ -2,6 +2,7 @@
 
 mod common;
 
+use clawfactory_temporal::config::GatewayApi;
 use clawfactory_temporal::workflows::PoetryResearchWorkflow;
 use common::fake_http::Reply;
 use common::{Setup, start_workflow, wait_until, workflow_result};
@@ -16,7 +17,7 @@ async fn poetry_research_runs_both_turns_around_a_durable_wait() {
     std::fs::write(&token_file, "tok-poetry-123\n").unwrap();
     setup.gateway.require_bearer("tok-poetry-123");
     let mut config = setup.config();
-    config.token_file = Some(token_file);
+    config.gateway.token_file = Some(token_file);
     let _worker = setup.worker(&config).await;
     let client = setup.server.client().await;
 
@@ -211,8 +212,8 @@ async fn weather_check_summarises_the_configured_weather_service() {
 async fn echo_gateway_needs_no_network() {
     let setup = Setup::new().await;
     let mut config = setup.config();
-    config.gateway_api = "echo";
-    config.gateway_url = "http://127.0.0.1:9".into();
+    config.gateway.api = Some(GatewayApi::Echo);
+    config.gateway.url = "http://127.0.0.1:9".into();
     let _worker = setup.worker(&config).await;
     let client = setup.server.client().await;
     let definition =

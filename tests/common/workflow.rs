@@ -1,0 +1,107 @@
+//! Starting workflows and waiting for them to close, as an external client would: by type
+//! name with JSON (or raw) payloads, then the string result, or how it failed.
+//!
+//! Why untyped: the tests play the part of any starter (the CLI, a schedule, another
+//! language's SDK), so they must not share the worker's Rust types to agree with it.
+
+use super::temporal_server::TASK_QUEUE;
+use clawfactory_temporal::start::failure_chain;
+use clawfactory_temporal::workflows::json_payload;
+use std::time::Duration;
+use temporalio_client::errors::WorkflowGetResultError;
+use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_common::UntypedWorkflow;
+use temporalio_common::data_converters::RawValue;
+use temporalio_common::protos::temporal::api::common::v1::Payload;
+pub use temporalio_common::protos::temporal::api::enums::v1::RetryState;
+use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
+
+/// Starts a workflow by type name, exactly as an external starter would.
+pub async fn start_workflow(
+    client: &Client,
+    workflow_type: &str,
+    input: Option<serde_json::Value>,
+    workflow_id: &str,
+) {
+    let payloads = input.iter().map(json_payload).collect();
+    start_workflow_raw(client, workflow_type, payloads, workflow_id).await;
+}
+
+/// Starts a workflow with these payloads as they are (any encoding, any bytes, any count).
+pub async fn start_workflow_raw(
+    client: &Client,
+    workflow_type: &str,
+    payloads: Vec<Payload>,
+    workflow_id: &str,
+) {
+    client
+        .start_workflow(
+            UntypedWorkflow::new(workflow_type),
+            RawValue { payloads },
+            WorkflowStartOptions::new(TASK_QUEUE, workflow_id).build(),
+        )
+        .await
+        .expect("start workflow");
+}
+
+/// Waits up to 120 s for the workflow to close.
+async fn finished(client: &Client, workflow_id: &str) -> Result<RawValue, WorkflowGetResultError> {
+    let handle = client.get_workflow_handle::<UntypedWorkflow>(workflow_id);
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        handle.get_result(WorkflowGetResultOptions::default()),
+    )
+    .await
+    .expect("workflow did not finish within 120 s")
+}
+
+/// The workflow's string result, or its failure chain (`[Type] message: ...`) as the error.
+pub async fn workflow_result(client: &Client, workflow_id: &str) -> Result<String, String> {
+    match finished(client, workflow_id).await {
+        Ok(raw) => {
+            let payload = raw.payloads.first().expect("a result payload");
+            Ok(serde_json::from_slice::<String>(&payload.data).expect("a string result"))
+        }
+        Err(WorkflowGetResultError::Failed(err)) => Err(failure_chain(&err)),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+/// How a failed workflow failed: its failure chain (`[Type] message: ...`) and, when an
+/// activity failed it, why the activity's retries stopped.
+#[derive(Debug)]
+pub struct Failed {
+    pub chain: String,
+    /// `NonRetryableFailure` for a typed non-retryable failure, `MaximumAttemptsReached` when
+    /// every attempt failed retryably; `None` when no activity was involved.
+    pub retry_state: Option<RetryState>,
+    /// The innermost application failure was marked non-retryable.
+    pub non_retryable: bool,
+}
+
+/// Waits (bounded) for the workflow to fail and returns how; panics if it succeeded.
+pub async fn workflow_failure(client: &Client, workflow_id: &str) -> Failed {
+    let err = match finished(client, workflow_id).await {
+        Err(WorkflowGetResultError::Failed(err)) => err,
+        Ok(_) => panic!("workflow {workflow_id} succeeded; a failure was expected"),
+        Err(other) => panic!("workflow {workflow_id}: {other}"),
+    };
+    let mut retry_state = None;
+    let mut non_retryable = false;
+    let mut failure = Some(err.failure());
+    while let Some(current) = failure {
+        match &current.failure_info {
+            Some(FailureInfo::ActivityFailureInfo(info)) => {
+                retry_state = RetryState::try_from(info.retry_state).ok();
+            }
+            Some(FailureInfo::ApplicationFailureInfo(info)) => non_retryable = info.non_retryable,
+            _ => {}
+        }
+        failure = current.cause.as_deref();
+    }
+    Failed {
+        chain: failure_chain(&err),
+        retry_state,
+        non_retryable,
+    }
+}
