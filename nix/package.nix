@@ -23,10 +23,16 @@ let
     strictDeps = true;
   };
 
+  # The checks (nix/checks.nix) build with the default release profile and share these.
   cargoArtifacts = craneLib.buildDepsOnly commonArgs;
 
-  package = craneLib.buildPackage (commonArgs // {
-    inherit cargoArtifacts;
+  # The shipped binary uses Cargo.toml's `dist` profile (small over fast: fat LTO, one codegen
+  # unit), the same one the Debian package and the benchmark use; its dependencies are built
+  # for that profile too.
+  distArgs = commonArgs // { CARGO_PROFILE = "dist"; };
+
+  package = craneLib.buildPackage (distArgs // {
+    cargoArtifacts = craneLib.buildDepsOnly distArgs;
     # The tests run once, in the nextest check (nix/checks.nix), with the Temporal CLI.
     doCheck = false;
 

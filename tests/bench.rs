@@ -1,11 +1,11 @@
 //! The worker benchmark. Not run by `cargo test` (ignored), only compiled; run it with:
 //!
 //! ```sh
-//! cargo build --release && cargo test --test bench -- --ignored --nocapture
+//! cargo build --profile dist && cargo test --test bench -- --ignored --nocapture
 //! ```
 //!
 //! It starts a Temporal dev server, a fast fake gateway (loopback, answers `/hooks/agent` at
-//! once, keep-alive) and the RELEASE worker binary (`target/release/clawfactory-temporal`, or
+//! once, keep-alive) and the dist-profile worker binary (`target/dist/clawfactory-temporal`, or
 //! `BENCH_WORKER=/path/to/binary`), then prints a table and one JSON line:
 //! exec → READY (sd_notify `READY=1` on a NOTIFY_SOCKET it binds; the server already up),
 //! idle RSS after `BENCH_IDLE_SECS` (30), sequential end-to-end latency of a 2-turn
@@ -95,7 +95,7 @@ async fn fast_gateway() -> (u16, Arc<AtomicUsize>) {
     (port, calls)
 }
 
-/// `BENCH_WORKER`, else the release binary (`cargo build --release`): the driver itself may
+/// `BENCH_WORKER`, else the shipped build (`cargo build --profile dist`): the driver itself may
 /// be a debug build, which spares CI and you a second release tree (dev-dependencies change
 /// the features of shared crates, so a release test build recompiles most of the SDK).
 fn worker_bin() -> PathBuf {
@@ -105,10 +105,10 @@ fn worker_bin() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let bin = target.join("release/clawfactory-temporal");
+    let bin = target.join("dist/clawfactory-temporal");
     assert!(
         bin.is_file(),
-        "no {}: run `cargo build --release` first (or set BENCH_WORKER)",
+        "no {}: run `cargo build --profile dist` first (or set BENCH_WORKER)",
         bin.display()
     );
     bin
@@ -267,7 +267,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: cargo build --release && cargo test --test bench -- --ignored --nocapture"]
+#[ignore = "benchmark: cargo build --profile dist && cargo test --test bench -- --ignored --nocapture"]
 async fn bench() {
     let burst_size: usize = env_or("BENCH_N", 500);
     let idle_secs: u64 = env_or("BENCH_IDLE_SECS", 30);

@@ -97,7 +97,7 @@ async fn start_run(setup_client: &tokio::sync::RwLock<Client>, id: &str, settle:
             .start_workflow(
                 UntypedWorkflow::new("PoetryResearchWorkflow"),
                 RawValue {
-                    payloads: vec![clawfactory_temporal::workflows::json_payload(&input)],
+                    payloads: vec![clawfactory_temporal::payload::json_payload(&input)],
                 },
                 WorkflowStartOptions::new(common::TASK_QUEUE, id).build(),
             )

@@ -6,7 +6,7 @@
 mod common;
 
 use clawfactory_temporal::config::InstanceConfig;
-use clawfactory_temporal::schedules::{ScheduleConfig, Schedules};
+use clawfactory_temporal::config::{ScheduleConfig, Schedules};
 use common::fake_http::FakeHttp;
 use common::{Setup, cli, free_port};
 use serde_json::json;
@@ -35,8 +35,6 @@ async fn each_instance_gets_its_own_gateway_token_queue_and_metrics() {
             token_file: Some(lab_token.clone()),
             hooks_token_file: None,
             killswitch_file: Some(lab_killswitch.clone()),
-            gateway_token: None,
-            hooks_token: None,
         },
     );
     let lab_daily = ScheduleConfig {

@@ -10,8 +10,9 @@ mod common;
 
 use clawfactory_temporal::config::{Config, Env, Source};
 use clawfactory_temporal::duration;
+use clawfactory_temporal::payload::{json_payload, json_value};
 use clawfactory_temporal::workflows::definition::{Definition, Step};
-use clawfactory_temporal::workflows::{PoetryInput, json_payload, json_value, weather_location};
+use clawfactory_temporal::workflows::{PoetryInput, weather_location};
 use common::{Setup, start_workflow_raw, workflow_failure};
 use serde_json::{Map, Value, json};
 use std::panic::{AssertUnwindSafe, catch_unwind};

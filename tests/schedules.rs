@@ -32,9 +32,9 @@ async fn schedules(setup: &Setup, config: &str, args: &[&str]) -> (Option<i32>, 
 
 async fn describe(setup: &Setup, id: &str) -> Option<DescribeScheduleResponse> {
     let client = setup.server.client().await;
-    clawfactory_temporal::schedules::describe(&client, "default", id)
+    clawfactory_temporal::schedules::describe(&client, id)
         .await
-        .ok()
+        .expect("describe the schedule")
 }
 
 fn schedule(d: &DescribeScheduleResponse) -> Schedule {

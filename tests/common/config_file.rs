@@ -7,7 +7,7 @@
 
 use super::temporal_server::TemporalServer;
 use clawfactory_temporal::config::{Config, GatewayApi, TurnConfig};
-use clawfactory_temporal::schedules::{ScheduleConfig, Schedules};
+use clawfactory_temporal::config::{ScheduleConfig, Schedules};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -50,11 +50,8 @@ impl ConfigFile {
 
     /// The file's text: the config as a hand-written file would say it, then any raw TOML.
     pub fn to_toml(&self) -> String {
-        let mut config = self.config.clone();
-        // The two built-in turns are defaults, not configuration: written out they would be
-        // configured turns, which shadow an OpenClaw cron job of the same name.
-        config.turns.0.retain(|_, turn| !turn.builtin);
-        let mut table = toml::Table::try_from(&config).expect("the config serializes");
+        let config = &self.config;
+        let mut table = toml::Table::try_from(config).expect("the config serializes");
         // No `[schedules]` means the default schedule. Leave it out rather than write that
         // schedule, so raw `[schedules.<id>]` text replaces it instead of adding to it.
         if config.schedules == Schedules::default() {
@@ -85,14 +82,7 @@ impl std::ops::DerefMut for ConfigFile {
 
 /// A `[turns.<id>]` with only its message: agent `main`, no model, thinking or timeout.
 pub fn turn(message: &str) -> TurnConfig {
-    TurnConfig {
-        message: message.to_owned(),
-        agent: "main".into(),
-        model: None,
-        thinking: None,
-        timeout: None,
-        builtin: false,
-    }
+    TurnConfig::with_message(message)
 }
 
 /// A `[schedules.<id>]` with only its workflow: every other key as when left out of the file.

