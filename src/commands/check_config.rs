@@ -23,9 +23,14 @@ pub fn run(config: &Config) -> Result<ExitCode> {
 }
 
 /// The effective configuration as TOML, behind a header of what follows from it: each
-/// instance resolved, the built-in turns, the metrics address.
+/// instance resolved, the built-in turns, the metrics address. Schedules show as they go to
+/// the server (an `instance` already in their input and queue).
 pub fn redacted_toml(config: &Config) -> Result<String> {
-    let body = toml::to_string_pretty(config).context("cannot render config")?;
+    let effective = Config {
+        schedules: crate::schedules::declared(config),
+        ..config.clone()
+    };
+    let body = toml::to_string_pretty(&effective).context("cannot render config")?;
     let set = |secret: &Option<Secret>| match secret {
         Some(_) => "set (redacted)",
         None => "not set",
