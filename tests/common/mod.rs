@@ -6,6 +6,7 @@
 pub mod fake_http;
 pub mod fake_openclaw;
 pub mod header_sniffer;
+pub mod real_openclaw;
 pub mod tls_proxy;
 
 use clawfactory_temporal::config::TemporalConfig;
