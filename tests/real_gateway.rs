@@ -429,15 +429,30 @@ async fn a_run_that_completed_with_error_is_retried_as_a_new_run_and_the_old_key
         serde_json::from_str(&world.turn("fails-once-real", "fails-once").await.unwrap()).unwrap();
     assert_eq!(result["status"], "ok");
 
+    // Two keys, in order: the first run's and a new one (`/run-2`). Under each key, POSTs that
+    // outlasted gateway.timeout were re-sent; one answer per key.
     let posts = world.tap.to(HOOKS);
-    assert_eq!(posts.len(), 2, "one failed run, one good run");
-    let keys: Vec<String> = posts
-        .iter()
-        .map(|p| p.request.header("idempotency-key").unwrap().to_owned())
-        .collect();
+    let mut keys: Vec<String> = Vec::new();
+    for post in &posts {
+        let key = post.request.header("idempotency-key").unwrap().to_owned();
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    assert_eq!(keys.len(), 2, "one failed run, one good run: {keys:?}");
     assert_eq!(keys[1], format!("{}/run-2", keys[0]), "a new key");
-    let first = answer_json(&posts[0]);
-    let second = answer_json(&posts[1]);
+    let answered = |key: &str| {
+        let with_key: Vec<_> = posts
+            .iter()
+            .filter(|p| p.request.header("idempotency-key") == Some(key))
+            .filter(|p| p.answer.is_some())
+            .collect();
+        assert_eq!(with_key.len(), 1, "one answer under {key}");
+        with_key[0].clone()
+    };
+    let (failed_post, good_post) = (answered(&keys[0]), answered(&keys[1]));
+    let first = answer_json(&failed_post);
+    let second = answer_json(&good_post);
     assert_eq!(first["completion"]["status"], "error", "{first}");
     assert_eq!(second["completion"]["status"], "ok", "{second}");
     assert_ne!(first["runId"], second["runId"]);
@@ -460,11 +475,11 @@ async fn a_run_that_completed_with_error_is_retried_as_a_new_run_and_the_old_key
 
     // The old key, replayed as the worker sent it, gets OpenClaw's error again: the same run,
     // the same bytes, and no new run or model call. This is why the retry needs a new key.
-    let replay = post_as_recorded(gateway.port, &posts[0].request).await;
+    let replay = post_as_recorded(gateway.port, &failed_post.request).await;
     assert_eq!(replay.status, 200);
     assert_eq!(
         replay.body,
-        posts[0].answer.as_ref().unwrap().body,
+        failed_post.answer.as_ref().unwrap().body,
         "the replay is the original answer"
     );
     println!("OpenClaw's replay of the failed run's key: {}", replay.body);
