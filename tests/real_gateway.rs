@@ -649,6 +649,39 @@ async fn the_killswitch_stops_a_turn_before_any_request_reaches_openclaw() {
     assert!(gateway.model.calls_with("[killswitched-test]").is_empty());
 }
 
+#[tokio::test]
+async fn the_gateway_runs_offline_and_nothing_in_it_tries_to_reach_the_network() {
+    let gateway = real_gateway!("offline");
+    if unsafe { libc::geteuid() } == 0 {
+        assert!(
+            gateway.in_network_namespace,
+            "as root the gateway runs in a network namespace of its own"
+        );
+    }
+    println!(
+        "gateway ready {:.1} s after launch",
+        gateway.ready_after.as_secs_f64()
+    );
+    let health = raw_exchange(gateway.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(health.body, r#"{"ok":true,"status":"live"}"#);
+    // Off by config: update checks, telemetry, mDNS, channels, the model catalog refresh.
+    // A lookup or connection attempt to the outside would have failed and been logged.
+    let log = std::fs::read_to_string(gateway.log_path()).unwrap()
+        + &std::fs::read_to_string(gateway.state_dir.join("gateway.out")).unwrap();
+    for sign in [
+        "EAI_AGAIN",
+        "ENOTFOUND",
+        "ENETUNREACH",
+        "getaddrinfo",
+        "catalog.openclaw",
+    ] {
+        assert!(!log.contains(sign), "the gateway tried the network: {sign}");
+    }
+    assert!(log.contains("skipping channel start"), "channels are off");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The fake against the real gateway
 // ---------------------------------------------------------------------------------------------
@@ -988,7 +1021,13 @@ impl Side<'_> {
         }
         request.push_str("\r\n");
         request.push_str(&probe.body);
-        raw_exchange(target.port, &request).await.unwrap()
+        tokio::time::timeout(
+            Duration::from_secs(120),
+            raw_exchange(target.port, &request),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{} {}: no answer in 120 s", probe.method, probe.path))
+        .unwrap()
     }
 }
 
