@@ -120,6 +120,28 @@ fn answer_json(exchange: &real::Exchange) -> Value {
     serde_json::from_str(&answer.body).unwrap_or_else(|_| panic!("JSON: {}", answer.body))
 }
 
+/// The POSTs of one turn: all under one Idempotency-Key (a POST that outlasts gateway.timeout
+/// is re-sent with it; the first run after the gateway starts can take over 10 s), exactly one
+/// answered. Returns the answered one.
+fn one_turn(posts: &[real::Exchange]) -> real::Exchange {
+    assert!(!posts.is_empty(), "the turn was sent");
+    let keys: Vec<_> = posts
+        .iter()
+        .map(|p| p.request.header("idempotency-key"))
+        .collect();
+    assert!(
+        keys.iter().all(|k| k.is_some() && *k == keys[0]),
+        "one Idempotency-Key: {keys:?}"
+    );
+    let answered: Vec<_> = posts.iter().filter(|p| p.answer.is_some()).collect();
+    assert_eq!(
+        answered.len(),
+        1,
+        "one answer, re-sends before it timed out"
+    );
+    answered[0].clone()
+}
+
 /// Waits until OpenClaw's log holds `count` hook runs named `name`, and returns them.
 async fn hook_runs(gateway: &RealOpenClaw, name: &str, count: usize) -> Vec<real::HookRun> {
     wait_until(
@@ -159,34 +181,17 @@ async fn poetry_research_through_hooks_agent_is_exactly_two_openclaw_runs_on_the
             .filter(|p| p.request.json()["name"] == turn)
             .collect();
         assert!(!sent.is_empty(), "{turn} was sent");
-        let keys: Vec<_> = sent
-            .iter()
-            .map(|p| p.request.header("idempotency-key"))
-            .collect();
-        assert!(
-            keys.iter().all(|k| k.is_some() && *k == keys[0]),
-            "{keys:?}"
-        );
         for post in &sent {
-            let body = post.request.json();
-            assert_eq!(body["agentId"], "main");
+            assert_eq!(post.request.json()["agentId"], "main");
             assert_eq!(
                 post.request.header("authorization"),
                 Some(format!("Bearer {}", gateway.hooks_token).as_str())
             );
         }
-        let answered: Vec<Value> = sent
-            .iter()
-            .filter(|p| p.answer.is_some())
-            .map(|p| answer_json(p))
-            .collect();
-        assert_eq!(
-            answered.len(),
-            1,
-            "{turn}: one answer; the others timed out and were re-sent"
-        );
-        assert_eq!(answered[0]["completion"]["status"], "ok", "{}", answered[0]);
-        run_ids.push(answered[0]["runId"].as_str().unwrap().to_owned());
+        let sent: Vec<real::Exchange> = sent.into_iter().cloned().collect();
+        let answer = answer_json(&one_turn(&sent));
+        assert_eq!(answer["completion"]["status"], "ok", "{answer}");
+        run_ids.push(answer["runId"].as_str().unwrap().to_owned());
         println!(
             "{turn}: {} POST(s) with one Idempotency-Key, run {}",
             sent.len(),
@@ -222,8 +227,11 @@ async fn chat_completions_returns_the_model_reply_as_the_workflow_result() {
     gateway.model.script(marker, [Turn::Reply(reply.into())]);
     let world = World::new(Target::real(gateway)).await;
     let mut config = world.config("chat-completions");
+    // A turn timeout: chat completions has no idempotency, so a read timeout would mean a new
+    // run, and the first run after the gateway starts can take over gateway.timeout (10 s).
     config.extra = format!(
-        "[turns.chat-haiku]\nmessage = \"Write a haiku about rain. {marker}\"\nagent = \"main\"\n"
+        "[turns.chat-haiku]\nmessage = \"Write a haiku about rain. {marker}\"\nagent = \"main\"\n\
+         timeout = \"2m\"\n"
     );
     let _worker = world.worker(&config).await;
 
@@ -311,9 +319,8 @@ async fn a_cron_job_created_through_the_admin_rpc_is_found_by_name_and_its_paylo
         rpcs.iter()
             .any(|rpc| rpc.request.json()["method"] == "cron.list")
     );
-    let posts = world.tap.to(HOOKS);
-    assert_eq!(posts.len(), 1);
-    let body = posts[0].request.json();
+    let post = one_turn(&world.tap.to(HOOKS));
+    let body = post.request.json();
     assert_eq!(body["message"], message.as_str(), "the job's payload");
     assert_eq!(body["agentId"], "writer");
     assert_eq!(body["timeoutSeconds"], 300);
