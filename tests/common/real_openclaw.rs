@@ -32,6 +32,8 @@ pub const NODE_VERSION: &str = "24.21.0";
 pub const SKIP_VAR: &str = "CLAWFACTORY_SKIP_REAL_GATEWAY";
 /// An existing install directory to use instead of the one under the target directory.
 pub const DIR_VAR: &str = "CLAWFACTORY_OPENCLAW_REAL_DIR";
+/// Set to run the gateway on the machine's loopback even as root (how non-root runs work).
+pub const NO_NETNS_VAR: &str = "CLAWFACTORY_REAL_GATEWAY_NO_NETNS";
 /// The agents the gateway knows; hooks may run only `main` and `writer`.
 pub const HOOK_AGENTS: [&str; 2] = ["main", "writer"];
 pub const NOT_A_HOOK_AGENT: &str = "reviewer";
@@ -97,21 +99,26 @@ fn install_once() -> Result<PathBuf, String> {
         .map(PathBuf::from)
         .expect("install.sh prints the install directory");
     assert_eq!(dir, expected, "install.sh installed elsewhere");
-    eprintln!(
+    report(&format!(
         "real OpenClaw install checked in {:.1} s: {}",
         started.elapsed().as_secs_f64(),
         dir.display()
-    );
+    ));
     Ok(dir)
 }
 
-/// Prints why the real-gateway test is skipped (stderr and stdout, so no runner hides it).
+/// Writes a line straight to the process's stderr: `cargo test` captures `println!` and
+/// `eprintln!` of passing tests, and these lines (skips, measured times) must show in CI logs.
+pub fn report(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Says why the real-gateway test is skipped, uncaptured: a skip is never silent.
 pub fn print_skip(test: &str, reason: &str) {
-    let line = format!(
+    report(&format!(
         "SKIPPED {test}: the real OpenClaw gateway is not installed and {SKIP_VAR} says: {reason}"
-    );
-    eprintln!("{line}");
-    println!("{line}");
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -564,7 +571,7 @@ impl RealOpenClaw {
     /// Starts a gateway of its own (use [`shared`] where the default config does).
     pub async fn start(install: &Path, options: Options) -> RealOpenClaw {
         let install = install.to_owned();
-        let (report, reported) = tokio::sync::oneshot::channel();
+        let (started_tx, reported) = tokio::sync::oneshot::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel();
         // Its own thread and runtime: the stub and the front door outlive any one test's
         // runtime, and the processes' parent-death signal is tied to this thread.
@@ -575,7 +582,7 @@ impl RealOpenClaw {
                     .enable_all()
                     .build()
                     .unwrap();
-                runtime.block_on(run_gateway(install, options, report, stopped));
+                runtime.block_on(run_gateway(install, options, started_tx, stopped));
             })
             .unwrap();
         let started = reported
@@ -709,7 +716,7 @@ fn free_port_pair() -> (u16, u16) {
 async fn run_gateway(
     install: PathBuf,
     options: Options,
-    report: tokio::sync::oneshot::Sender<Result<Started, String>>,
+    started_tx: tokio::sync::oneshot::Sender<Result<Started, String>>,
     stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     std::fs::create_dir_all(target_tmp()).unwrap();
@@ -720,7 +727,7 @@ async fn run_gateway(
         .keep();
     std::fs::create_dir_all(state_dir.join("home")).unwrap();
     std::fs::create_dir_all(state_dir.join("logs")).unwrap();
-    let netns = is_root() && std::env::var_os("CLAWFACTORY_REAL_GATEWAY_NO_NETNS").is_none();
+    let netns = is_root() && std::env::var_os(NO_NETNS_VAR).is_none();
     // Inside a namespace of its own the ports are free by construction; outside, pick free ones.
     let (gateway_port, model_port) = if netns {
         (18789, 18790)
@@ -742,13 +749,24 @@ async fn run_gateway(
     // The model stub: on a Unix socket the relay reaches from inside the namespace, or on
     // the machine's loopback.
     let model = ModelStub::default();
-    let model_socket = state_dir.join("model.sock");
-    let gateway_socket = state_dir.join("gateway.sock");
-    assert!(
-        gateway_socket.as_os_str().len() < 100,
-        "socket path too long for a Unix socket: {}",
-        gateway_socket.display()
-    );
+    // Unix socket paths must stay under 108 bytes: a deep checkout puts them in /dev/shm.
+    let socket_dir = if state_dir.as_os_str().len() < 80 {
+        state_dir.clone()
+    } else {
+        let dir = tempfile::Builder::new()
+            .prefix("openclaw-real-")
+            .tempdir_in("/dev/shm")
+            .expect("a short directory for the Unix sockets")
+            .keep();
+        std::fs::write(
+            state_dir.join("socket-dir"),
+            dir.as_os_str().as_encoded_bytes(),
+        )
+        .unwrap();
+        dir
+    };
+    let model_socket = socket_dir.join("model.sock");
+    let gateway_socket = socket_dir.join("gateway.sock");
     if netns {
         let listener = tokio::net::UnixListener::bind(&model_socket).unwrap();
         let stub = model.clone();
@@ -864,7 +882,7 @@ async fn run_gateway(
     };
     let failed = started.is_err();
     if let Ok(gateway) = &started {
-        eprintln!(
+        report(&format!(
             "real OpenClaw {OPENCLAW_VERSION} ready in {:.1} s on http://127.0.0.1:{} ({})",
             gateway.ready_after.as_secs_f64(),
             gateway.port,
@@ -873,13 +891,16 @@ async fn run_gateway(
             } else {
                 "machine loopback"
             }
-        );
+        ));
     }
-    let _ = report.send(started);
+    let _ = started_tx.send(started);
     if !failed {
         let _ = stop.await;
     }
     stop_process_group(&mut child);
+    if socket_dir != state_dir {
+        let _ = std::fs::remove_dir_all(&socket_dir);
+    }
     if failed {
         let _ = std::fs::remove_dir_all(&state_dir);
     }
