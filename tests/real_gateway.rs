@@ -365,7 +365,7 @@ async fn a_worker_sigkilled_mid_turn_is_succeeded_by_one_that_reattaches_and_ope
     // The turn is running on the gateway: OpenClaw has called the model, which holds.
     wait_until(
         "the slow turn's model call",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || gateway.model.calls_with(marker).len() == 1,
     )
     .await;
