@@ -27,8 +27,13 @@ in
     inherit cargoArtifacts;
     nativeCheckInputs = [ pkgs.temporal-cli pkgs.systemd ];
     TEMPORAL_BIN = lib.getExe pkgs.temporal-cli;
+    # tests/real_gateway.rs needs the real OpenClaw gateway, installed from the npm registry;
+    # the sandbox has no network, so those tests print this reason and pass without running.
+    # CI (.ci/run) installs it and runs them.
+    CLAWFACTORY_SKIP_REAL_GATEWAY = "the Nix build sandbox has no network to install Node 24 and openclaw@2026.9.6 from the npm registry (CI runs these tests)";
     preCheck = ''
       export HOME="$(mktemp -d)"
+      echo "tests/real_gateway.rs: SKIPPED inside the Nix sandbox: $CLAWFACTORY_SKIP_REAL_GATEWAY"
     '';
   });
 

@@ -40,6 +40,13 @@ pub fn status_error(what: &str, response: &Captured, hints: &Hints) -> GatewayEr
         ResponseClass::Rejected if said.to_ascii_lowercase().contains("unknown agent") => {
             non_retryable(FailureType::UnknownAgent, "")
         }
+        // The agent exists but the hooks may not run it (OpenClaw 2026.9.6's own words).
+        ResponseClass::Rejected if said.contains("not allowed by hooks.allowedAgentIds") => {
+            non_retryable(
+                FailureType::UnknownAgent,
+                "add the agent to hooks.allowedAgentIds in openclaw.json",
+            )
+        }
         ResponseClass::Rejected => non_retryable(FailureType::GatewayRejected, ""),
         ResponseClass::Throttled => GatewayError::Retryable {
             failure_type: FailureType::GatewayThrottled,
@@ -130,6 +137,12 @@ mod tests {
                 r#"{"error":{"message":"Unknown agent 'nobody'.","type":"invalid_request_error"}}"#,
                 "UnknownAgent",
                 "Unknown agent 'nobody'.",
+            ),
+            (
+                400,
+                r#"{"ok":false,"error":"agentId is not allowed by hooks.allowedAgentIds"}"#,
+                "UnknownAgent",
+                "not allowed by hooks.allowedAgentIds (add the agent to hooks.allowedAgentIds",
             ),
             (
                 400,

@@ -81,7 +81,10 @@ pub struct FakeOpenClaw {
     state: Arc<Mutex<State>>,
 }
 
-const AGENTS: [&str; 2] = ["main", "writer"];
+const AGENTS: [&str; 3] = ["main", "writer", "reviewer"];
+/// `hooks.allowedAgentIds`: the agents `/hooks/agent` may run (all agents stay usable over
+/// chat completions), as in the real gateway the tests run (`real_openclaw.rs`).
+const HOOK_AGENTS: [&str; 2] = ["main", "writer"];
 
 impl FakeOpenClaw {
     pub async fn start() -> FakeOpenClaw {
@@ -195,6 +198,12 @@ impl FakeOpenClaw {
                 json!({"ok": false, "error": format!("unknown agentId \"{agent}\"")}),
             ));
         }
+        if !HOOK_AGENTS.contains(&agent) {
+            return Some(Reply::json(
+                400,
+                json!({"ok": false, "error": "agentId is not allowed by hooks.allowedAgentIds"}),
+            ));
+        }
         if let Some(failure) = self.state.lock().unwrap().admission_failures.pop_front() {
             return Some(failure);
         }
@@ -225,10 +234,15 @@ impl FakeOpenClaw {
             "skipped" => "silent",
             _ => "empty",
         };
+        // A run that failed (provider error) reports no delivery fields.
+        let completion = match status {
+            "error" => json!({"status": status, "replyDisposition": disposition}),
+            _ => json!({"status": status, "replyDisposition": disposition, "delivered": false,
+                        "deliveryAttempted": false}),
+        };
         Some(Reply::json(
             200,
-            json!({"ok": true, "runId": entry.run_id, "completion": {"status": status,
-                   "replyDisposition": disposition, "delivered": false, "deliveryAttempted": false}}),
+            json!({"ok": true, "runId": entry.run_id, "completion": completion}),
         ))
     }
 
@@ -353,7 +367,11 @@ impl FakeOpenClaw {
                 json!({"ok": false, "error": {"type": "invalid_request", "message": "request body must be valid JSON"}}),
             );
         };
-        let id = call["id"].clone();
+        // The gateway makes up a request id when the call has none.
+        let id = match &call["id"] {
+            Value::Null => json!(format!("rpc-{}", self.state.lock().unwrap().requests.len())),
+            id => id.clone(),
+        };
         let params = &call["params"];
         let jobs = self.state.lock().unwrap().cron_jobs.clone();
         let invalid = |message: String| {
@@ -372,14 +390,19 @@ impl FakeOpenClaw {
                 Reply::json(
                     200,
                     json!({"id": id, "ok": true, "payload": {"jobs": matching, "total": matching.len(),
-                    "offset": 0, "hasMore": false, "nextOffset": null}}),
+                    "offset": 0, "limit": 200, "hasMore": false, "nextOffset": null}}),
                 )
             }
             Some("cron.get") => {
                 let wanted = params["id"].as_str().unwrap_or_default();
                 match jobs.into_iter().find(|job| job["id"] == wanted) {
                     Some(job) => Reply::json(200, json!({"id": id, "ok": true, "payload": job})),
-                    None => invalid(format!("Automation not found: {wanted}.")),
+                    None => Reply::json(
+                        400,
+                        json!({"id": id, "ok": false, "error": {"code": "INVALID_REQUEST",
+                               "message": format!("cron job not found: {wanted}. List automations and retry with a current job id. For cross-session management, use a fresh authenticated configured channel owner or Control UI administrator turn or the Automations page."),
+                               "details": {"code": "CRON_JOB_NOT_FOUND", "jobId": wanted}}}),
+                    ),
                 }
             }
             Some(method) => invalid(format!("admin HTTP RPC method is not supported: {method}")),

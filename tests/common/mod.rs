@@ -6,6 +6,7 @@
 pub mod fake_http;
 pub mod fake_openclaw;
 pub mod header_sniffer;
+pub mod real_openclaw;
 pub mod tls_proxy;
 
 // One file per concern; the names tests use are re-exported here (`common::Setup`, ...).

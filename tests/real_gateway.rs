@@ -1,0 +1,1221 @@
+//! Agent turns against the REAL OpenClaw gateway (`openclaw@2026.9.6` on Node 24, installed by
+//! `tests/openclaw-real/install.sh`; harness in `tests/common/real_openclaw.rs`), each checked
+//! against what OpenClaw itself recorded (its log, its runs, the model calls it made), not
+//! only against what the worker says. And the faithful fake (`tests/common/fake_openclaw.rs`)
+//! held to the real gateway: every scenario both can play runs against both, and a difference
+//! in status, body shape or the error text the worker depends on fails.
+//!
+//! The tests share one gateway (it takes 10–20 s to start); each test uses its own turn names
+//! and model-stub markers, and its own recording proxy ([`Tap`]) in front of the gateway.
+
+mod common;
+
+use clawfactory_temporal::config::{GatewayApi, TurnConfig};
+use common::fake_openclaw::{FakeOpenClaw, Outcome};
+use common::real_openclaw::{
+    self as real, Answer, Gate, NOT_A_HOOK_AGENT, RealOpenClaw, Tap, Turn, raw_exchange,
+};
+use common::{ConfigFile, Setup, WorkerProcess, start_workflow, wait_until, workflow_result};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const HOOKS: &str = "/hooks/agent";
+const CHAT: &str = "/v1/chat/completions";
+const ADMIN: &str = "/api/v1/admin/rpc";
+
+/// The shared real gateway, or return (skipped, reason printed).
+macro_rules! real_gateway {
+    ($test:expr) => {
+        match real::shared($test).await {
+            Some(gateway) => gateway,
+            None => return,
+        }
+    };
+}
+
+/// A gateway under test, real or fake: where it listens and its two tokens.
+struct Target {
+    name: &'static str,
+    port: u16,
+    gateway_token: String,
+    hooks_token: String,
+}
+
+impl Target {
+    fn real(gateway: &RealOpenClaw) -> Target {
+        Target {
+            name: "real",
+            port: gateway.port,
+            gateway_token: gateway.gateway_token.clone(),
+            hooks_token: gateway.hooks_token.clone(),
+        }
+    }
+
+    fn fake(fake: &FakeOpenClaw) -> Target {
+        Target {
+            name: "fake",
+            port: fake.port,
+            gateway_token: fake.gateway_token.clone(),
+            hooks_token: fake.hooks_token.clone(),
+        }
+    }
+}
+
+/// One test's world: Temporal, a recording proxy in front of the target, worker configs.
+struct World {
+    setup: Setup,
+    target: Target,
+    tap: Tap,
+}
+
+impl World {
+    async fn new(target: Target) -> World {
+        World {
+            setup: Setup::new().await,
+            tap: Tap::start(target.port).await,
+            target,
+        }
+    }
+
+    /// A worker config speaking `api` to the target through the tap, both tokens in files.
+    fn config(&self, api: GatewayApi) -> ConfigFile {
+        let hooks = self.setup.path("hooks-token");
+        let gateway = self.setup.path("gateway-token");
+        std::fs::write(&hooks, format!("{}\n", self.target.hooks_token)).unwrap();
+        std::fs::write(&gateway, format!("{}\n", self.target.gateway_token)).unwrap();
+        let mut config = self.setup.config();
+        config.gateway.api = Some(api);
+        config.gateway.url = self.tap.url();
+        config.gateway.token_file = Some(gateway);
+        config.gateway.hooks_token_file = Some(hooks);
+        config
+    }
+
+    async fn worker(&self, config: &ConfigFile) -> WorkerProcess {
+        self.setup.worker(config).await
+    }
+
+    async fn start_turn(&self, id: &str, agent_turn: &str) {
+        let client = self.setup.server.client().await;
+        let definition = json!({"steps": [{"type": "agent_turn", "agent_id": agent_turn}]});
+        start_workflow(&client, "CustomWorkflow", Some(definition), id).await;
+    }
+
+    /// The result of one agent turn run through CustomWorkflow, or its failure chain.
+    async fn turn_result(&self, id: &str) -> Result<String, String> {
+        let client = self.setup.server.client().await;
+        let summary = workflow_result(&client, id).await?;
+        let summary: Value = serde_json::from_str(&summary).unwrap();
+        Ok(summary["results"][0]["result"].as_str().unwrap().to_owned())
+    }
+
+    async fn turn(&self, id: &str, agent_turn: &str) -> Result<String, String> {
+        self.start_turn(id, agent_turn).await;
+        self.turn_result(id).await
+    }
+}
+
+/// The JSON answer of an exchange the tap saw (panics if there was none).
+fn answer_json(exchange: &real::Exchange) -> Value {
+    let answer = exchange.answer.as_ref().expect("an answer");
+    serde_json::from_str(&answer.body).unwrap_or_else(|_| panic!("JSON: {}", answer.body))
+}
+
+/// The POSTs of one turn: all under one Idempotency-Key (a POST that outlasts gateway.timeout
+/// is re-sent with it; the first run after the gateway starts can take over 10 s), exactly one
+/// answered. Returns the answered one.
+fn one_turn(posts: &[real::Exchange]) -> real::Exchange {
+    assert!(!posts.is_empty(), "the turn was sent");
+    let keys: Vec<_> = posts
+        .iter()
+        .map(|p| p.request.header("idempotency-key"))
+        .collect();
+    assert!(
+        keys.iter().all(|k| k.is_some() && *k == keys[0]),
+        "one Idempotency-Key: {keys:?}"
+    );
+    let answered: Vec<_> = posts.iter().filter(|p| p.answer.is_some()).collect();
+    assert_eq!(
+        answered.len(),
+        1,
+        "one answer, re-sends before it timed out"
+    );
+    answered[0].clone()
+}
+
+/// Waits until OpenClaw's log holds `count` hook runs named `name`, and returns them.
+async fn hook_runs(gateway: &RealOpenClaw, name: &str, count: usize) -> Vec<real::HookRun> {
+    wait_until(
+        &format!("{count} hook run(s) named {name} in OpenClaw's log"),
+        Duration::from_secs(20),
+        || gateway.hook_runs_named(name).len() >= count,
+    )
+    .await;
+    gateway.hook_runs_named(name)
+}
+
+#[tokio::test]
+async fn poetry_research_through_hooks_agent_is_exactly_two_openclaw_runs_on_the_main_agent() {
+    let gateway = real_gateway!("poetry research through hooks-agent");
+    let world = World::new(Target::real(gateway)).await;
+    let _worker = world.worker(&world.config(GatewayApi::HooksAgent)).await;
+    let client = world.setup.server.client().await;
+    start_workflow(
+        &client,
+        "PoetryResearchWorkflow",
+        Some(json!({"settle": "1s"})),
+        "poetry-real",
+    )
+    .await;
+    assert_eq!(
+        workflow_result(&client, "poetry-real").await,
+        Ok("Poetry research workflow completed".into())
+    );
+
+    // What the worker sent and was told. A turn longer than gateway.timeout (10 s; the first
+    // run after the gateway starts can be) is waited for by re-sending the same key.
+    let posts = world.tap.to(HOOKS);
+    let mut run_ids = Vec::new();
+    for turn in ["poetry-research-execute", "poetry-research-synthesize"] {
+        let sent: Vec<_> = posts
+            .iter()
+            .filter(|p| p.request.json()["name"] == turn)
+            .collect();
+        assert!(!sent.is_empty(), "{turn} was sent");
+        for post in &sent {
+            assert_eq!(post.request.json()["agentId"], "main");
+            assert_eq!(
+                post.request.header("authorization"),
+                Some(format!("Bearer {}", gateway.hooks_token).as_str())
+            );
+        }
+        let sent: Vec<real::Exchange> = sent.into_iter().cloned().collect();
+        let answer = answer_json(&one_turn(&sent));
+        assert_eq!(answer["completion"]["status"], "ok", "{answer}");
+        run_ids.push(answer["runId"].as_str().unwrap().to_owned());
+        println!(
+            "{turn}: {} POST(s) with one Idempotency-Key, run {}",
+            sent.len(),
+            run_ids.last().unwrap()
+        );
+    }
+
+    // What OpenClaw recorded: exactly these two runs, on the main agent, both ok.
+    for (turn, run_id) in ["poetry-research-execute", "poetry-research-synthesize"]
+        .iter()
+        .zip(&run_ids)
+    {
+        let runs = hook_runs(gateway, turn, 1).await;
+        assert_eq!(
+            runs.len(),
+            1,
+            "exactly one OpenClaw run for {turn}: {runs:?}"
+        );
+        assert_eq!(&runs[0].run_id, run_id);
+        assert_eq!(runs[0].agent_id, "main");
+        assert_eq!(runs[0].status, "ok");
+        // And the model was asked once for it (the hook prompt names the task).
+        let calls = gateway.model.calls_with(&format!("Task: {turn}\n"));
+        assert_eq!(calls.len(), 1, "one model call for {turn}");
+    }
+}
+
+#[tokio::test]
+async fn chat_completions_returns_the_model_reply_as_the_workflow_result() {
+    let gateway = real_gateway!("chat-completions");
+    let marker = "[chat-reply-test]";
+    let reply = "Rain on the tin roof, a haiku the stub was told to write.";
+    gateway.model.script(marker, [Turn::Reply(reply.into())]);
+    let world = World::new(Target::real(gateway)).await;
+    let mut config = world.config(GatewayApi::ChatCompletions);
+    // A turn timeout: chat completions has no idempotency, so a read timeout would mean a new
+    // run, and the first run after the gateway starts can take over gateway.timeout (10 s).
+    let haiku = TurnConfig {
+        timeout: Some(Duration::from_secs(120)),
+        ..TurnConfig::with_message(format!("Write a haiku about rain. {marker}"))
+    };
+    config.turns.0.insert("chat-haiku".into(), haiku);
+    let _worker = world.worker(&config).await;
+
+    assert_eq!(
+        world.turn("chat-real", "chat-haiku").await,
+        Ok(reply.into())
+    );
+
+    let posts = world.tap.to(CHAT);
+    assert_eq!(posts.len(), 1);
+    assert_eq!(
+        posts[0].request.header("authorization"),
+        Some(format!("Bearer {}", gateway.gateway_token).as_str()),
+        "the GATEWAY token"
+    );
+    assert_eq!(posts[0].request.json()["model"], "openclaw/main");
+    let answer = answer_json(&posts[0]);
+    let id = answer["id"].as_str().unwrap().to_owned();
+    // OpenClaw ran it once, as the run the answer names, and asked the model once.
+    wait_until(
+        "the chat run in OpenClaw's log",
+        Duration::from_secs(20),
+        || gateway.chat_runs().iter().any(|(run, _)| run == &id),
+    )
+    .await;
+    let runs: Vec<_> = gateway
+        .chat_runs()
+        .into_iter()
+        .filter(|(run, _)| run == &id)
+        .collect();
+    assert_eq!(runs, vec![(id.clone(), "stop".to_owned())]);
+    assert_eq!(gateway.model.calls_with(marker).len(), 1);
+}
+
+#[tokio::test]
+async fn a_cron_job_created_through_the_admin_rpc_is_found_by_name_and_its_payload_runs() {
+    let gateway = real_gateway!("resolve_cron_jobs");
+    let name = "nightly-digest-real";
+    let marker = "[cron-payload-test]";
+    let message = format!("Summarise the night. {marker}");
+    gateway
+        .model
+        .script(marker, [Turn::Reply("The night was quiet.".into())]);
+    let mut ids = Vec::new();
+    for (job_name, text) in [
+        (name.to_owned(), message.clone()),
+        (
+            format!("{name}-extra"),
+            "A substring match, not ours.".into(),
+        ),
+    ] {
+        // Feb 29, 04:00 UTC: the schedule itself never fires during a test.
+        let added = gateway
+            .admin_rpc(
+                "cron.add",
+                json!({"name": job_name, "agentId": "writer",
+                   "schedule": {"kind": "cron", "expr": "0 4 29 2 *", "tz": "UTC"},
+                   "sessionTarget": "isolated", "wakeMode": "now",
+                   "payload": {"kind": "agentTurn", "message": text, "timeoutSeconds": 300},
+                   "delivery": {"mode": "none"}}),
+            )
+            .await;
+        assert_eq!(added["ok"], true, "{added}");
+        ids.push(added["payload"]["id"].as_str().unwrap().to_owned());
+    }
+
+    let world = World::new(Target::real(gateway)).await;
+    let mut config = world.config(GatewayApi::HooksAgent);
+    config.gateway.resolve_cron_jobs = true;
+    let _worker = world.worker(&config).await;
+    let result: Value =
+        serde_json::from_str(&world.turn("cron-real", name).await.unwrap()).unwrap();
+    assert_eq!(result["status"], "ok", "{result}");
+
+    // Found by the admin RPC, with the gateway token, then run through /hooks/agent.
+    let rpcs = world.tap.to(ADMIN);
+    assert!(!rpcs.is_empty());
+    for rpc in &rpcs {
+        assert_eq!(
+            rpc.request.header("authorization"),
+            Some(format!("Bearer {}", gateway.gateway_token).as_str())
+        );
+    }
+    assert!(
+        rpcs.iter()
+            .any(|rpc| rpc.request.json()["method"] == "cron.list")
+    );
+    let post = one_turn(&world.tap.to(HOOKS));
+    let body = post.request.json();
+    assert_eq!(body["message"], message.as_str(), "the job's payload");
+    assert_eq!(body["agentId"], "writer");
+    assert_eq!(body["timeoutSeconds"], 300);
+
+    // OpenClaw ran that payload once, on the job's agent.
+    let runs = hook_runs(gateway, name, 1).await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].agent_id, "writer");
+    assert_eq!(runs[0].status, "ok");
+    assert_eq!(
+        Some(&runs[0].run_id),
+        result["runId"].as_str().map(str::to_owned).as_ref()
+    );
+    assert_eq!(gateway.model.calls_with(marker).len(), 1);
+
+    for id in ids {
+        let removed = gateway.admin_rpc("cron.remove", json!({"id": id})).await;
+        assert_eq!(removed["ok"], true, "{removed}");
+    }
+}
+
+#[tokio::test]
+async fn a_worker_sigkilled_mid_turn_is_succeeded_by_one_that_reattaches_and_openclaw_runs_the_turn_once()
+ {
+    let gateway = real_gateway!("worker SIGKILL mid-turn");
+    let marker = "[slow-turn-crash-test]";
+    let gate = Gate::new();
+    gateway.model.script(
+        marker,
+        [Turn::Hold(gate.clone(), "Slow poem, done.".into())],
+    );
+    let world = World::new(Target::real(gateway)).await;
+    let mut config = world.config(GatewayApi::HooksAgent);
+    // One POST per worker: the read timeout outlasts the whole wait.
+    config.gateway.timeout = Duration::from_secs(240);
+    config.turns.0.insert(
+        "slow-turn-crash".into(),
+        TurnConfig::with_message(format!("Write a slow poem. {marker}")),
+    );
+    let mut worker = world.worker(&config).await;
+    world.start_turn("crash-real", "slow-turn-crash").await;
+
+    // The turn is running on the gateway: OpenClaw has called the model, which holds.
+    wait_until(
+        "the slow turn's model call",
+        Duration::from_secs(120),
+        || gateway.model.calls_with(marker).len() == 1,
+    )
+    .await;
+    worker.kill9();
+    let killed = Instant::now();
+    worker.restart().await;
+
+    wait_until("the successor's POST", Duration::from_secs(180), || {
+        world.tap.to(HOOKS).len() >= 2
+    })
+    .await;
+    let posts = world.tap.to(HOOKS);
+    let picked_up = posts[1].request.at - killed;
+    real::report(&format!(
+        "RECOVERY: the successor worker re-sent the turn {:.1} s after the SIGKILL \
+         (agent-turn heartbeat timeout 60 s, counted from the last heartbeat; retry interval 1 s)",
+        picked_up.as_secs_f64()
+    ));
+    assert!(posts[0].answer.is_none(), "the killed worker got no answer");
+    assert_eq!(
+        posts[0].request.header("idempotency-key"),
+        posts[1].request.header("idempotency-key"),
+        "the same Idempotency-Key re-attaches"
+    );
+    assert_eq!(posts[0].request.body, posts[1].request.body);
+    // Still one model call: the run goes on while nobody waits for it.
+    assert_eq!(gateway.model.calls_with(marker).len(), 1);
+    gate.release();
+
+    let result: Value =
+        serde_json::from_str(&world.turn_result("crash-real").await.unwrap()).unwrap();
+    assert_eq!(result["status"], "ok", "{result}");
+    let runs = hook_runs(gateway, "slow-turn-crash", 1).await;
+    assert_eq!(
+        runs.len(),
+        1,
+        "OpenClaw ran the turn exactly once: {runs:?}"
+    );
+    assert_eq!(runs[0].status, "ok");
+    assert_eq!(Some(runs[0].run_id.as_str()), result["runId"].as_str());
+    assert_eq!(
+        gateway.model.calls_with(marker).len(),
+        1,
+        "and called the model once"
+    );
+    assert_eq!(world.tap.to(HOOKS).len(), 2, "no third POST");
+}
+
+#[tokio::test]
+async fn a_run_that_completed_with_error_is_retried_as_a_new_run_and_the_old_key_replays_openclaws_error()
+ {
+    let gateway = real_gateway!("run error retried under a new key");
+    let marker = "[fails-once-test]";
+    gateway.model.script(
+        marker,
+        [Turn::Fail(400), Turn::Reply("Memo drafted.".into())],
+    );
+    let world = World::new(Target::real(gateway)).await;
+    let mut config = world.config(GatewayApi::HooksAgent);
+    config.turns.0.insert(
+        "fails-once".into(),
+        TurnConfig::with_message(format!("Draft the memo. {marker}")),
+    );
+    let _worker = world.worker(&config).await;
+    let result: Value =
+        serde_json::from_str(&world.turn("fails-once-real", "fails-once").await.unwrap()).unwrap();
+    assert_eq!(result["status"], "ok");
+
+    // Two keys, in order: the first run's and a new one (`/run-2`). Under each key, POSTs that
+    // outlasted gateway.timeout were re-sent; one answer per key.
+    let posts = world.tap.to(HOOKS);
+    let mut keys: Vec<String> = Vec::new();
+    for post in &posts {
+        let key = post.request.header("idempotency-key").unwrap().to_owned();
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    assert_eq!(keys.len(), 2, "one failed run, one good run: {keys:?}");
+    assert_eq!(keys[1], format!("{}/run-2", keys[0]), "a new key");
+    let answered = |key: &str| {
+        let with_key: Vec<_> = posts
+            .iter()
+            .filter(|p| p.request.header("idempotency-key") == Some(key))
+            .filter(|p| p.answer.is_some())
+            .collect();
+        assert_eq!(with_key.len(), 1, "one answer under {key}");
+        with_key[0].clone()
+    };
+    let (failed_post, good_post) = (answered(&keys[0]), answered(&keys[1]));
+    let first = answer_json(&failed_post);
+    let second = answer_json(&good_post);
+    assert_eq!(first["completion"]["status"], "error", "{first}");
+    assert_eq!(second["completion"]["status"], "ok", "{second}");
+    assert_ne!(first["runId"], second["runId"]);
+
+    // OpenClaw recorded two runs: the failed one and a new one.
+    let runs = hook_runs(gateway, "fails-once", 2).await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0].run_id, first["runId"].as_str().unwrap());
+    assert_eq!(runs[0].status, "error");
+    assert!(
+        runs[0]
+            .summary
+            .as_deref()
+            .unwrap_or_default()
+            .contains("LLM request failed"),
+        "{runs:?}"
+    );
+    assert_eq!(runs[1].run_id, second["runId"].as_str().unwrap());
+    assert_eq!(runs[1].status, "ok");
+
+    // The old key, replayed as the worker sent it, gets OpenClaw's error again: the same run,
+    // the same bytes, and no new run or model call. This is why the retry needs a new key.
+    let replay = post_as_recorded(gateway.port, &failed_post.request).await;
+    assert_eq!(replay.status, 200);
+    assert_eq!(
+        replay.body,
+        failed_post.answer.as_ref().unwrap().body,
+        "the replay is the original answer"
+    );
+    println!("OpenClaw's replay of the failed run's key: {}", replay.body);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(gateway.hook_runs_named("fails-once").len(), 2);
+    assert_eq!(gateway.model.calls_with(marker).len(), 2);
+}
+
+/// Re-sends a recorded request (same headers and body) straight to `port`.
+async fn post_as_recorded(port: u16, request: &common::fake_http::Recorded) -> Answer {
+    let mut text = format!("{} {} HTTP/1.1\r\n", request.method, request.target);
+    for (name, value) in &request.headers {
+        if !matches!(name.as_str(), "connection" | "content-length") {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    text.push_str(&format!(
+        "content-length: {}\r\n\r\n{}",
+        request.body.len(),
+        request.body
+    ));
+    raw_exchange(port, &text).await.unwrap()
+}
+
+/// The turns the misconfiguration scenarios run (markers: the model must never see them).
+fn misconfigured_turns() -> Vec<(String, TurnConfig)> {
+    [
+        ("misconfig-token", "Never runs: wrong token.", "main"),
+        (
+            "misconfig-not-allowed",
+            "Never runs: agent not allowed.",
+            NOT_A_HOOK_AGENT,
+        ),
+        ("misconfig-unknown", "Never runs: unknown agent.", "nobody"),
+    ]
+    .into_iter()
+    .map(|(id, message, agent)| {
+        let turn = TurnConfig {
+            agent: agent.into(),
+            ..TurnConfig::with_message(format!("{message} [{id}]"))
+        };
+        (id.to_owned(), turn)
+    })
+    .collect()
+}
+
+/// Wrong hooks token, an agent hooks may not run, an agent nobody knows: each fails at once
+/// with its own type, after exactly one request.
+async fn misconfigured_turns_fail_typed(target: Target) -> World {
+    let world = World::new(target).await;
+    let mut config = world.config(GatewayApi::HooksAgent);
+    config.turns.0.extend(misconfigured_turns());
+    // The GATEWAY token where the hooks token belongs.
+    config.gateway.hooks_token_file = Some(world.setup.path("gateway-token"));
+    let worker = world.worker(&config).await;
+    let err = world
+        .turn("misconfig-token", "misconfig-token")
+        .await
+        .unwrap_err();
+    let side = world.target.name;
+    assert!(
+        err.contains("[GatewayUnauthorized]") && err.contains("HOOKS token"),
+        "{side}: {err}"
+    );
+    drop(worker);
+
+    let mut config = world.config(GatewayApi::HooksAgent);
+    config.turns.0.extend(misconfigured_turns());
+    let _worker = world.worker(&config).await;
+    let err = world
+        .turn("misconfig-not-allowed", "misconfig-not-allowed")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("[UnknownAgent]") && err.contains("hooks.allowedAgentIds"),
+        "{side}: {err}"
+    );
+    let err = world
+        .turn("misconfig-unknown", "misconfig-unknown")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("[UnknownAgent]") && err.contains("unknown agentId \"nobody\""),
+        "{side}: {err}"
+    );
+    let statuses: Vec<u16> = world
+        .tap
+        .to(HOOKS)
+        .iter()
+        .map(|e| e.answer.as_ref().unwrap().status)
+        .collect();
+    assert_eq!(statuses, [401, 400, 400], "{side}: one request each");
+    world
+}
+
+#[tokio::test]
+async fn a_wrong_token_a_disallowed_agent_and_an_unknown_agent_fail_typed_on_the_real_gateway_and_the_fake_alike()
+ {
+    let gateway = real_gateway!("misconfigured turns");
+    misconfigured_turns_fail_typed(Target::fake(&FakeOpenClaw::start().await)).await;
+    misconfigured_turns_fail_typed(Target::real(gateway)).await;
+    // OpenClaw ran none of them.
+    for name in [
+        "misconfig-token",
+        "misconfig-not-allowed",
+        "misconfig-unknown",
+    ] {
+        assert!(gateway.hook_runs_named(name).is_empty(), "{name} ran");
+        assert!(gateway.model.calls_with(&format!("[{name}]")).is_empty());
+    }
+}
+
+#[tokio::test]
+async fn hooks_disabled_in_openclaw_is_gateway_endpoint_not_found() {
+    let Some(gateway) = real::own(
+        "hooks disabled",
+        real::Options {
+            hooks_enabled: false,
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let world = World::new(Target::real(&gateway)).await;
+    let _worker = world.worker(&world.config(GatewayApi::HooksAgent)).await;
+    let err = world
+        .turn("hooks-off", "poetry-research-execute")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("[GatewayEndpointNotFound]") && err.contains("enable OpenClaw hooks"),
+        "{err}"
+    );
+    let posts = world.tap.to(HOOKS);
+    assert_eq!(posts.len(), 1, "not retried");
+    let answer = posts[0].answer.as_ref().unwrap();
+    assert_eq!((answer.status, answer.body.as_str()), (404, "Not Found"));
+    assert!(gateway.hook_runs().is_empty());
+    assert!(gateway.model.calls().is_empty(), "no model call at all");
+}
+
+#[tokio::test]
+async fn the_killswitch_stops_a_turn_before_any_request_reaches_openclaw() {
+    let gateway = real_gateway!("killswitch");
+    let world = World::new(Target::real(gateway)).await;
+    let mut config = world.config(GatewayApi::HooksAgent);
+    config.turns.0.insert(
+        "killswitched".into(),
+        TurnConfig::with_message("Never runs. [killswitched-test]"),
+    );
+    std::fs::write(config.gateway.killswitch_file.as_ref().unwrap(), "").unwrap();
+    let _worker = world.worker(&config).await;
+    let err = world
+        .turn("killswitch-real", "killswitched")
+        .await
+        .unwrap_err();
+    assert!(err.contains("[KillswitchActive]"), "{err}");
+    let calls: Vec<String> = world
+        .tap
+        .exchanges()
+        .iter()
+        .map(|e| e.request.path().to_owned())
+        .filter(|path| path != "/readyz")
+        .collect();
+    assert!(
+        calls.is_empty(),
+        "no request but the startup probe: {calls:?}"
+    );
+    assert!(gateway.hook_runs_named("killswitched").is_empty());
+    assert!(gateway.model.calls_with("[killswitched-test]").is_empty());
+}
+
+#[tokio::test]
+async fn the_gateway_runs_offline_and_nothing_in_it_tries_to_reach_the_network() {
+    let gateway = real_gateway!("offline");
+    if unsafe { libc::geteuid() } == 0 && std::env::var_os(real::NO_NETNS_VAR).is_none() {
+        assert!(
+            gateway.in_network_namespace,
+            "as root the gateway runs in a network namespace of its own"
+        );
+    }
+    println!(
+        "gateway ready {:.1} s after launch",
+        gateway.ready_after.as_secs_f64()
+    );
+    let health = raw_exchange(gateway.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(health.body, r#"{"ok":true,"status":"live"}"#);
+    // Off by config: update checks, telemetry, mDNS, channels, the model catalog refresh.
+    // A lookup or connection attempt to the outside would have failed and been logged.
+    let log = std::fs::read_to_string(gateway.log_path()).unwrap()
+        + &std::fs::read_to_string(gateway.state_dir.join("gateway.out")).unwrap();
+    for sign in [
+        "EAI_AGAIN",
+        "ENOTFOUND",
+        "ENETUNREACH",
+        "getaddrinfo",
+        "catalog.openclaw",
+    ] {
+        assert!(!log.contains(sign), "the gateway tried the network: {sign}");
+    }
+    assert!(log.contains("skipping channel start"), "channels are off");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fake against the real gateway
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+enum Token {
+    Hooks,
+    Gateway,
+    Wrong,
+}
+
+/// One request of a scenario.
+struct Probe {
+    method: &'static str,
+    path: &'static str,
+    token: Option<Token>,
+    key: Option<&'static str>,
+    body: String,
+    rule: Rule,
+}
+
+/// How the fake's answer must match the real one.
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    /// Status, Content-Type and body equal (JSON compared as values, generated ids and run ids
+    /// left out).
+    Exact,
+    /// Status and Content-Type equal; every JSON field the fake sends exists in the real answer
+    /// with the same type (the fake may leave fields out, never add or retype one); the
+    /// values at these JSON pointers equal.
+    Shape(&'static [&'static str]),
+}
+
+/// What a scenario needs prepared on each side.
+#[derive(Clone, Copy)]
+enum Prepare {
+    Nothing,
+    /// The next run's model call fails (real: the stub answers 400; fake: an error outcome).
+    FailNextRun(&'static str),
+    /// A cron job named so exists, on the writer agent.
+    CronJob(&'static str),
+}
+
+struct Scenario {
+    name: &'static str,
+    prepare: Prepare,
+    probes: Vec<Probe>,
+    /// (i, j, same): probes i and j answered the same runId (or not), on both sides.
+    same_run: &'static [(usize, usize, bool)],
+    /// (i, j): probe j's body is exactly probe i's (a replay), on both sides.
+    replays: &'static [(usize, usize)],
+}
+
+fn probe(method: &'static str, path: &'static str, token: Option<Token>, body: Value) -> Probe {
+    Probe {
+        method,
+        path,
+        token,
+        key: None,
+        body: if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        },
+        rule: Rule::Exact,
+    }
+}
+
+impl Probe {
+    fn key(mut self, key: &'static str) -> Probe {
+        self.key = Some(key);
+        self
+    }
+
+    fn raw(mut self, body: &str) -> Probe {
+        self.body = body.to_owned();
+        self
+    }
+
+    fn rule(mut self, rule: Rule) -> Probe {
+        self.rule = rule;
+        self
+    }
+}
+
+fn hook_body(name: &str, message: &str, wait: bool) -> Value {
+    json!({"message": message, "name": name, "agentId": "main", "deliver": false,
+           "waitForCompletion": wait})
+}
+
+const COMPLETION: Rule =
+    Rule::Shape(&["/ok", "/completion/status", "/completion/replyDisposition"]);
+
+fn scenarios() -> Vec<Scenario> {
+    use Token::*;
+    let post = |path, token, body| probe("POST", path, token, body);
+    let chat = |model: &str, content: &str| json!({"model": model, "messages": [{"role": "user", "content": content}]});
+    let rpc = |method: &str, params: Value| json!({"method": method, "params": params});
+    vec![
+        Scenario {
+            name: "hooks: a run completes, its key replays it, a new message under the key is a new run, admission only",
+            prepare: Prepare::Nothing,
+            probes: vec![
+                post(
+                    HOOKS,
+                    Some(Hooks),
+                    hook_body("compare-ok", "Compare: a run that completes.", true),
+                )
+                .key("compare-ok-1")
+                .rule(COMPLETION),
+                post(
+                    HOOKS,
+                    Some(Hooks),
+                    hook_body("compare-ok", "Compare: a run that completes.", true),
+                )
+                .key("compare-ok-1")
+                .rule(COMPLETION),
+                post(
+                    HOOKS,
+                    Some(Hooks),
+                    hook_body("compare-ok", "Compare: another message.", true),
+                )
+                .key("compare-ok-1")
+                .rule(COMPLETION),
+                post(
+                    HOOKS,
+                    Some(Hooks),
+                    hook_body("compare-admit", "Compare: admission only.", false),
+                )
+                .key("compare-admit-1")
+                .rule(Rule::Shape(&["/ok"])),
+            ],
+            same_run: &[(0, 1, true), (0, 2, false)],
+            replays: &[],
+        },
+        Scenario {
+            name: "hooks: a run completes with error, and its key replays the error",
+            prepare: Prepare::FailNextRun("[compare-error]"),
+            probes: vec![
+                post(
+                    HOOKS,
+                    Some(Hooks),
+                    hook_body("compare-error", "Compare: fails. [compare-error]", true),
+                )
+                .key("compare-error-1")
+                .rule(COMPLETION),
+                post(
+                    HOOKS,
+                    Some(Hooks),
+                    hook_body("compare-error", "Compare: fails. [compare-error]", true),
+                )
+                .key("compare-error-1")
+                .rule(COMPLETION),
+            ],
+            same_run: &[(0, 1, true)],
+            replays: &[(0, 1)],
+        },
+        Scenario {
+            name: "hooks: refusals",
+            prepare: Prepare::Nothing,
+            probes: vec![
+                post(HOOKS, Some(Wrong), hook_body("compare-refused", "x", true)),
+                post(
+                    HOOKS,
+                    Some(Gateway),
+                    hook_body("compare-refused", "x", true),
+                ),
+                probe("GET", HOOKS, Some(Hooks), Value::Null),
+                post(HOOKS, Some(Hooks), Value::Null).raw(r#"{"message":"#),
+                post(HOOKS, Some(Hooks), json!({"name": "compare-refused"})),
+                post(
+                    HOOKS,
+                    Some(Hooks),
+                    json!({"message": "x", "agentId": "nobody"}),
+                ),
+                post(
+                    HOOKS,
+                    Some(Hooks),
+                    json!({"message": "x", "agentId": NOT_A_HOOK_AGENT}),
+                ),
+                post("/hooks/nothing", Some(Hooks), json!({"message": "x"})),
+            ],
+            same_run: &[],
+            replays: &[],
+        },
+        Scenario {
+            name: "chat completions: a reply, and refusals",
+            prepare: Prepare::Nothing,
+            probes: vec![
+                post(
+                    CHAT,
+                    Some(Gateway),
+                    chat("openclaw/main", "Compare: a chat reply."),
+                )
+                .rule(Rule::Shape(&[
+                    "/object",
+                    "/model",
+                    "/choices/0/message/role",
+                    "/choices/0/finish_reason",
+                ])),
+                post(CHAT, Some(Hooks), chat("openclaw/main", "x")),
+                post(CHAT, Some(Gateway), chat("openclaw/nobody", "x")),
+                post(CHAT, Some(Gateway), chat("mock-model", "x")),
+                post(
+                    CHAT,
+                    Some(Gateway),
+                    json!({"model": "openclaw/main", "messages": []}),
+                ),
+                probe("GET", CHAT, Some(Gateway), Value::Null),
+            ],
+            same_run: &[],
+            replays: &[],
+        },
+        Scenario {
+            name: "admin RPC: cron jobs by name, and refusals",
+            prepare: Prepare::CronJob("compare-cron-job"),
+            probes: vec![
+                post(
+                    ADMIN,
+                    Some(Gateway),
+                    rpc(
+                        "cron.list",
+                        json!({"query": "compare-cron-job", "includeDisabled": true, "limit": 200}),
+                    ),
+                )
+                .rule(Rule::Shape(&[
+                    "/ok",
+                    "/payload/total",
+                    "/payload/jobs/0/name",
+                    "/payload/jobs/0/agentId",
+                    "/payload/jobs/0/payload/kind",
+                    "/payload/jobs/0/payload/message",
+                ])),
+                post(
+                    ADMIN,
+                    Some(Gateway),
+                    rpc("cron.get", json!({"id": "no-such-job"})),
+                )
+                .rule(Rule::Shape(&[
+                    "/ok",
+                    "/error/code",
+                    "/error/message",
+                    "/error/details/code",
+                ])),
+                post(
+                    ADMIN,
+                    Some(Gateway),
+                    json!({"id": "compare-1", "method": "agent", "params": {}}),
+                ),
+                post(ADMIN, Some(Hooks), rpc("cron.list", json!({}))),
+                probe("GET", ADMIN, Some(Gateway), Value::Null),
+                post(ADMIN, Some(Gateway), Value::Null).raw(r#"{"method":"cron.list""#),
+                post(ADMIN, Some(Gateway), json!({"params": {}})),
+            ],
+            same_run: &[],
+            replays: &[],
+        },
+        Scenario {
+            name: "other routes",
+            prepare: Prepare::Nothing,
+            probes: vec![
+                post(
+                    "/api/cron/fire",
+                    Some(Gateway),
+                    json!({"job_id": "poetry-research-execute"}),
+                ),
+                probe("GET", "/healthz", None, Value::Null),
+                probe("GET", "/readyz", None, Value::Null)
+                    .rule(Rule::Shape(&["/ready", "/failing"])),
+            ],
+            same_run: &[],
+            replays: &[],
+        },
+    ]
+}
+
+/// One side of the comparison.
+enum Side<'a> {
+    Real(&'a RealOpenClaw),
+    Fake(&'a FakeOpenClaw),
+}
+
+impl Side<'_> {
+    fn target(&self) -> Target {
+        match self {
+            Side::Real(gateway) => Target::real(gateway),
+            Side::Fake(fake) => Target::fake(fake),
+        }
+    }
+
+    async fn prepare(&self, prepare: Prepare) {
+        match (self, prepare) {
+            (_, Prepare::Nothing) => {}
+            (Side::Real(gateway), Prepare::FailNextRun(marker)) => {
+                gateway.model.script(marker, [Turn::Fail(400)]);
+            }
+            (Side::Fake(fake), Prepare::FailNextRun(_)) => fake.outcomes([Outcome::error()]),
+            (Side::Real(gateway), Prepare::CronJob(name)) => {
+                let listed = gateway
+                    .admin_rpc("cron.list", json!({"query": name, "includeDisabled": true}))
+                    .await;
+                if listed["payload"]["total"] == 0 {
+                    let added = gateway.admin_rpc("cron.add", cron_job(name)).await;
+                    assert_eq!(added["ok"], true, "{added}");
+                }
+            }
+            (Side::Fake(fake), Prepare::CronJob(name)) => {
+                let mut job = cron_job(name);
+                job["id"] = json!("0b7c4f7e-5c39-4c57-9d0a-cb0f3c7b1a11");
+                fake.add_cron_job(job);
+            }
+        }
+    }
+
+    async fn send(&self, probe: &Probe) -> Answer {
+        let target = self.target();
+        let mut request = format!(
+            "{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+            probe.method, probe.path
+        );
+        if let Some(token) = probe.token {
+            let token = match token {
+                Token::Hooks => target.hooks_token.clone(),
+                Token::Gateway => target.gateway_token.clone(),
+                Token::Wrong => "wrong-token-0000".into(),
+            };
+            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        if let Some(key) = probe.key {
+            request.push_str(&format!("Idempotency-Key: {key}\r\n"));
+        }
+        if probe.method == "POST" {
+            request.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                probe.body.len()
+            ));
+        }
+        request.push_str("\r\n");
+        request.push_str(&probe.body);
+        tokio::time::timeout(
+            Duration::from_secs(120),
+            raw_exchange(target.port, &request),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{} {}: no answer in 120 s", probe.method, probe.path))
+        .unwrap()
+    }
+}
+
+/// The job both sides hold for the cron scenario (the fields the worker reads).
+fn cron_job(name: &str) -> Value {
+    json!({"name": name, "agentId": "writer",
+           "schedule": {"kind": "cron", "expr": "0 4 29 2 *", "tz": "UTC"},
+           "sessionTarget": "isolated", "wakeMode": "now",
+           "payload": {"kind": "agentTurn", "message": "Compare: the cron job's payload.", "timeoutSeconds": 300},
+           "delivery": {"mode": "none"}})
+}
+
+/// Where the fake's answer differs from the real one, in words; empty when it does not.
+fn differences(rule: Rule, real: &Answer, fake: &Answer) -> Vec<String> {
+    let mut found = Vec::new();
+    if real.status != fake.status {
+        found.push(format!(
+            "status: real {}, fake {}",
+            real.status, fake.status
+        ));
+    }
+    for header in ["content-type", "allow", "retry-after"] {
+        if real.header(header) != fake.header(header) {
+            found.push(format!(
+                "{header}: real {:?}, fake {:?}",
+                real.header(header),
+                fake.header(header)
+            ));
+        }
+    }
+    match (real.json(), fake.json()) {
+        (Some(real_json), Some(fake_json)) => match rule {
+            Rule::Exact => {
+                let (real_json, fake_json) = (without_ids(real_json), without_ids(fake_json));
+                if real_json != fake_json {
+                    found.push(format!("body: real {real_json}, fake {fake_json}"));
+                }
+            }
+            Rule::Shape(pointers) => {
+                extra_fields("", &real_json, &fake_json, &mut found);
+                for pointer in pointers {
+                    let (r, f) = (real_json.pointer(pointer), fake_json.pointer(pointer));
+                    if r != f || r.is_none() {
+                        found.push(format!("{pointer}: real {r:?}, fake {f:?}"));
+                    }
+                }
+            }
+        },
+        _ if real.body != fake.body => {
+            found.push(format!("body: real {:?}, fake {:?}", real.body, fake.body));
+        }
+        _ => {}
+    }
+    found
+}
+
+/// Generated values that differ by nature: the RPC's request id and run ids.
+fn without_ids(mut json: Value) -> Value {
+    if let Some(object) = json.as_object_mut() {
+        for key in ["id", "runId"] {
+            if object.get(key).is_some_and(Value::is_string) {
+                object.insert(key.into(), json!("<generated>"));
+            }
+        }
+    }
+    json
+}
+
+/// Fields the fake sends that the real answer lacks, or has with another JSON type.
+fn extra_fields(path: &str, real: &Value, fake: &Value, found: &mut Vec<String>) {
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    if kind(real) != kind(fake) {
+        found.push(format!(
+            "{path}: real is {}, fake is {}",
+            kind(real),
+            kind(fake)
+        ));
+        return;
+    }
+    match (real, fake) {
+        (Value::Object(real), Value::Object(fake)) => {
+            for (key, value) in fake {
+                match real.get(key) {
+                    Some(real_value) => {
+                        extra_fields(&format!("{path}/{key}"), real_value, value, found)
+                    }
+                    None => found.push(format!("{path}/{key}: only the fake sends it")),
+                }
+            }
+        }
+        (Value::Array(real), Value::Array(fake)) => {
+            if let (Some(real), Some(fake)) = (real.first(), fake.first()) {
+                extra_fields(&format!("{path}/0"), real, fake, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_fake_answers_every_scenario_both_can_play_as_the_real_gateway_does() {
+    let gateway = real_gateway!("fake vs real");
+    let fake = FakeOpenClaw::start().await;
+    let mut report = Vec::new();
+    for scenario in scenarios() {
+        let mut answers = Vec::new();
+        for side in [Side::Real(gateway), Side::Fake(&fake)] {
+            side.prepare(scenario.prepare).await;
+            let mut side_answers = Vec::new();
+            for probe in &scenario.probes {
+                side_answers.push(side.send(probe).await);
+            }
+            answers.push(side_answers);
+        }
+        let (real_answers, fake_answers) = (&answers[0], &answers[1]);
+        for (index, probe) in scenario.probes.iter().enumerate() {
+            let (real, fake) = (&real_answers[index], &fake_answers[index]);
+            println!(
+                "{} #{index} {} {}: real {} {}",
+                scenario.name, probe.method, probe.path, real.status, real.body
+            );
+            for difference in differences(probe.rule, real, fake) {
+                report.push(format!(
+                    "{} — #{index} {} {} ({:?} token): {difference}",
+                    scenario.name, probe.method, probe.path, probe.token
+                ));
+            }
+        }
+        for (side, side_answers) in ["real", "fake"].iter().zip(&answers) {
+            let run_id = |i: usize| side_answers[i].json().map(|j| j["runId"].clone());
+            for &(i, j, same) in scenario.same_run {
+                if (run_id(i) == run_id(j)) != same || run_id(i).is_none() {
+                    report.push(format!(
+                        "{} — {side}: probes #{i} and #{j} should {}answer the same runId: {:?} / {:?}",
+                        scenario.name,
+                        if same { "" } else { "not " },
+                        run_id(i),
+                        run_id(j)
+                    ));
+                }
+            }
+            for &(i, j) in scenario.replays {
+                if side_answers[i].body != side_answers[j].body {
+                    report.push(format!(
+                        "{} — {side}: probe #{j} should replay #{i}: {} / {}",
+                        scenario.name, side_answers[i].body, side_answers[j].body
+                    ));
+                }
+            }
+        }
+    }
+    // The real gateway really did run the scenarios' turns (and the failing one failed).
+    let ok = hook_runs(gateway, "compare-ok", 2).await;
+    assert_eq!(ok.len(), 2, "{ok:?}");
+    assert!(ok.iter().all(|run| run.status == "ok"));
+    let failed = hook_runs(gateway, "compare-error", 1).await;
+    assert_eq!(failed.len(), 1, "the replay ran nothing: {failed:?}");
+    assert_eq!(failed[0].status, "error");
+    assert_eq!(gateway.model.calls_with("Compare: a chat reply.").len(), 1);
+    assert!(
+        gateway
+            .model
+            .calls_with("Compare: a chat reply.")
+            .iter()
+            .all(|c| c.status == 200),
+    );
+    assert!(
+        report.is_empty(),
+        "the fake differs from the real gateway:\n{}",
+        report.join("\n")
+    );
+}
