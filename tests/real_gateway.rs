@@ -384,8 +384,9 @@ async fn a_worker_sigkilled_mid_turn_is_succeeded_by_one_that_reattaches_and_ope
     let picked_up = posts[1].request.at - killed;
     real::report(&format!(
         "RECOVERY: the successor worker re-sent the turn {:.1} s after the SIGKILL \
-         (agent-turn heartbeat timeout 60 s, counted from the last heartbeat; retry interval 1 s)",
-        picked_up.as_secs_f64()
+         (agent-turn heartbeat timeout {}, counted from the last heartbeat; retry interval 1 s)",
+        picked_up.as_secs_f64(),
+        clawfactory_temporal::duration::format(config.workflows.agent_turn.heartbeat_timeout)
     ));
     assert!(posts[0].answer.is_none(), "the killed worker got no answer");
     assert_eq!(

@@ -60,6 +60,10 @@ impl WorkflowsConfig {
             "workflows.agent_turn.start_to_close",
             self.agent_turn.start_to_close,
         )?;
+        validate::positive(
+            "workflows.agent_turn.heartbeat_timeout",
+            self.agent_turn.heartbeat_timeout,
+        )?;
         let retry = &self.agent_turn.retry;
         validate::positive(
             "workflows.agent_turn.retry.initial_interval",
@@ -90,6 +94,10 @@ impl WorkflowsConfig {
 pub struct AgentTurnConfig {
     #[serde(with = "duration::serde_text")]
     pub start_to_close: Duration,
+    /// How soon Temporal gives a turn whose worker died to another worker (plus the retry
+    /// interval). The activity heartbeats at a third of it, at most every 10 s.
+    #[serde(with = "duration::serde_text")]
+    pub heartbeat_timeout: Duration,
     pub retry: RetryConfig,
 }
 
@@ -97,6 +105,7 @@ impl Default for AgentTurnConfig {
     fn default() -> Self {
         Self {
             start_to_close: Duration::from_secs(600),
+            heartbeat_timeout: Duration::from_secs(15),
             retry: RetryConfig::default(),
         }
     }

@@ -26,6 +26,7 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct WorkflowSettings {
     pub agent_turn_timeout: Duration,
+    pub agent_turn_heartbeat_timeout: Duration,
     pub agent_turn_retry: RetryConfig,
     /// Turns with their own `timeout`; others use `agent_turn_timeout`.
     pub turn_timeouts: BTreeMap<String, Duration>,
@@ -36,6 +37,7 @@ impl WorkflowSettings {
     pub fn from_config(config: &Config) -> Self {
         Self {
             agent_turn_timeout: config.workflows.agent_turn.start_to_close,
+            agent_turn_heartbeat_timeout: config.workflows.agent_turn.heartbeat_timeout,
             agent_turn_retry: config.workflows.agent_turn.retry.clone(),
             turn_timeouts: config
                 .turns

@@ -5,11 +5,9 @@ use std::time::Duration;
 use temporalio_common::RetryPolicy;
 use temporalio_sdk::ActivityOptions;
 
-/// A worker that dies mid-turn is noticed within this, not only at start-to-close.
-pub const AGENT_TURN_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// Agent turns: start-to-close from the turn's own timeout, else config (reference: 10 min);
-/// retry from config (reference: 30 s → 5 min, 3 attempts).
+/// retry from config (reference: 30 s → 5 min, 3 attempts); a worker that dies mid-turn is
+/// noticed within the heartbeat timeout, not only at start-to-close.
 pub fn agent_turn(settings: &WorkflowSettings, turn_id: &str) -> ActivityOptions {
     let retry = &settings.agent_turn_retry;
     let start_to_close = settings
@@ -18,7 +16,7 @@ pub fn agent_turn(settings: &WorkflowSettings, turn_id: &str) -> ActivityOptions
         .copied()
         .unwrap_or(settings.agent_turn_timeout);
     ActivityOptions::with_start_to_close_timeout(start_to_close)
-        .heartbeat_timeout(AGENT_TURN_HEARTBEAT_TIMEOUT)
+        .heartbeat_timeout(settings.agent_turn_heartbeat_timeout)
         .retry_policy(
             RetryPolicy::builder()
                 .initial_interval(retry.initial_interval)
