@@ -77,6 +77,7 @@ catalogue! {
     InvalidHttpRequest: No, "An http_request activity's parameters are invalid.";
     HttpRejected: No, "An http step got a 4xx other than 408, 409 and 429.";
     HttpUnavailable: Yes, "An http step got 408, 409, 429, 5xx, or no (whole) answer.";
+    HttpDestinationRefused: No, "An http step's URL, or a redirect's, leads to an address the [http] policy refuses.";
     WeatherRejected: No, "The weather service refused the request, or the report is too large.";
     WeatherUnavailable: Yes, "The weather service did not answer usefully in time.";
 }

@@ -143,6 +143,14 @@ pub async fn send(
     limit: BodyLimit,
 ) -> Result<Captured, ResponseError> {
     let response = request.send().await.map_err(ResponseError::NoAnswer)?;
+    capture(response, limit).await
+}
+
+/// Reads the body of a response that already arrived within `limit`.
+pub async fn capture(
+    response: reqwest::Response,
+    limit: BodyLimit,
+) -> Result<Captured, ResponseError> {
     let status = response.status();
     let retry_after = retry_after(response.headers());
     let body = read_body(response, limit).await?;

@@ -16,7 +16,8 @@
 //! - Leaves used anywhere: `duration` (the `90s`/`2h` syntax), `secret` (a value that never
 //!   prints), `workflow_types` (the registered type names), `payload` (JSON payloads),
 //!   `failure` (the catalogue of every failure type and whether it is retried),
-//!   `http_response` (bounded response reading).
+//!   `http_response` (bounded response reading), `http_policy` (where `http` steps may go,
+//!   and the client that enforces it).
 //! - `gateway/`: how an agent turn reaches OpenClaw — one small `Gateway` trait, one file per
 //!   protocol (`hooks_agent`, `chat_completions`, `cron_fire`, `echo`), the admin RPC, the
 //!   turn table (`turns`) and the start-up `preflight`.
@@ -44,6 +45,7 @@ pub mod config;
 pub mod duration;
 pub mod failure;
 pub mod gateway;
+pub mod http_policy;
 pub mod http_response;
 pub mod logging;
 pub mod metrics;

@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use clawfactory_temporal::commands::{check_config, dev, run, schedules, server, worker};
 use clawfactory_temporal::config::{self, Config};
-use clawfactory_temporal::logging;
+use clawfactory_temporal::{logging, systemd};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -46,17 +46,27 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match build_runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(start(cli))
+    let code = runtime.block_on(start(cli));
+    systemd::flush(std::time::Duration::from_secs(1));
+    code
+}
+
+/// The multi-thread runtime; `CLAWFACTORY_RUNTIME=current-thread` runs everything on one
+/// thread instead, a diagnostic switch kept for the regression test of the current-thread hang
+/// (docs/benchmark.md).
+fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match std::env::var("CLAWFACTORY_RUNTIME").as_deref() {
+        Ok("current-thread") => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build()
 }
 
 async fn start(cli: Cli) -> ExitCode {

@@ -3,6 +3,7 @@
 use crate::activities::{Activities, InstanceGateway};
 use crate::config::{Config, Instances};
 use crate::gateway::TurnTable;
+use crate::http_policy::guarded::GuardedClient;
 use crate::metrics::{self, Metrics};
 use crate::workflows::{
     CustomWorkflow, PoetryResearchWorkflow, WeatherCheckWorkflow, WorkflowSettings,
@@ -58,10 +59,13 @@ pub async fn run(
         .as_ref()
         .map(|e| Metrics::new(e.meter.clone()))
         .unwrap_or_default();
+    let user_agent = concat!("clawfactory-temporal/", env!("CARGO_PKG_VERSION"));
     let http = reqwest::Client::builder()
-        .user_agent(concat!("clawfactory-temporal/", env!("CARGO_PKG_VERSION")))
+        .user_agent(user_agent)
         .build()
         .context("cannot build the HTTP client")?;
+    let http_steps = GuardedClient::new(config.http.policy(), user_agent)
+        .context("cannot build the HTTP client of http steps")?;
     let turns = TurnTable::new(&config.turns, crate::workflows::builtin_turns());
     let gateways = Arc::new(instance_gateways(instances, &turns, &http));
     let queues = config.task_queues();
@@ -72,6 +76,7 @@ pub async fn run(
                 gateways.clone(),
                 config.gateway.instance.clone(),
                 http.clone(),
+                http_steps.clone(),
                 config.weather.base_url.clone(),
                 our_metrics.clone(),
             );

@@ -3,7 +3,7 @@
 //! recovery) with the number of requests the fake saw, and with the Temporal retry state that
 //! says whether it was retried to exhaustion or stopped at once.
 //!
-//! Faults: slower than the client timeout; a reset mid-body; a 200 with malformed JSON; a
+//! Faults: slower than the client timeout; a 2xx to cron-fire whose body breaks off; a reset mid-body; a 200 with malformed JSON; a
 //! 200 whose body is shorter than its Content-Length (then close); a 50 MB body; a server that
 //! accepts the connection and never answers.
 
@@ -313,6 +313,57 @@ async fn chat_completions_never_retries_a_completed_run_whose_reply_is_unreadabl
         RetryState::MaximumAttemptsReached,
     );
     assert_eq!(gateway.requests_for("fault:silent").len(), 3);
+}
+
+#[tokio::test]
+async fn cron_fire_takes_an_accepted_status_as_the_outcome_even_when_the_body_breaks_off() {
+    let setup = Setup::new().await;
+    let gateway = &setup.gateway;
+    let accepted = Reply::ok("{\"accepted\": true, \"job\": \"digest\"}");
+    let faults = [
+        ("reset", vec![accepted.clone().wire(Wire::ResetAfter(5))]),
+        ("truncated", vec![accepted.wire(Wire::CloseAfter(5))]),
+        ("silent", times(3, Reply::silent())),
+    ];
+    for (name, replies) in faults.clone() {
+        gateway.script(&format!("fault:{name}"), replies);
+    }
+    let mut config = setup.config();
+    config.gateway.timeout = Duration::from_secs(1);
+    let _worker = setup.worker(&config).await;
+    let client = setup.server.client().await;
+    for (name, _) in &faults {
+        // cron-fire sends the turn id as `job_id`, so the id carries the fake's marker.
+        let definition = turn_definition(&format!("fault:{name}"));
+        start_workflow(&client, "CustomWorkflow", Some(definition), name).await;
+    }
+
+    // The 2xx arrived: the gateway accepted the job. Firing again could run it twice (nothing
+    // says a patched gateway honours Idempotency-Key), so the turn succeeds, saying so.
+    for name in ["reset", "truncated"] {
+        let result = workflow_result(&client, name).await.unwrap();
+        for words in [
+            "HTTP 200 OK, then the response body broke off",
+            "the job was accepted, so the worker did not fire it again",
+        ] {
+            assert!(result.contains(words), "{name}: {result}");
+        }
+        let fired = gateway.requests_for(&format!("fault:{name}"));
+        assert_eq!(fired.len(), 1, "{name}: fired once");
+    }
+
+    // No status at all: nothing says the job was accepted, so retry, with the same key.
+    let failed = workflow_failure(&client, "silent").await;
+    let url = format!("POST {}/api/cron/fire", gateway.url());
+    assert_failed(
+        &failed,
+        "GatewayUnavailable",
+        &[&url, "timed out"],
+        RetryState::MaximumAttemptsReached,
+    );
+    let silent = gateway.requests_for("fault:silent");
+    assert_eq!(silent.len(), 3, "one POST per attempt");
+    single_idempotency_key(&silent);
 }
 
 #[tokio::test]

@@ -1,12 +1,16 @@
 //! `http_request`: the reference's generic HTTP step. Returns the first 4000 characters of
 //! a 2xx body; other statuses fail, retryable only where retrying can help.
 //!
+//! Where a step may go is the `[http]` policy's call (`http_policy`), for the URL and every
+//! redirect.
+//!
 //! Only the first `READ_LIMIT` bytes are ever read: the result is a prefix by definition
 //! (the reference's `text[:4000]`), so a longer body is not an error, and the rest is left
 //! unread on the wire instead of being buffered.
 
 use super::activity_error::{non_retryable, retryable};
 use crate::failure::FailureType;
+use crate::http_policy::guarded::{ErrorKind, GuardedClient, GuardedError};
 use crate::http_response::{self, BodyLimit, ResponseClass, ResponseError};
 use serde::Deserialize;
 use std::time::Duration;
@@ -70,14 +74,21 @@ impl HttpRequestParams {
     }
 }
 
-pub async fn perform(http: &reqwest::Client, params_text: &str) -> Result<String, ActivityError> {
+/// Performs the request through the policy-enforcing client (`http_policy`): a destination
+/// the policy refuses fails at once, typed, naming the rule, before anything is sent there.
+pub async fn perform(http: &GuardedClient, params_text: &str) -> Result<String, ActivityError> {
     let params = HttpRequestParams::parse(params_text)
         .map_err(|msg| non_retryable(FailureType::InvalidHttpRequest, msg))?;
+    let invalid = |what: &str| non_retryable(FailureType::InvalidHttpRequest, what.to_owned());
     let method = reqwest::Method::from_bytes(params.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| non_retryable(FailureType::InvalidHttpRequest, "invalid method"))?;
+        .map_err(|_| invalid("invalid method"))?;
+    let url = reqwest::Url::parse(&params.url).map_err(|_| invalid("invalid url"))?;
     let what = format!("{method} {}", params.url);
-    let request = http.request(method, &params.url).timeout(params.timeout());
-    let response = http_response::send(request, BodyLimit::Prefix(READ_LIMIT))
+    let response = http
+        .send(method, url, params.timeout())
+        .await
+        .map_err(|err| guarded_failure(&what, &err))?;
+    let response = http_response::capture(response, BodyLimit::Prefix(READ_LIMIT))
         .await
         .map_err(|err| transport_failure(&what, &err))?;
     match response.class() {
@@ -94,7 +105,18 @@ pub async fn perform(http: &reqwest::Client, params_text: &str) -> Result<String
     }
 }
 
-/// No answer, or a body that broke off: worth another attempt (as the reference retried).
+/// A refused destination or a redirect that cannot be followed stays so; anything else (no
+/// answer, no DNS answer, out of time) is worth another attempt.
+fn guarded_failure(what: &str, err: &GuardedError) -> ActivityError {
+    let message = format!("{what}: {}", err.describe());
+    match err.kind {
+        ErrorKind::Refused(_) => non_retryable(FailureType::HttpDestinationRefused, message),
+        ErrorKind::BadRedirect(_) => non_retryable(FailureType::HttpRejected, message),
+        _ => retryable(FailureType::HttpUnavailable, message, None),
+    }
+}
+
+/// A body that broke off: worth another attempt (as the reference retried).
 fn transport_failure(what: &str, err: &ResponseError) -> ActivityError {
     retryable(
         FailureType::HttpUnavailable,

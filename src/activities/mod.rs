@@ -13,6 +13,7 @@ pub use http_request::HttpRequestParams;
 
 use crate::failure::FailureType;
 use crate::gateway::Gateway;
+use crate::http_policy::guarded::GuardedClient;
 use crate::metrics::Metrics;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -59,6 +60,9 @@ pub struct Activities {
     instances: Arc<BTreeMap<String, InstanceGateway>>,
     default_instance: String,
     http: reqwest::Client,
+    /// `http` steps go through the `[http]` policy; weather and the gateways do not (their
+    /// URLs are the operator's config, not workflow input).
+    http_steps: GuardedClient,
     weather_base_url: String,
     metrics: Metrics,
 }
@@ -68,6 +72,7 @@ impl Activities {
         instances: Arc<BTreeMap<String, InstanceGateway>>,
         default_instance: String,
         http: reqwest::Client,
+        http_steps: GuardedClient,
         weather_base_url: String,
         metrics: Metrics,
     ) -> Self {
@@ -75,6 +80,7 @@ impl Activities {
             instances,
             default_instance,
             http,
+            http_steps,
             weather_base_url,
             metrics,
         }
@@ -140,7 +146,7 @@ impl Activities {
         ctx: ActivityContext,
         params: String,
     ) -> Result<String, ActivityError> {
-        let work = http_request::perform(&self.http, &params);
+        let work = http_request::perform(&self.http_steps, &params);
         until_cancelled(&ctx, work)
             .instrument(activity_span(&ctx))
             .await

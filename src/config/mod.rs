@@ -13,6 +13,7 @@
 
 pub mod cron;
 mod gateway;
+mod http;
 pub mod instances;
 mod schedules;
 mod secrets;
@@ -22,6 +23,7 @@ mod turns;
 mod validate;
 
 pub use gateway::{GatewayApi, GatewayConfig, InstanceConfig, OnSkipped};
+pub use http::HttpConfig;
 pub use instances::{Instance, Instances};
 pub use schedules::{Overlap, ScheduleConfig, Schedules};
 pub use secrets::{
@@ -53,6 +55,8 @@ pub struct Config {
     pub workflows: WorkflowsConfig,
     pub weather: WeatherConfig,
     pub server: ServerConfig,
+    /// `[http]`: where `http` steps may go.
+    pub http: HttpConfig,
     /// `[schedules.<id>]`; absent means the reference's `poetry-research-daily`.
     pub schedules: Schedules,
     /// `[turns.<id>]`: what OpenClaw runs for each agent turn id.

@@ -1,11 +1,12 @@
 //! `gateway.api = "cron-fire"`: the reference worker's `POST {url}/api/cron/fire`.
 //!
 //! Stock OpenClaw has no such route (it answers 404); this is kept for patched gateways.
-//! Fire-and-forget: a 2xx means "accepted", and the response body is the result.
+//! Fire-and-forget: a 2xx means "accepted", and the response body is the result. A 2xx whose
+//! body then breaks off is still "accepted" (never fired twice); see `accepted_without_answer`.
 
 use super::{Endpoint, Gateway, GatewayError, TurnRequest, response_error, status_error};
 use crate::failure::FailureType;
-use crate::http_response::{ResponseClass, format_bytes};
+use crate::http_response::{ResponseClass, ResponseError, format_bytes};
 use futures::future::BoxFuture;
 use serde_json::json;
 
@@ -25,10 +26,16 @@ impl CronFireGateway {
         let endpoint = &self.endpoint;
         let what = format!("POST {} for agent turn {:?}", endpoint.url, turn.agent_turn);
         let body = json!({ "job_id": turn.agent_turn });
-        let response = endpoint
+        let response = match endpoint
             .post(&body, Some(&turn.idempotency_key), endpoint.timeout)
             .await
-            .map_err(|err| response_error(&what, &err))?;
+        {
+            Ok(response) => response,
+            Err(err @ ResponseError::BodyBroken { status, .. }) if status.is_success() => {
+                return Ok(accepted_without_answer(&what, &err));
+            }
+            Err(err) => return Err(response_error(&what, &err)),
+        };
         match response.class() {
             ResponseClass::Success if response.body.len() > MAX_RESULT_BYTES => {
                 Err(GatewayError::NonRetryable {
@@ -46,6 +53,15 @@ impl CronFireGateway {
             class => Err(status_error(&what, class, &response)),
         }
     }
+}
+
+/// A 2xx arrived, then its body broke off. The status is the outcome: the gateway accepted the
+/// job, and a retry would fire it again unless the gateway honours `Idempotency-Key` (which
+/// nothing guarantees for this patched route). So the turn succeeds, saying what was lost.
+fn accepted_without_answer(what: &str, err: &ResponseError) -> String {
+    let detail = err.describe();
+    tracing::warn!(request = %what, problem = %detail, "cron-fire: the job was accepted, but its answer broke off; not firing it again");
+    format!("{detail}; the job was accepted, so the worker did not fire it again")
 }
 
 impl Gateway for CronFireGateway {

@@ -1,6 +1,7 @@
 //! The worker's config file as the tests write it: the crate's own typed `Config` with the
 //! test defaults (short retries, a 1 s settle, the cron-fire API against the fake gateway, a
-//! killswitch file inside the test's temp dir), serialized to TOML.
+//! killswitch file inside the test's temp dir, http steps allowed to reach 127.0.0.1),
+//! serialized to TOML.
 //!
 //! Why typed: a test changes only what it is about (`config.gateway.timeout = ...`), and a
 //! misspelt key does not compile, where raw TOML text would fail only at run time.
@@ -10,6 +11,9 @@ use clawfactory_temporal::config::{Config, GatewayApi, TurnConfig};
 use clawfactory_temporal::config::{ScheduleConfig, Schedules};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The `http.allow` entry every test config carries: the fakes listen on 127.0.0.1.
+pub const LOOPBACK_FAKES: &str = "127.0.0.1";
 
 /// A config file for the worker, with short retry intervals so tests run in seconds.
 /// Derefs to its `Config`, so tests set `config.gateway.api = Some(GatewayApi::Echo)`.
@@ -34,6 +38,8 @@ impl ConfigFile {
         retry.maximum_attempts = 3;
         config.workflows.poetry_research.settle = Duration::from_secs(1);
         config.weather.base_url = gateway_url.to_owned();
+        // Tests' http steps go to loopback fakes, which the [http] policy refuses unless listed.
+        config.http.allow = vec![LOOPBACK_FAKES.parse().expect("an allow entry")];
         ConfigFile {
             config,
             raw_toml: String::new(),
