@@ -39,6 +39,7 @@
 //! against a real Temporal dev server; `docs/` is the manual.
 
 pub mod activities;
+pub mod backup;
 pub mod commands;
 pub mod config;
 pub mod duration;
