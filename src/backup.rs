@@ -62,7 +62,10 @@ pub struct Contents {
 pub struct Taken {
     pub path: PathBuf,
     pub bytes: u64,
+    /// The whole backup: copy, check, sync, rename.
     pub took: Duration,
+    /// The copy alone: how long the read transaction on the server's database lasted.
+    pub copying: Duration,
     pub contents: Contents,
     /// How often the database was locked and the copy retried.
     pub busy_retries: u32,
@@ -100,11 +103,12 @@ pub fn take(db: &Path, dir: &Path, keep: usize) -> Result<Taken> {
     let started = Instant::now();
     let partial = hidden_beside(&path, &format!("partial-{}", std::process::id()));
     let checked = copy_online(db, &partial).and_then(|retries| {
+        let copying = started.elapsed();
         let contents = verify(&partial)?;
         sync_file(&partial)?;
-        Ok((retries, contents))
+        Ok((retries, copying, contents))
     });
-    let (busy_retries, contents) = match checked {
+    let (busy_retries, copying, contents) = match checked {
         Ok(checked) => checked,
         Err(err) => {
             let _ = fs::remove_file(&partial);
@@ -121,6 +125,7 @@ pub fn take(db: &Path, dir: &Path, keep: usize) -> Result<Taken> {
         path,
         bytes,
         took,
+        copying,
         contents,
         busy_retries,
         removed,
@@ -455,11 +460,9 @@ fn set_aside(db: &Path) -> Result<Option<PathBuf>> {
         .create(&aside)
         .with_context(|| format!("cannot create {}", aside.display()))?;
     let keep = |path: &Path| aside.join(path.file_name().unwrap_or_default());
-    if has_db {
-        if fs::hard_link(db, keep(db)).is_err() {
-            fs::rename(db, keep(db))
-                .with_context(|| format!("cannot move {} aside", db.display()))?;
-        }
+    // A file system without hard links: moved instead, so until the rename `db` is absent.
+    if has_db && fs::hard_link(db, keep(db)).is_err() {
+        fs::rename(db, keep(db)).with_context(|| format!("cannot move {} aside", db.display()))?;
     }
     for sidecar in &sidecars {
         fs::rename(sidecar, keep(sidecar))

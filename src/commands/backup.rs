@@ -31,10 +31,11 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode> {
         .await
         .context("the backup task failed")??;
     let line = format!(
-        "backup {}: {:.1} MiB in {:.2} s; integrity ok; {} namespace(s), {} execution(s)",
+        "backup {}: {:.1} MiB in {:.2} s (copy {:.2} s); integrity ok; {} namespace(s), {} execution(s)",
         taken.path.display(),
         taken.bytes as f64 / (1024.0 * 1024.0),
         taken.took.as_secs_f64(),
+        taken.copying.as_secs_f64(),
         taken.contents.namespaces,
         taken.contents.executions,
     );
