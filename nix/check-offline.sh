@@ -4,7 +4,8 @@
 #   2. no unused bindings (deadnix --fail) and nixpkgs-fmt formatting (--check); the VM
 #      test's Python script evaluates (with a stub runNixOSTest) and compiles;
 #   3. flake.lock is a version-7 lock naming exactly the pinned nixpkgs and crane;
-#   4. the unit files still say what the Nix code relies on (paths, names, variables).
+#   4. the unit files still say what the Nix code relies on (paths, names, variables,
+#      the backup timer's schedule).
 # Everything that needs nixpkgs (building, the module's option types, the VM test) is left to
 # `nix flake check` on a machine with Nix. Idempotent; prints nothing on success.
 set -euo pipefail
@@ -101,8 +102,9 @@ check('crane.url = "github:ipetkov/crane";' in flake, "flake.nix: crane.url must
 def unit(name):
     return open(f"nix/systemd/{name}.service").read().splitlines()
 worker, server, serve = unit("clawfactory-temporal-worker"), unit("clawfactory-temporal"), unit("clawfactory-tailscale-serve")
+backup, backup_timer = unit("clawfactory-temporal-backup"), open("nix/systemd/clawfactory-temporal-backup.timer").read().splitlines()
 module = open("nix/module.nix").read()
-for name, lines in [("worker", worker), ("server", server)]:
+for name, lines in [("worker", worker), ("server", server), ("backup", backup)]:
     # package.nix: substituteInPlace --replace-fail /usr/bin/clawfactory-temporal
     check(any(l.startswith("ExecStart=/usr/bin/clawfactory-temporal ") for l in lines),
           f"{name} unit: ExecStart=/usr/bin/clawfactory-temporal ... (package.nix rewrites that path)")
@@ -122,6 +124,15 @@ check("User=clawfactory" in server and "Group=clawfactory" in server, "server un
 data_dir = re.search(r'defaultDataDir = "([^"]+)";', module)
 check(data_dir and f"ReadWritePaths={data_dir.group(1)}" in server,
       "server unit: ReadWritePaths= must be module.nix's defaultDataDir")
+# module.nix replaces the backup unit's ReadWritePaths= and the timer's OnCalendar= only when
+# an option differs from what the units say.
+backup_dir = re.search(r'defaultBackupDir = "([^"]+)";', module)
+check(data_dir and backup_dir and f"ReadWritePaths={data_dir.group(1)} {backup_dir.group(1)}" in backup,
+      "backup unit: ReadWritePaths= must be module.nix's defaultDataDir and defaultBackupDir")
+check("User=clawfactory" in backup, "backup unit: User=clawfactory (the database is the server user's)")
+schedule = re.search(r'defaultBackupSchedule = "([^"]+)";', module)
+check(schedule and f"OnCalendar={schedule.group(1)}" in backup_timer,
+      "backup timer: OnCalendar= must be module.nix's defaultBackupSchedule")
 for var in ["CLAWFACTORY_SERVE_HTTPS_PORT", "CLAWFACTORY_SERVE_TARGET"]:
     check(any(l.startswith("Environment=") and f"{var}=" in l for l in serve) and var in module,
           f"tailscale serve unit and module.nix: {var}")

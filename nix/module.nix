@@ -12,6 +12,10 @@ let
 
   # The unit file's ReadWritePaths= and the binary's default db_file live here.
   defaultDataDir = "/srv/clawfactory/temporal";
+  # What the backup units say (nix/systemd/clawfactory-temporal-backup.*): the service's
+  # second ReadWritePaths= (the binary's default [backup] dir) and the timer's OnCalendar=.
+  defaultBackupDir = "/srv/clawfactory/backups";
+  defaultBackupSchedule = "*-*-* 03:15:00";
 
   # The config is checked at build time by the binary itself: a key it rejects fails the
   # system build with the key's path, not the worker at boot.
@@ -115,6 +119,38 @@ in
         http = mkOption { type = types.port; default = 7243; description = "Frontend HTTP port (127.0.0.1)."; };
         ui = mkOption { type = types.port; default = 8233; description = "Temporal UI port (127.0.0.1)."; };
         metrics = mkOption { type = types.port; default = 7235; description = "Prometheus metrics port (127.0.0.1)."; };
+      };
+    };
+
+    backup = {
+      enable = mkOption {
+        type = types.bool;
+        default = cfg.server.enable;
+        defaultText = lib.literalExpression "config.services.clawfactory.temporal.server.enable";
+        description = ''
+          Back up the local server's database on `schedule` with
+          clawfactory-temporal-backup.timer: an online copy while the server runs, checked,
+          named by UTC time in `dir` (docs/backup.md has restore).
+        '';
+      };
+
+      dir = mkOption {
+        type = types.strMatching "/.*";
+        default = defaultBackupDir;
+        description = "Directory of the backups (`[backup] dir`), owned by the user clawfactory; keep it outside `server.dataDir`.";
+      };
+
+      keep = mkOption {
+        type = types.ints.positive;
+        default = 7;
+        description = "How many backups to keep (`[backup] keep`); older ones are removed after each backup.";
+      };
+
+      schedule = mkOption {
+        type = types.str;
+        default = defaultBackupSchedule;
+        example = "hourly";
+        description = "When the timer takes a backup: a systemd calendar expression (OnCalendar=, systemd.time(7)).";
       };
     };
 
@@ -301,6 +337,10 @@ in
           message = "services.clawfactory.temporal: set instances.<name>.tokenFile / hooksTokenFile (systemd credentials) instead of settings.instances.<name>.token_file / hooks_token_file.";
         }
         {
+          assertion = cfg.backup.enable -> cfg.server.enable;
+          message = "services.clawfactory.temporal.backup copies the local server's database: it needs server.enable.";
+        }
+        {
           assertion = cfg.ui.nginx.enable -> cfg.server.enable;
           message = "services.clawfactory.temporal.ui.nginx proxies the local server's UI: it needs server.enable.";
         }
@@ -333,6 +373,7 @@ in
             metrics_port = cfg.server.ports.metrics;
             db_file = "${cfg.server.dataDir}/temporal.db";
           };
+          backup = { inherit (cfg.backup) dir keep; };
         })
       ];
 
@@ -411,6 +452,26 @@ in
         environment.CLAWFACTORY_CONFIG = "${configFile}";
         # The unit may write only its default data dir; another one replaces that list.
         serviceConfig.ReadWritePaths = lib.mkIf (cfg.server.dataDir != defaultDataDir) [ "" cfg.server.dataDir ];
+      };
+    })
+
+    (lib.mkIf cfg.backup.enable {
+      systemd.tmpfiles.settings."10-clawfactory-temporal".${cfg.backup.dir}.d = {
+        mode = "0750";
+        user = "clawfactory";
+        group = "clawfactory";
+      };
+
+      systemd.services.clawfactory-temporal-backup = {
+        environment.CLAWFACTORY_CONFIG = "${configFile}";
+        # The unit may write only the default data and backup dirs; other ones replace that list.
+        serviceConfig.ReadWritePaths = lib.mkIf (cfg.server.dataDir != defaultDataDir || cfg.backup.dir != defaultBackupDir)
+          [ "" cfg.server.dataDir cfg.backup.dir ];
+      };
+
+      systemd.timers.clawfactory-temporal-backup = {
+        wantedBy = [ "timers.target" ];
+        timerConfig.OnCalendar = lib.mkIf (cfg.backup.schedule != defaultBackupSchedule) [ "" cfg.backup.schedule ];
       };
     })
 

@@ -41,10 +41,10 @@ let
     # module: the unit's command line then stays written once, in the unit file, and a
     # changed unit file fails this build (--replace-fail) instead of going stale.
     postInstall = ''
-      for unit in nix/systemd/*.service; do
+      for unit in nix/systemd/*.service nix/systemd/*.timer; do
         install -Dm644 "$unit" "$out/lib/systemd/system/$(basename "$unit")"
       done
-      for unit in clawfactory-temporal-worker clawfactory-temporal; do
+      for unit in clawfactory-temporal-worker clawfactory-temporal clawfactory-temporal-backup; do
         substituteInPlace "$out/lib/systemd/system/$unit.service" \
           --replace-fail /usr/bin/clawfactory-temporal "$out/bin/clawfactory-temporal"
       done

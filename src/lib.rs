@@ -10,7 +10,7 @@
 //!
 //! - `config/`: the TOML file, environment overrides and secrets; reads and validates,
 //!   nothing else. One file per section (`temporal`, `gateway`, `turns`, `schedules`,
-//!   `sections` for the small ones), `secrets`, `validate`, `cron` (the syntax schedules
+//!   `backup`, `sections` for the small ones), `secrets`, `validate`, `cron` (the syntax schedules
 //!   accept), and `instances`: every OpenClaw instance resolved once (gateway, protocol,
 //!   tokens, task queue, killswitch) for everything above to read.
 //! - Leaves used anywhere: `duration` (the `90s`/`2h` syntax), `secret` (a value that never
@@ -29,7 +29,8 @@
 //!   and every call to the server (`remote`).
 //! - Process machinery: `worker` (polls the queues), `server` (supervises `temporal server
 //!   start-dev`), `temporal_client` (connecting, TLS), `metrics`, `systemd` (readiness,
-//!   watchdog, status), `shutdown` (signals), `logging` (journald or text).
+//!   watchdog, status), `shutdown` (signals), `logging` (journald or text), `backup`
+//!   (online copies of the server's SQLite database, and restoring one).
 //! - `commands/`: one file per subcommand — its arguments, output and exit code; `main.rs`
 //!   parses the command line, loads the config and dispatches.
 //!
@@ -40,6 +41,7 @@
 //! against a real Temporal dev server; `docs/` is the manual.
 
 pub mod activities;
+pub mod backup;
 pub mod commands;
 pub mod config;
 pub mod duration;

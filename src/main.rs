@@ -3,7 +3,9 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use clawfactory_temporal::commands::{check_config, dev, run, schedules, server, worker};
+use clawfactory_temporal::commands::{
+    backup, check_config, dev, restore, run, schedules, server, worker,
+};
 use clawfactory_temporal::config::{self, Config};
 use clawfactory_temporal::{logging, systemd};
 use std::path::PathBuf;
@@ -41,6 +43,8 @@ enum Command {
     Schedules(schedules::Args),
     Server(server::Args),
     Dev(dev::Args),
+    Backup(backup::Args),
+    Restore(restore::Args),
 }
 
 fn main() -> ExitCode {
@@ -99,5 +103,7 @@ async fn execute(command: Command, config: Config) -> Result<ExitCode> {
         Command::Schedules(args) => schedules::run(config, args).await,
         Command::Server(_) => server::run(&config).await,
         Command::Dev(args) => dev::run(config, args).await.map(|()| ExitCode::SUCCESS),
+        Command::Backup(args) => backup::run(&config, args).await,
+        Command::Restore(args) => restore::run(&config, args).await,
     }
 }

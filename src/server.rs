@@ -12,6 +12,13 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// How the dev server opens its SQLite file (`--sqlite-pragma`; start-dev sets neither).
+/// WAL, so that a reader never blocks the server's commits: in the default rollback-journal
+/// mode the read lock of a backup (`crate::backup`), or of anyone's `sqlite3`, makes them
+/// fail at once with SQLITE_BUSY and stalls the history shard for seconds. A busy timeout,
+/// so that the server waits out a lock it meets instead of failing the request.
+pub const SQLITE_PRAGMAS: [&str; 2] = ["journal_mode=wal", "busy_timeout=5000"];
+
 /// Everything `temporal server start-dev` is started with.
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
@@ -45,6 +52,10 @@ impl ServerSpec {
         }
         args.push("--db-filename".into());
         args.push(server.db_file.clone().into());
+        for pragma in SQLITE_PRAGMAS {
+            args.push("--sqlite-pragma".into());
+            args.push(pragma.into());
+        }
         args.push("--namespace".into());
         args.push(self.namespace.clone().into());
         args.push("--log-level".into());
@@ -322,6 +333,7 @@ mod tests {
             "--metrics-port",
             "--db-filename /srv/clawfactory/temporal/temporal.db",
             "--namespace default",
+            "--sqlite-pragma journal_mode=wal --sqlite-pragma busy_timeout=5000",
         ] {
             assert!(joined.contains(expected), "{joined}");
         }

@@ -11,10 +11,11 @@ fn unit(name: &str) -> String {
 }
 
 #[test]
-fn worker_and_server_units_score_at_most_2_0_exposure() {
+fn worker_server_and_backup_units_score_at_most_2_0_exposure() {
     for name in [
         "clawfactory-temporal-worker.service",
         "clawfactory-temporal.service",
+        "clawfactory-temporal-backup.service",
     ] {
         let out = Command::new("systemd-analyze")
             .args(["security", "--offline=true", "--threshold=20", "--no-pager"])
@@ -67,4 +68,45 @@ fn units_are_notify_services_with_the_documented_wiring() {
         defaults.server.db_file,
         Path::new("/srv/clawfactory/temporal/temporal.db")
     );
+}
+
+#[test]
+fn the_backup_timer_runs_the_backup_service_as_the_server_user_on_the_configured_paths() {
+    let service = unit("clawfactory-temporal-backup.service");
+    let defaults = clawfactory_temporal::config::Config::default();
+    let read_write = format!(
+        "ReadWritePaths={} {}",
+        defaults.server.db_file.parent().unwrap().display(),
+        defaults.backup.dir.display()
+    );
+    for line in [
+        "Type=oneshot",
+        "ExecStart=/usr/bin/clawfactory-temporal backup",
+        "Environment=CLAWFACTORY_CONFIG=/etc/clawfactory/temporal.toml",
+        "After=clawfactory-temporal.service",
+        "User=clawfactory",
+        "PrivateNetwork=yes",
+        read_write.as_str(),
+    ] {
+        assert!(
+            service.lines().any(|l| l == line),
+            "backup unit lacks {line}"
+        );
+    }
+    let timer = unit("clawfactory-temporal-backup.timer");
+    for line in ["Persistent=true", "WantedBy=timers.target"] {
+        assert!(
+            timer.lines().any(|l| l == line),
+            "backup timer lacks {line}"
+        );
+    }
+    let calendar = timer
+        .lines()
+        .find_map(|l| l.strip_prefix("OnCalendar="))
+        .expect("OnCalendar=");
+    let out = Command::new("systemd-analyze")
+        .args(["calendar", calendar])
+        .output()
+        .expect("systemd-analyze");
+    assert!(out.status.success(), "OnCalendar={calendar} does not parse");
 }

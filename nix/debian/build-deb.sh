@@ -15,7 +15,7 @@ chmod 0755 "$stage"
 trap 'rm -rf "$stage"' EXIT
 
 install -Dm755 "$binary" "$stage/usr/bin/clawfactory-temporal"
-for unit in "$root"/nix/systemd/*.service; do
+for unit in "$root"/nix/systemd/*.service "$root"/nix/systemd/*.timer; do
   install -Dm644 "$unit" "$stage/lib/systemd/system/$(basename "$unit")"
 done
 install -Dm644 "$root/nix/nginx/clawfactory-temporal.conf" "$stage/etc/nginx/sites-available/clawfactory-temporal"

@@ -2,8 +2,9 @@
 # `../shared/nixeval/run.sh .`). One per option group: each evaluates the module with those
 # options and states what they must produce; a statement that does not hold fails the
 # scenario with its text. One assert-* scenario per assertion of the module.
-# No backup scenario: the module has no backup option yet. What the credential rules do under
-# the real systemd-tmpfiles is nix/tests/tmpfiles-secret.sh's part.
+# What the credential rules do under the real systemd-tmpfiles is nix/tests/tmpfiles-secret.sh's
+# part; what the backup timer and a restore do under the real systemd is the appliance test's
+# (tests/appliance/in-guest.sh).
 { temporal, withModule, summary, expectAssertion, lib, ... }:
 let
   # The summary (what run.sh records), once every statement about it holds.
@@ -25,6 +26,7 @@ let
     builtins.match "'L\\+' '/etc/clawfactory/credentials/${name}' '-' '-' '-' '-' /nix/store/[^/]+-clawfactory-temporal-no-secret"
       (credentialRule s name) != null;
   worker = c: c.systemd.services.clawfactory-temporal-worker;
+  backupTimer = c: c.systemd.timers.clawfactory-temporal-backup;
 
   tokens = {
     gateway = { tokenFile = "/run/secrets/gateway-token"; hooksTokenFile = "/run/secrets/hooks-token"; };
@@ -58,6 +60,35 @@ in
       && !(has "/srv/clawfactory/temporal" (tmpfiles s));
     "the server unit may write there instead of the default" =
       has "ReadWritePaths=\nReadWritePaths=/var/lib/clawfactory-temporal\n" s.units.clawfactory-temporal;
+    "the backup unit may read the database there, and write the backups" =
+      has "ReadWritePaths=\nReadWritePaths=/var/lib/clawfactory-temporal\nReadWritePaths=/srv/clawfactory/backups\n" s.units.clawfactory-temporal-backup;
+  });
+
+  # --- backups: on with the local server ---
+  backup-default = scenario withoutTokens (s: c: {
+    "the timer starts at boot, on the shipped schedule" = (backupTimer c).wantedBy == [ "timers.target" ] && (backupTimer c).timerConfig == { };
+    "[backup] comes from the backup options" = s.settings.backup == { dir = "/srv/clawfactory/backups"; keep = 7; };
+    "tmpfiles creates the backup dir for the server's user" =
+      has "'d' '/srv/clawfactory/backups' '0750' 'clawfactory' 'clawfactory'" (tmpfiles s);
+    "the backup unit reads the generated config and keeps the shipped ReadWritePaths=" =
+      has "CLAWFACTORY_CONFIG=${s.etc."clawfactory/temporal.toml".source}\"" s.units.clawfactory-temporal-backup
+      && !(has "ReadWritePaths" s.units.clawfactory-temporal-backup);
+  });
+
+  backup-custom = scenario (temporal { backup = { dir = "/var/backups/clawfactory"; keep = 30; schedule = "hourly"; }; }) (s: c: {
+    "[backup] has the dir and the count" = s.settings.backup == { dir = "/var/backups/clawfactory"; keep = 30; };
+    "the schedule replaces the shipped OnCalendar=" = (backupTimer c).timerConfig.OnCalendar == [ "" "hourly" ];
+    "the backup unit may write the new dir instead of the default" =
+      has "ReadWritePaths=\nReadWritePaths=/srv/clawfactory/temporal\nReadWritePaths=/var/backups/clawfactory\n" s.units.clawfactory-temporal-backup;
+    "tmpfiles creates the new dir, not the default one" =
+      has "'d' '/var/backups/clawfactory' '0750' 'clawfactory' 'clawfactory'" (tmpfiles s)
+      && !(has "/srv/clawfactory/backups" (tmpfiles s));
+  });
+
+  backup-off = scenario (temporal { backup.enable = false; }) (s: c: {
+    "no timer, no backup dir, no drop-in" = !(c.systemd.timers ? clawfactory-temporal-backup)
+      && !(has "/srv/clawfactory/backups" (tmpfiles s)) && !(s.units ? clawfactory-temporal-backup);
+    "a backup taken by hand still goes to the configured dir" = s.settings.backup.dir == "/srv/clawfactory/backups";
   });
 
   # --- an external cluster: no local server, TLS, an API key and an mTLS key ---
@@ -74,6 +105,8 @@ in
       temporal = { inherit (tokens.temporal) apiKeyFile clientKeyFile; };
     })
     (s: c: {
+      "no local server, so no backups: no timer, no [backup]" = !(c.systemd.timers ? clawfactory-temporal-backup)
+        && !(s.settings ? backup) && !(s.units ? clawfactory-temporal-backup);
       "no local server: no unit, user, data dir or [server]" = !(s.units ? clawfactory-temporal)
         && !(lib.elem "clawfactory-temporal.service" s.wantedByMultiUser) && s.users == { }
         && !(s.settings ? server) && !(has "/srv/clawfactory" (tmpfiles s));
@@ -210,7 +243,9 @@ in
     (temporal { settings.temporal.api_key_file = "/run/secrets/temporal-api-key"; });
   assert-instance-tokens-not-in-settings = expectAssertion "instead of settings.instances.<name>.token_file"
     (temporal { instances.lab.url = "http://127.0.0.1:18790"; settings.instances.lab.token_file = "/run/secrets/lab"; });
-  assert-nginx-needs-server = expectAssertion "it needs server.enable"
+  assert-backup-needs-server = expectAssertion "backup copies the local server's database"
+    (temporal { server.enable = false; backup.enable = true; });
+  assert-nginx-needs-server = expectAssertion "ui.nginx proxies the local server's UI"
     (temporal { server.enable = false; ui.nginx.enable = true; });
   assert-tailscale-needs-nginx-on-ipv4 = expectAssertion "ui.tailscale publishes the nginx proxy on 127.0.0.1"
     (temporal { ui.nginx = { enable = true; listenAddresses = [ "[::1]" ]; }; ui.tailscale.enable = true; });

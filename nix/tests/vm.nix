@@ -1,7 +1,8 @@
 # The appliance under NixOS, asserting what the nspawn appliance test (tests/appliance/) asserts
 # on Debian: the worker is READY, a PoetryResearchWorkflow completes against a fake OpenClaw
-# gateway with the hooks token, journald carries the run's fields, nginx serves the UI, and
-# Temporal's ports listen on loopback only. Then it switches to the same machine without the
+# gateway with the hooks token, journald carries the run's fields, nginx serves the UI,
+# Temporal's ports listen on loopback only, and the backup timer's service takes a backup that
+# restores through the units (docs/backup.md). Then it switches to the same machine without the
 # hooks token and back: a removed token must really go away (nix/tests/tmpfiles-secret.sh has
 # the tmpfiles side of it).
 { pkgs, nixosModule }:
@@ -94,6 +95,21 @@ pkgs.testers.runNixOSTest {
         for port in [7233, 7243, 8233]:
             machine.succeed(f"ss -Hltn 'sport = :{port}' | grep -q .")
             machine.fail(f"ss -Hltn 'sport = :{port}' | awk '{{print $4}}' | grep -v '^127.0.0.1:'")
+
+    with subtest("the backup timer is on; its service takes a backup; a restore through the units"):
+        machine.succeed("systemctl is-active clawfactory-temporal-backup.timer")
+        machine.succeed("systemctl start clawfactory-temporal-backup.service")
+        backup = machine.succeed("ls /srv/clawfactory/backups/temporal-*.db | tail -1").strip()
+        machine.succeed(f"test \"$(stat -c '%U %a' {backup})\" = 'clawfactory 600'")
+        machine.fail(f"clawfactory-temporal restore {backup}")
+        machine.succeed("systemctl stop clawfactory-temporal-worker clawfactory-temporal")
+        machine.succeed(f"clawfactory-temporal restore {backup}")
+        machine.succeed("systemctl start clawfactory-temporal clawfactory-temporal-worker")
+        machine.wait_for_unit(worker)
+        machine.succeed("test \"$(stat -c '%U %a' /srv/clawfactory/temporal/temporal.db)\" = 'clawfactory 600'")
+        machine.succeed(
+            f"temporal workflow show --workflow-id poetry-research-manual {address} | grep WorkflowExecutionCompleted"
+        )
 
     # What the running worker got: systemd's copy of its credentials, as its own mount namespace
     # shows it, read as the worker reads it.

@@ -1,8 +1,10 @@
 //! One file per subcommand: its arguments (clap), what it prints, and its exit code. The
-//! machinery they share lives beside `commands/`: `worker`, `server`, `schedules`.
+//! machinery they share lives beside `commands/`: `worker`, `server`, `schedules`, `backup`.
 
+pub mod backup;
 pub mod check_config;
 pub mod dev;
+pub mod restore;
 pub mod run;
 pub mod schedules;
 pub mod server;

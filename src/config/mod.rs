@@ -11,6 +11,7 @@
 //! `$CREDENTIALS_DIRECTORY/gateway-token` (systemd `LoadCredential=`), else
 //! `GATEWAY_INTERNAL_TOKEN`.
 
+mod backup;
 pub mod cron;
 mod gateway;
 mod http;
@@ -22,6 +23,7 @@ mod temporal;
 mod turns;
 mod validate;
 
+pub use backup::{BackupConfig, DEFAULT_BACKUP_DIR};
 pub use gateway::{GatewayApi, GatewayConfig, InstanceConfig, OnSkipped};
 pub use http::HttpConfig;
 pub use instances::{Instance, Instances};
@@ -57,6 +59,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[http]`: where `http` steps may go.
     pub http: HttpConfig,
+    /// `[backup]`: where `backup` writes copies of the server's database, how many it keeps.
+    pub backup: BackupConfig,
     /// `[schedules.<id>]`; absent means the reference's `poetry-research-daily`.
     pub schedules: Schedules,
     /// `[turns.<id>]`: what OpenClaw runs for each agent turn id.
@@ -222,6 +226,7 @@ impl Config {
         self.validate_schedule_instances()?;
         self.worker.metrics_socket()?;
         self.workflows.validate_attempts()?;
+        self.backup.validate()?;
         Ok(())
     }
 

@@ -116,6 +116,51 @@ systemctl restart $S
 systemctl start $W
 check "the run survives a server restart" completed survive-server
 
+# --- backups: the package's timer takes them; a restore through the units (docs/backup.md) ---
+B=clawfactory-temporal-backup
+BK=/srv/clawfactory/backups
+DB=/srv/clawfactory/temporal/temporal.db
+check "the package enabled and started the backup timer" \
+  bash -c "systemctl is-enabled --quiet $B.timer && systemctl is-active --quiet $B.timer"
+# A schedule of every 5 s in a drop-in, as an admin would shorten it (the NixOS module writes
+# backup.schedule the same way).
+mkdir -p /etc/systemd/system/$B.timer.d
+printf '[Timer]\nOnCalendar=\nOnCalendar=*:*:0/5\nAccuracySec=1s\n' > /etc/systemd/system/$B.timer.d/test-schedule.conf
+systemctl daemon-reload
+systemctl restart $B.timer
+check "the timer ran the backup service, which took a checked backup" \
+  wait_for 30 bash -c "journalctl -u $B.service --no-pager | grep -q 'backup $BK/temporal-.*integrity ok'"
+systemctl stop $B.timer
+run_poetry survive-restore 45s
+wait_for 30 settling survive-restore
+systemctl start $B.service
+F=$(ls $BK/temporal-*.db | tail -1)
+echo "INFO: restoring $F ($(stat -c %s "$F") bytes; $(ls $BK/temporal-*.db | wc -l) backups kept)"
+check "a backup is the server user's, mode 600" test "$(stat -c '%U:%G %a' "$F")" = "clawfactory:clawfactory 600"
+# After the backup: gone again once it is restored.
+temporal workflow start --type PoetryResearchWorkflow --task-queue clawfactory \
+  --workflow-id after-the-backup --input '{"settle": "1h"}' >/dev/null
+refused() { # the restore's exit code and output
+  [ "$1" -ne 0 ] && grep -q 'is open in process' <<<"$2" \
+    && grep -q 'systemctl stop clawfactory-temporal-worker clawfactory-temporal' <<<"$2"
+}
+out=$(clawfactory-temporal restore "$F" 2>&1); rc=$?
+check "restore refuses while the server runs, saying what to stop" refused "$rc" "$out"
+t=$(now)
+systemctl stop clawfactory-temporal-worker clawfactory-temporal
+check "restore puts the backup in place" clawfactory-temporal restore "$F"
+systemctl start clawfactory-temporal clawfactory-temporal-worker
+echo "INFO: stop, restore, start took $(since "$t")s"
+check "the restored database is the server user's, mode 600" \
+  test "$(stat -c '%U:%G %a' $DB)" = "clawfactory:clawfactory 600"
+check "the replaced database is kept aside" bash -c "ls $DB.replaced-*/temporal.db >/dev/null"
+check "the run waiting in the backup completes after the restore" completed survive-restore
+check "a completed run's history is back" \
+  bash -c "temporal workflow show --workflow-id poetry-research-manual | grep -q WorkflowExecutionCompleted"
+check "what started after the backup is gone" \
+  bash -c "! temporal workflow describe --workflow-id after-the-backup >/dev/null 2>&1"
+check "the timer's service still works after the restore" systemctl start $B.service
+
 # --- UI through nginx, loopback-only ports ---
 check "nginx :8082 serves the Temporal UI" bash -c "curl -fsS http://127.0.0.1:8082/ | grep -qi '<html'"
 check "a UI API call through nginx works" bash -c "curl -fsS http://127.0.0.1:8082/api/v1/namespaces | grep -q '\"default\"'"
@@ -143,4 +188,5 @@ check "tailscale serve got the drop-in's port and target" \
   grep -qx 'serve --bg --https=9443 http://127.0.0.1:9082' /srv/results/tailscale.log
 systemd-analyze security --no-pager $W.service | tail -1 | sed 's/^/INFO: online exposure: /'
 systemd-analyze security --no-pager $S.service | tail -1 | sed 's/^/INFO: online exposure: /'
+systemd-analyze security --no-pager $B.service | tail -1 | sed 's/^/INFO: online exposure: /'
 finish
