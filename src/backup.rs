@@ -64,7 +64,7 @@ pub struct Taken {
     pub bytes: u64,
     /// The whole backup: copy, check, sync, rename.
     pub took: Duration,
-    /// The copy alone: how long the read transaction on the server's database lasted.
+    /// The copy alone: at most this long was a read transaction open on the server's database.
     pub copying: Duration,
     pub contents: Contents,
     /// How often the database was locked and the copy retried.
@@ -179,12 +179,24 @@ pub fn restore(file: &Path, db: &Path) -> Result<Restored> {
 /// Checks that `path` is an intact Temporal dev server database and counts what it holds.
 pub fn verify(path: &Path) -> Result<Contents> {
     let conn = open_read_only(path)?;
-    let problems = conn
-        .prepare("PRAGMA integrity_check")
-        .and_then(|mut stmt| {
-            stmt.query_map([], |row| row.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
+    check_integrity(&conn, path)?;
+    check_tables(&conn, path)?;
+    let contents = Contents {
+        namespaces: count_rows(&conn, path, "namespaces")?,
+        executions: count_rows(&conn, path, "executions")?,
+    };
+    if contents.namespaces == 0 {
+        bail!(
+            "{} has no namespace: not a database the server ever ran on",
+            path.display()
+        );
+    }
+    Ok(contents)
+}
+
+/// `PRAGMA integrity_check`: every page, index and constraint, `ok` or the problems found.
+fn check_integrity(conn: &Connection, path: &Path) -> Result<()> {
+    let problems = strings(conn, "PRAGMA integrity_check")
         .with_context(|| format!("{} is not a readable SQLite database", path.display()))?;
     if problems != ["ok"] {
         let shown: Vec<&str> = problems.iter().take(5).map(String::as_str).collect();
@@ -195,12 +207,11 @@ pub fn verify(path: &Path) -> Result<Contents> {
             shown.join("; ")
         );
     }
-    let tables = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .and_then(|mut stmt| {
-            stmt.query_map([], |row| row.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
+    Ok(())
+}
+
+fn check_tables(conn: &Connection, path: &Path) -> Result<()> {
+    let tables = strings(conn, "SELECT name FROM sqlite_master WHERE type = 'table'")
         .with_context(|| format!("cannot list the tables of {}", path.display()))?;
     let missing: Vec<&str> = SERVER_TABLES
         .into_iter()
@@ -213,24 +224,22 @@ pub fn verify(path: &Path) -> Result<Contents> {
             missing.join(", ")
         );
     }
-    let count = |table: &str| -> Result<u64> {
-        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
-            row.get::<_, i64>(0)
-        })
-        .map(|n| n.max(0) as u64)
-        .with_context(|| format!("cannot count the {table} of {}", path.display()))
-    };
-    let contents = Contents {
-        namespaces: count("namespaces")?,
-        executions: count("executions")?,
-    };
-    if contents.namespaces == 0 {
-        bail!(
-            "{} has no namespace: not a database the server ever ran on",
-            path.display()
-        );
-    }
-    Ok(contents)
+    Ok(())
+}
+
+/// The first column of every row `sql` returns, as text.
+fn strings(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(sql)?
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect()
+}
+
+fn count_rows(conn: &Connection, path: &Path, table: &str) -> Result<u64> {
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+        row.get::<_, i64>(0)
+    })
+    .map(|n| n.max(0) as u64)
+    .with_context(|| format!("cannot count the {table} of {}", path.display()))
 }
 
 /// `temporal-<UTC time>.db`, e.g. `temporal-20261130T031500Z.db`: names sort as times do.
