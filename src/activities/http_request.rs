@@ -26,6 +26,10 @@ pub struct HttpRequestParams {
     /// Seconds.
     #[serde(default = "default_timeout")]
     pub timeout: f64,
+    /// Sent as the request body (declared workflows' `body`); JSON text goes as
+    /// `application/json`, anything else as plain text. The reference has no body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
 fn default_method() -> String {
@@ -76,7 +80,18 @@ pub async fn perform(http: &reqwest::Client, params_text: &str) -> Result<String
     let method = reqwest::Method::from_bytes(params.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| non_retryable(FailureType::InvalidHttpRequest, "invalid method"))?;
     let what = format!("{method} {}", params.url);
-    let request = http.request(method, &params.url).timeout(params.timeout());
+    let mut request = http.request(method, &params.url).timeout(params.timeout());
+    if let Some(body) = params.body {
+        let is_json = serde_json::from_str::<serde_json::Value>(&body).is_ok();
+        let content_type = if is_json {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        request = request
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+    }
     let response = http_response::send(request, BodyLimit::Prefix(READ_LIMIT))
         .await
         .map_err(|err| transport_failure(&what, &err))?;

@@ -12,6 +12,7 @@
 //! `GATEWAY_INTERNAL_TOKEN`.
 
 pub mod cron;
+mod declared;
 mod gateway;
 pub mod instances;
 mod schedules;
@@ -21,6 +22,7 @@ mod temporal;
 mod turns;
 mod validate;
 
+pub use declared::{Declared, DeclaredWorkflow, StepDecl, StepRetry, Timeout, check_name};
 pub use gateway::{GatewayApi, GatewayConfig, InstanceConfig, OnSkipped};
 pub use instances::{Instance, Instances};
 pub use schedules::{Overlap, ScheduleConfig, Schedules};
@@ -59,6 +61,9 @@ pub struct Config {
     pub turns: Turns,
     /// `[instances.<name>]`: more OpenClaw instances besides the default one (`[gateway]`).
     pub instances: BTreeMap<String, InstanceConfig>,
+    /// `[declared.<name>]`: workflows declared here, started by their name.
+    #[serde(skip_serializing_if = "Declared::is_empty")]
+    pub declared: Declared,
     /// Each instance's tokens by instance name, resolved from files, credentials or the
     /// environment at load time; never read from or written to TOML.
     #[serde(skip)]
@@ -210,8 +215,11 @@ impl Config {
         validate::http_url(&self.weather.base_url).context("weather.base_url")?;
         validate::positive("gateway.timeout", self.gateway.timeout)?;
         self.workflows.validate()?;
-        self.schedules
+        self.declared
             .validate()
+            .map_err(|err| anyhow::anyhow!(err))?;
+        self.schedules
+            .validate(&self.declared)
             .map_err(|err| anyhow::anyhow!(err))?;
         self.turns.validate()?;
         self.validate_instances()?;
