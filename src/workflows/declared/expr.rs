@@ -13,12 +13,32 @@
 //! before the run starts ([`Expr::step_reads`]); `has(steps.x)` style tests are allowed for
 //! any declared step.
 //!
+//! The standard library is there, with cel-go's `strings`, `lists` and `math` extensions
+//! (`lowerAscii()`, `split()`, `sortBy()`, `math.greatest()`, ...): all deterministic. A
+//! function name that does not exist is only found when the expression runs (the crate has no
+//! type checker): the step then fails with `ExpressionFailed`.
+//!
 //! Templates (`message`, `body`, `prompt`, `reason`) are text with `{{ expression }}` parts.
 
 use cel::common::ast::{EntryExpr, Expr as Node, IdedExpr, LiteralValue};
-use cel::{Context, Program, Value};
+use cel::{Context, Env, Program, Value};
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, LazyLock};
+
+/// The standard library and the deterministic extensions, built once.
+static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
+    let mut env = Env::stdlib();
+    for extension in [
+        cel::extensions::strings,
+        cel::extensions::lists,
+        cel::extensions::math,
+    ] {
+        env.add_extension(extension)
+            .expect("the crate's own extensions declare without conflicts");
+    }
+    Arc::new(env)
+});
 
 /// Longer expressions are surely a mistake, and the parser recurses on nesting.
 const MAX_SOURCE_CHARS: usize = 2_000;
@@ -68,7 +88,7 @@ impl Expr {
                 "expression nested deeper than {MAX_NESTING} levels"
             ));
         }
-        let program = catch_unwind(|| Program::compile(source))
+        let program = catch_unwind(|| ENV.compile(source))
             .map_err(|_| "the CEL parser gave up on this expression".to_owned())?
             .map_err(|err| format!("does not compile: {}", one_line(&err.to_string())))?;
         Ok(Expr {
@@ -91,7 +111,7 @@ impl Expr {
     /// Evaluates against `scope`. A panic inside the library becomes an error, so a strange
     /// expression fails the step instead of wedging the workflow task.
     pub fn eval(&self, scope: &Scope) -> Result<Value, String> {
-        let mut context = Context::default();
+        let mut context = Context::with_env(ENV.clone());
         context.add_variable_from_value("steps", scope.steps.clone());
         context.add_variable_from_value("input", scope.input.clone());
         if let Some(failure) = &scope.failure {
@@ -332,6 +352,8 @@ mod tests {
         assert!(t("steps.score.json.count > 2"));
         assert!(t("steps['score'].status == 'ok'"));
         assert!(t("input.topic == 'sonnets'"));
+        assert!(t("steps.research.result.upperAscii().contains('NEW')"));
+        assert!(t("math.greatest(1, steps.score.json.count) == 3"));
         assert!(!t("!has(input.topic)"));
     }
 
