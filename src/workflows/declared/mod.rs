@@ -23,7 +23,7 @@ mod slots;
 pub use facts::Facts;
 pub use plan::{ACTIVITY_EVENTS, HISTORY_EVENT_LIMIT, Plan, STEP_TYPES, TIMER_EVENTS};
 pub use resolve::{DeclaredActivities, ResolveRequest, Resolved};
-pub use run::Decision;
+pub use run::{Decision, Engine, Run};
 pub use slots::{
     APPROVE_SIGNAL, DeclaredWorkflow, PHASE_QUERY, REJECT_SIGNAL, Registrar, register,
 };
@@ -33,7 +33,6 @@ use crate::failure::FailureType;
 use crate::payload::json_value;
 use crate::workflows::WorkflowSettings;
 use crate::workflows::input::fail;
-use run::{Engine, Run};
 use std::time::Duration;
 use temporalio_common::data_converters::RawValue;
 use temporalio_sdk::{LocalActivityOptions, WorkflowTermination};
