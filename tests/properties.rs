@@ -859,7 +859,7 @@ impl declared::Engine for Instant {
     ) -> LocalBoxFuture<'static, Result<String, ActivityExecutionError>> {
         let n = self.0.get();
         self.0.set(n + 1);
-        let reply = if n % 2 == 0 {
+        let reply = if n.is_multiple_of(2) {
             json!({"count": n}).to_string()
         } else {
             "x new".into()
@@ -893,8 +893,8 @@ impl declared::Engine for Instant {
         _timeout: Duration,
         _summary: String,
     ) -> LocalBoxFuture<'static, Result<Option<declared::Decision>, WorkflowTermination>> {
-        let decision = (step.len() % 3 != 0).then(|| declared::Decision {
-            approved: step.len() % 2 == 0,
+        let decision = (!step.len().is_multiple_of(3)).then(|| declared::Decision {
+            approved: step.len().is_multiple_of(2),
             comment: "c".into(),
             step: None,
         });
