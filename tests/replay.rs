@@ -407,3 +407,44 @@ async fn record_declared_history() {
     std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap() + "\n").unwrap();
     println!("recorded {}", path.display());
 }
+
+#[tokio::test]
+async fn every_activity_and_timer_of_a_declared_run_names_its_step_in_the_ui() {
+    let (_, history) = recorded()
+        .into_iter()
+        .find(|(name, _)| name.starts_with("declared-research-digest"))
+        .expect("the declared workflow's history");
+    let mut summaries = Vec::new();
+    for event in &history.events {
+        let scheduled = matches!(
+            event.attributes,
+            Some(Attributes::ActivityTaskScheduledEventAttributes(_))
+                | Some(Attributes::TimerStartedEventAttributes(_))
+        );
+        if !scheduled {
+            continue;
+        }
+        let summary = event
+            .user_metadata
+            .as_ref()
+            .and_then(|m| m.summary.as_ref())
+            .map(|p| serde_json::from_slice::<String>(&p.data).unwrap())
+            .unwrap_or_else(|| panic!("event {} has no summary", event.event_id));
+        summaries.push(summary);
+    }
+    assert_eq!(
+        summaries,
+        [
+            "research: agent turn poetry-research-execute",
+            "synthesize: agent turn poetry-research-synthesize",
+            &summaries[2],
+            "approve_publish: approval times out after 1h",
+            "publish: agent turn poetry-publish",
+        ]
+    );
+    assert!(
+        summaries[2].starts_with("notify: POST http://127.0.0.1:"),
+        "{}",
+        summaries[2]
+    );
+}

@@ -617,3 +617,123 @@ fn check_retry(retry: &StepRetry) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn compile(steps_toml: &str) -> Result<Plan, String> {
+        let config = Config::parse(steps_toml).map_err(|e| format!("{e:#}"))?;
+        let (name, workflow) = config.declared.0.iter().next().unwrap();
+        Plan::compile(name, workflow)
+    }
+
+    const PARALLEL: &str = r#"
+[[declared.p.steps]]
+id = "both"
+type = "parallel"
+  [[declared.p.steps.steps]]
+  id = "a"
+  type = "delay"
+  duration = "1s"
+  [[declared.p.steps.steps]]
+  id = "b"
+  type = "delay"
+  duration = "1s"
+  WHEN_B
+[[declared.p.steps]]
+id = "after"
+type = "stop"
+when = "steps.a.status == 'ok' && steps.b.status == 'ok' && has(steps.later)"
+[[declared.p.steps]]
+id = "later"
+type = "stop"
+"#;
+
+    #[test]
+    fn branches_cannot_read_each_other_but_the_steps_after_them_can() {
+        let plan = compile(&PARALLEL.replace("WHEN_B", "")).unwrap();
+        assert_eq!(
+            plan.ids(),
+            [
+                ("both", "parallel"),
+                ("a", "delay"),
+                ("b", "delay"),
+                ("after", "stop"),
+                ("later", "stop")
+            ]
+        );
+        let err =
+            compile(&PARALLEL.replace("WHEN_B", "when = \"steps.a.status == 'ok'\"")).unwrap_err();
+        assert!(
+            err.starts_with("declared.p.steps[0] \"both\".steps[1] \"b\".when: ")
+                && err.contains("reads steps.a, which has not finished"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn failure_is_read_only_in_on_failure_which_may_read_every_main_step() {
+        let main = "[[declared.f.steps]]\nid = \"x\"\ntype = \"delay\"\nduration = \"1s\"\n";
+        let ok = format!(
+            "{main}[[declared.f.on_failure]]\nid = \"tell\"\ntype = \"stop\"\n\
+             reason = \"{{{{ failure.type }}}} after {{{{ steps.x.status }}}}\"\n"
+        );
+        compile(&ok).unwrap();
+        let err = compile(&format!("{main}when = \"failure.type == 'x'\"\n")).unwrap_err();
+        assert!(
+            err.contains("failure is only defined in on_failure steps"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn stop_is_refused_inside_a_parallel_step_even_within_a_sequence() {
+        let text = r#"
+[[declared.s.steps]]
+id = "both"
+type = "parallel"
+  [[declared.s.steps.steps]]
+  id = "seq"
+  type = "sequence"
+    [[declared.s.steps.steps.steps]]
+    id = "halt"
+    type = "stop"
+"#;
+        let err = compile(text).unwrap_err();
+        assert!(
+            err.contains("\"halt\".type: a stop step cannot be inside a parallel step"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn history_events_are_counted_per_step_kind() {
+        let plan = compile(
+            r#"
+[[declared.h.steps]]
+id = "t"
+type = "agent_turn"
+turn = "x"
+[[declared.h.steps]]
+id = "d"
+type = "delay"
+duration = "1s"
+[[declared.h.steps]]
+id = "z"
+type = "delay"
+duration = "0s"
+[[declared.h.steps]]
+id = "ok"
+type = "approval"
+timeout = "1h"
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            plan.history_events(),
+            RUN_EVENTS + ACTIVITY_EVENTS + TIMER_EVENTS + TIMER_EVENTS + 4
+        );
+    }
+}
