@@ -849,9 +849,9 @@ fn declaration(rng: &mut Rng) -> Value {
 }
 
 /// Answers every durable call at once, as a workflow's commands would eventually be.
-struct Instant(std::cell::Cell<u64>);
+struct AnswersAtOnce(std::cell::Cell<u64>);
 
-impl declared::Engine for Instant {
+impl declared::Engine for AnswersAtOnce {
     fn agent_turn(
         &self,
         _input: clawfactory_temporal::activities::AgentTurnInput,
@@ -944,7 +944,7 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
             }
         };
         compiled += 1;
-        let engine = Instant(std::cell::Cell::new(0));
+        let engine = AnswersAtOnce(std::cell::Cell::new(0));
         let input = json!({"n": rng.below(3)});
         let run = declared::Run::new(&engine, &settings, &plan, &input).unwrap();
         let outcome = no_panic("Run::execute", &value, || {
