@@ -275,6 +275,32 @@ in
       '';
     };
 
+    declared = mkOption {
+      type = types.attrsOf (types.submodule { freeformType = toml.type; });
+      default = { };
+      example = lib.literalExpression ''
+        {
+          research-digest = {
+            description = "research; stop if nothing is new; approve; publish";
+            steps = [
+              { id = "research"; type = "agent_turn"; turn = "poetry-research-execute"; }
+              { id = "nothing_new"; type = "stop"; when = "steps.research.result.contains('nothing new')"; }
+              { id = "ok"; type = "approval"; timeout = "24h"; }
+              { id = "publish"; type = "agent_turn"; turn = "poetry-publish"; }
+            ];
+          };
+        }
+      '';
+      description = ''
+        Declared workflows (`[declared.<name>]`, keys as in docs/declared-workflows.md). The
+        worker registers each as a workflow type of that name, started from the UI, the
+        `temporal` CLI, `clawfactory-temporal run <name>` or a schedule. They are checked
+        when the system is built (`check-config`): a bad declaration fails the build, naming
+        the workflow, the step and the key. Runs already open keep the definition they
+        started with across a switch.
+      '';
+    };
+
     ui = {
       nginx = {
         enable = lib.mkEnableOption "nginx in front of the Temporal UI (websockets included)";
@@ -354,6 +380,7 @@ in
 
       services.clawfactory.temporal.settings = lib.mkMerge [
         (lib.mkIf (cfg.schedules != { }) { inherit (cfg) schedules; })
+        (lib.mkIf (cfg.declared != { }) { inherit (cfg) declared; })
         (lib.mkIf (cfg.instances != { }) {
           instances = lib.mapAttrs (_: instance: { inherit (instance) url; }) cfg.instances;
         })

@@ -21,6 +21,33 @@ in
     # No OpenClaw in this VM: agent turns report which turn would have run. For a real
     # gateway: api = "hooks-agent", its url, and gateway.hooksTokenFile.
     settings.gateway.api = "echo";
+    # A declared workflow to start from the UI ("Start Workflow", type research-digest) and
+    # approve with `clawfactory-temporal approve <workflow-id>` (docs/declared-workflows.md).
+    declared.research-digest = {
+      description = "research; stop if nothing is new; approve; publish";
+      steps = [
+        { id = "research"; type = "agent_turn"; turn = "poetry-research-execute"; }
+        {
+          id = "nothing_new";
+          type = "stop";
+          when = "steps.research.result.lowerAscii().contains('nothing new')";
+          reason = "nothing new today";
+        }
+        {
+          id = "approve_publish";
+          type = "approval";
+          prompt = "Publish: {{ steps.research.result }}";
+          timeout = "24h";
+          on_timeout = "reject";
+        }
+        {
+          id = "publish";
+          type = "agent_turn";
+          turn = "poetry-research-synthesize";
+          message = "Publish today's digest: {{ steps.research.result }}";
+        }
+      ];
+    };
     schedules.poetry-research-daily = {
       workflow = "PoetryResearchWorkflow";
       workflow_id = "poetry-research";

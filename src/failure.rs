@@ -80,6 +80,10 @@ catalogue! {
     HttpDestinationRefused: No, "An http step's URL, or a redirect's, leads to an address the [http] policy refuses.";
     WeatherRejected: No, "The weather service refused the request, or the report is too large.";
     WeatherUnavailable: Yes, "The weather service did not answer usefully in time.";
+    WorkflowNotDeclared: No, "A run of a declared type on a worker whose config does not declare it.";
+    ExpressionFailed: No, "A declared step's `when` or template could not be evaluated.";
+    ApprovalRejected: No, "An approval step was rejected and its on_reject is \"fail\".";
+    ApprovalTimedOut: No, "Nobody decided an approval in time and its on_timeout is \"fail\".";
 }
 
 impl std::fmt::Display for FailureType {

@@ -4,9 +4,10 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use clawfactory_temporal::commands::{
-    backup, check_config, dev, restore, run, schedules, server, worker,
+    approve, backup, check_config, dev, restore, run, schedules, server, worker,
 };
 use clawfactory_temporal::config::{self, Config};
+use clawfactory_temporal::workflows::declared;
 use clawfactory_temporal::{logging, systemd};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,7 @@ enum Command {
     Worker(worker::Args),
     CheckConfig(check_config::Args),
     Run(run::Args),
+    Approve(approve::Args),
     Schedules(schedules::Args),
     Server(server::Args),
     Dev(dev::Args),
@@ -86,6 +88,16 @@ async fn start(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // `dev` runs the echo protocol unless the config names one, as its instances do.
+    let default_api = match cli.command {
+        Command::Dev(_) => config::GatewayApi::Echo,
+        _ => config::GatewayApi::HooksAgent,
+    };
+    let instances = config::Instances::resolve(&config, default_api);
+    if let Err(err) = declared::check(&config, &instances) {
+        eprintln!("error: {err}");
+        return ExitCode::from(2);
+    }
     match execute(cli.command, config).await {
         Ok(code) => code,
         Err(err) => {
@@ -100,6 +112,7 @@ async fn execute(command: Command, config: Config) -> Result<ExitCode> {
         Command::Worker(_) => worker::run(&config).await,
         Command::CheckConfig(_) => check_config::run(&config),
         Command::Run(args) => run::run(&config, args).await,
+        Command::Approve(args) => approve::run(&config, args).await,
         Command::Schedules(args) => schedules::run(config, args).await,
         Command::Server(_) => server::run(&config).await,
         Command::Dev(args) => dev::run(config, args).await.map(|()| ExitCode::SUCCESS),

@@ -5,6 +5,7 @@ use crate::config::{Config, Instances};
 use crate::gateway::TurnTable;
 use crate::http_policy::guarded::GuardedClient;
 use crate::metrics::{self, Metrics};
+use crate::workflows::declared::{self, DeclaredActivities};
 use crate::workflows::{
     CustomWorkflow, PoetryResearchWorkflow, WeatherCheckWorkflow, WorkflowSettings,
 };
@@ -17,7 +18,9 @@ use std::time::Duration;
 use temporalio_client::Client;
 use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_sdk::runtime::RuntimeOptions;
-use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use temporalio_sdk::{
+    Runtime, Worker, WorkerOptions, WorkerOptionsBuilder, worker_options_builder,
+};
 
 /// Runs until `stop` resolves (then drains in-flight work within the grace period) or the
 /// worker fails, serving every instance in `instances`.
@@ -80,7 +83,14 @@ pub async fn run(
                 config.weather.base_url.clone(),
                 our_metrics.clone(),
             );
-            build(&runtime, client.clone(), config, queue, activities)
+            build(
+                &runtime,
+                client.clone(),
+                config,
+                instances,
+                queue,
+                activities,
+            )
         })
         .collect::<Result<Vec<Worker>>>()?;
     let stop_handles: Vec<_> = workers.iter().map(|w| w.shutdown_handle()).collect();
@@ -168,15 +178,34 @@ fn instance_gateways(
         .collect()
 }
 
+/// One workflow type per `[declared.<name>]`, and the local activity their runs start with.
+fn register_declared<S: worker_options_builder::State>(
+    options: WorkerOptionsBuilder<S>,
+    config: &Config,
+    instances: &Instances,
+    settings: &Arc<WorkflowSettings>,
+) -> Result<WorkerOptionsBuilder<S>> {
+    let names: Vec<String> = config.declared.names().map(str::to_owned).collect();
+    let resolver = DeclaredActivities::new(
+        config.declared.clone(),
+        declared::Facts::new(config, instances),
+    );
+    let options = declared::register(options, &names, settings)
+        .map_err(|err| anyhow!("cannot register the declared workflows: {err}"))?;
+    Ok(options.register_activities(resolver))
+}
+
 fn build(
     runtime: &Runtime,
     client: Client,
     config: &Config,
+    instances: &Instances,
     task_queue: &str,
     activities: Activities,
 ) -> Result<Worker> {
     let settings = Arc::new(WorkflowSettings::from_config(config));
     let poetry_settings = settings.clone();
+    let declared_settings = settings.clone();
     let options = WorkerOptions::new(task_queue.to_owned())
         .register_workflow_with_factory::<PoetryResearchWorkflow, _>(move || {
             PoetryResearchWorkflow::new(poetry_settings.clone())
@@ -186,7 +215,7 @@ fn build(
         })?
         .register_workflow::<WeatherCheckWorkflow>()?
         .register_activities(activities)
-        .graceful_shutdown_period(config.worker.graceful_shutdown)
-        .build();
+        .graceful_shutdown_period(config.worker.graceful_shutdown);
+    let options = register_declared(options, config, instances, &declared_settings)?.build();
     Worker::new(runtime, client, options).map_err(|err| anyhow!("cannot create the worker: {err}"))
 }

@@ -9,6 +9,11 @@ pub const WORKFLOW_TYPES: [&str; 3] = [
     "CustomWorkflow",
 ];
 
+/// How many `[declared.<name>]` workflows one worker registers. Each is a Rust type of its
+/// own (the SDK keys registrations by type), made from a fixed set of slots; see
+/// `crate::workflows::declared`.
+pub const MAX_DECLARED: usize = 32;
+
 /// Adds `"instance": <name>` to a workflow input, for starters that target an instance
 /// (`run --instance`, `[schedules.<id>] instance`). A CustomWorkflow definition given as a
 /// JSON string is parsed first, so the instance lands inside it.

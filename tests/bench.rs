@@ -11,7 +11,9 @@
 //! idle RSS after `BENCH_IDLE_SECS` (30), sequential end-to-end latency of a 2-turn
 //! zero-settle `PoetryResearchWorkflow` (`BENCH_LATENCY_RUNS`, 100), and a burst of
 //! `BENCH_N` (500) runs with a 1 s settle: wall time, workflows/s, worker CPU per 1000 runs
-//! (utime + stime), peak RSS (VmHWM).
+//! (utime + stime), peak RSS (VmHWM); then `BENCH_DECLARED_N` (100) runs of a 20-step declared
+//! workflow (agent turns with conditions and templated messages, a parallel step): worker CPU
+//! per run.
 
 mod common;
 
@@ -26,6 +28,34 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const DONE: &str = "Poetry research workflow completed";
+
+/// The declared workflow the benchmark runs: 20 steps — 16 agent turns, each but the first
+/// with a `when` reading the step before and every third with a templated message, 2 of them
+/// in a parallel step, and a stop whose condition is false.
+fn declared_bench() -> String {
+    let mut text = String::from("[declared.bench20]\ndescription = \"20 steps\"\n");
+    for i in 1..=16 {
+        text.push_str(&format!(
+            "[[declared.bench20.steps]]\nid = \"s{i}\"\ntype = \"agent_turn\"\nturn = \"poetry-research-execute\"\n"
+        ));
+        if i > 1 {
+            text.push_str(&format!("when = \"steps.s{}.status == 'ok'\"\n", i - 1));
+        }
+        if i % 3 == 0 {
+            text.push_str(&format!(
+                "message = \"Step {i}, after: {{{{ steps.s{}.result }}}}\"\n",
+                i - 1
+            ));
+        }
+    }
+    text.push_str(
+        "[[declared.bench20.steps]]\nid = \"never\"\ntype = \"stop\"\nwhen = \"steps.s16.status != 'ok'\"\n\
+         [[declared.bench20.steps]]\nid = \"both\"\ntype = \"parallel\"\n\
+         [[declared.bench20.steps.steps]]\nid = \"left\"\ntype = \"agent_turn\"\nturn = \"poetry-research-synthesize\"\n\
+         [[declared.bench20.steps.steps]]\nid = \"right\"\ntype = \"agent_turn\"\nturn = \"poetry-research-synthesize\"\n",
+    );
+    text
+}
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -126,10 +156,11 @@ fn write_config(dir: &Path, server: &TemporalServer, gateway_port: u16) -> PathB
         format!(
             "[temporal]\naddress = \"{}\"\n\n[gateway]\napi = \"hooks-agent\"\n\
              url = \"http://127.0.0.1:{gateway_port}\"\nhooks_token_file = {:?}\n\
-             killswitch_file = {:?}\n{extra}\n",
+             killswitch_file = {:?}\n{extra}\n{}",
             server.address(),
             token.display().to_string(),
             dir.join("KILLSWITCH_bench").display().to_string(),
+            declared_bench(),
         ),
     )
     .unwrap();
@@ -365,6 +396,35 @@ async fn bench() {
     let burst_phases = median_phases(&burst_phases);
     let peak_rss = proc_status_kib(pid, "VmHWM:");
     let after_rss = proc_status_kib(pid, "VmRSS:");
+
+    // The 20-step declared workflow: CPU per run, 16 concurrent at a time.
+    let declared_n: usize = env_or("BENCH_DECLARED_N", 100);
+    let cpu_before = cpu_seconds(pid);
+    let began = Instant::now();
+    {
+        use futures::StreamExt;
+        let results: Vec<_> = futures::stream::iter(0..declared_n)
+            .map(|i| {
+                let client = &client;
+                async move {
+                    let id = format!("declared-{i}");
+                    start_workflow(client, "bench20", None, &id).await;
+                    result(client, &id).await
+                }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for r in &results {
+            assert!(
+                r.as_ref()
+                    .is_ok_and(|text| text.contains("\"status\": \"completed\"")),
+                "{r:?}"
+            );
+        }
+    }
+    let declared_wall = began.elapsed();
+    let declared_cpu = cpu_seconds(pid) - cpu_before;
     let threads = proc_status_kib(pid, "Threads:");
     drop(worker);
 
@@ -381,6 +441,8 @@ async fn bench() {
                   "workflows_per_s": burst_size as f64 / burst_wall.as_secs_f64(),
                   "worker_cpu_s_per_1000": burst_cpu * 1000.0 / burst_size as f64,
                   "worker_cpu_ms_per_workflow": burst_cpu * 1000.0 / burst_size as f64},
+        "declared_20_steps": {"runs": declared_n, "wall_s": declared_wall.as_secs_f64(),
+                              "worker_cpu_ms_per_run": declared_cpu * 1000.0 / declared_n as f64},
         "peak_rss_mib": mib(peak_rss),
         "rss_after_burst_mib": mib(after_rss),
         "threads": threads,
@@ -426,6 +488,14 @@ async fn bench() {
     row(
         "burst: worker CPU per 1000 workflows",
         format!("{:.2} s", b["worker_cpu_s_per_1000"].as_f64().unwrap()),
+    );
+    row(
+        &format!("20-step declared: {declared_n} runs, wall"),
+        format!("{:.2} s", declared_wall.as_secs_f64()),
+    );
+    row(
+        "20-step declared: worker CPU per run",
+        format!("{:.1} ms", declared_cpu * 1000.0 / declared_n as f64),
     );
     row("peak RSS (VmHWM)", format!("{:.1} MiB", mib(peak_rss)));
     row("RSS after the burst", format!("{:.1} MiB", mib(after_rss)));

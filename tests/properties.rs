@@ -8,18 +8,23 @@
 
 mod common;
 
-use clawfactory_temporal::config::{Config, Env, Source};
+use clawfactory_temporal::config::{Config, DeclaredWorkflow, Env, GatewayApi, Instances, Source};
 use clawfactory_temporal::duration;
 use clawfactory_temporal::payload::{json_payload, json_value};
+use clawfactory_temporal::workflows::declared::{self, Plan};
 use clawfactory_temporal::workflows::definition::{Definition, Step};
-use clawfactory_temporal::workflows::{PoetryInput, weather_location};
+use clawfactory_temporal::workflows::{PoetryInput, WorkflowSettings, weather_location};
 use common::{Setup, start_workflow_raw, workflow_failure};
+use futures::FutureExt;
+use futures::future::LocalBoxFuture;
 use serde_json::{Map, Value, json};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::Duration;
 use temporalio_common::data_converters::RawValue;
+use temporalio_common::error::ActivityExecutionError;
 use temporalio_common::protos::temporal::api::common::v1::Payload;
+use temporalio_sdk::{TimerResult, WorkflowTermination};
 
 /// Cases per property: a few thousand in all, well under a second each in a debug build.
 const CASES: usize = 2000;
@@ -720,4 +725,306 @@ async fn hostile_inputs_fail_every_workflow_type_typed_and_at_once() {
         assert_eq!(failed.retry_state, None, "{id}: no activity may have run");
     }
     assert!(setup.gateway.calls().is_empty(), "no step may run");
+}
+
+// --- declared workflows ---
+
+/// A step of a declared workflow as anyone might write it: mostly plausible, sometimes with
+/// a wrong type, a key that does not apply, a bad expression or a reference to nowhere.
+fn declared_step(rng: &mut Rng, ids: &mut Vec<String>, depth: u32) -> Value {
+    const TYPES: [&str; 9] = [
+        "agent_turn",
+        "http",
+        "delay",
+        "parallel",
+        "sequence",
+        "approval",
+        "stop",
+        "sleep",
+        "",
+    ];
+    const EXPRESSIONS: [&str; 12] = [
+        "true",
+        "false",
+        "input.n > 1",
+        "has(input.n)",
+        "steps.{prev}.status == 'ok'",
+        "steps.{prev}.json.count > 2",
+        "steps.{prev}.result.contains('x')",
+        "steps.nowhere.status == 'ok'",
+        "size(steps) > 0",
+        "1 +",
+        "unknownFn(1)",
+        "failure.type == 'x'",
+    ];
+    let kind = if depth > 2 {
+        *rng.pick(&["delay", "stop", "http"])
+    } else {
+        *rng.pick(&TYPES)
+    };
+    let mut step = Map::new();
+    if !rng.chance(3) {
+        let id = if rng.chance(3) && !ids.is_empty() {
+            rng.pick(ids).clone()
+        } else if rng.chance(3) {
+            format!("bad-id {}", ids.len())
+        } else {
+            format!("s{}", ids.len())
+        };
+        ids.push(id.clone());
+        step.insert("id".into(), json!(id));
+    }
+    step.insert("type".into(), json!(kind));
+    let prev = ids.first().cloned().unwrap_or_else(|| "s0".into());
+    if rng.chance(30) {
+        let when = rng.pick(&EXPRESSIONS).replace("{prev}", &prev);
+        step.insert("when".into(), json!(when));
+    }
+    match kind {
+        "agent_turn" => {
+            step.insert("turn".into(), json!("poetry-research-execute"));
+            if rng.chance(30) {
+                let message = format!(
+                    "go {{{{ {} }}}}",
+                    rng.pick(&["input", "steps", "1 +", "input.n"])
+                );
+                step.insert("message".into(), json!(message));
+            }
+        }
+        "http" => {
+            step.insert(
+                "url".into(),
+                json!(rng.pick(&["http://127.0.0.1:9/x", "nope", "ftp://x"])),
+            );
+        }
+        "delay" => {
+            step.insert(
+                "duration".into(),
+                json!(rng.pick(&["0s", "1s", "2 days", "x"])),
+            );
+        }
+        "parallel" | "sequence" => {
+            let steps: Vec<Value> = (0..rng.below(3))
+                .map(|_| declared_step(rng, ids, depth + 1))
+                .collect();
+            step.insert("steps".into(), Value::Array(steps));
+        }
+        "approval" => {
+            if !rng.chance(10) {
+                step.insert("timeout".into(), json!(rng.pick(&["1s", "0s", "1h"])));
+            }
+            if rng.chance(30) {
+                step.insert(
+                    "on_timeout".into(),
+                    json!(rng.pick(&["approve", "reject", "fail", "maybe"])),
+                );
+            }
+        }
+        _ => {}
+    }
+    if rng.chance(10) {
+        step.insert(
+            rng.pick(&["url", "duration", "prompt", "retry"])
+                .to_string(),
+            json!("x"),
+        );
+    }
+    if rng.chance(10) {
+        step.insert("continue_on_error".into(), json!(true));
+    }
+    Value::Object(step)
+}
+
+fn declaration(rng: &mut Rng) -> Value {
+    let mut ids = Vec::new();
+    let steps: Vec<Value> = (0..rng.below(5))
+        .map(|_| declared_step(rng, &mut ids, 0))
+        .collect();
+    let mut declaration = json!({"steps": steps});
+    if rng.chance(20) {
+        let on_failure: Vec<Value> = (0..2).map(|_| declared_step(rng, &mut ids, 1)).collect();
+        declaration["on_failure"] = Value::Array(on_failure);
+    }
+    declaration
+}
+
+/// Answers every durable call at once, as a workflow's commands would eventually be.
+struct AnswersAtOnce(std::cell::Cell<u64>);
+
+impl declared::Engine for AnswersAtOnce {
+    fn agent_turn(
+        &self,
+        _input: clawfactory_temporal::activities::AgentTurnInput,
+        _options: temporalio_sdk::ActivityOptions,
+    ) -> LocalBoxFuture<'static, Result<String, ActivityExecutionError>> {
+        let n = self.0.get();
+        self.0.set(n + 1);
+        let reply = if n.is_multiple_of(2) {
+            json!({"count": n}).to_string()
+        } else {
+            "x new".into()
+        };
+        futures::future::ready(Ok(reply)).boxed_local()
+    }
+
+    fn http(
+        &self,
+        _params: String,
+        _options: temporalio_sdk::ActivityOptions,
+    ) -> LocalBoxFuture<'static, Result<String, ActivityExecutionError>> {
+        futures::future::ready(Ok("{\"count\": 3}".to_owned())).boxed_local()
+    }
+
+    fn resolve(
+        &self,
+        _request: declared::ResolveRequest,
+        _options: temporalio_sdk::LocalActivityOptions,
+    ) -> LocalBoxFuture<'static, Result<declared::Resolved, ActivityExecutionError>> {
+        unreachable!("the test compiles the plan itself")
+    }
+
+    fn timer(&self, _d: Duration, _summary: String) -> LocalBoxFuture<'static, TimerResult> {
+        futures::future::ready(TimerResult::Fired).boxed_local()
+    }
+
+    fn decision(
+        &self,
+        step: String,
+        _timeout: Duration,
+        _summary: String,
+    ) -> LocalBoxFuture<'static, Result<Option<declared::Decision>, WorkflowTermination>> {
+        let decision = (!step.len().is_multiple_of(3)).then(|| declared::Decision {
+            approved: step.len().is_multiple_of(2),
+            comment: "c".into(),
+            step: None,
+        });
+        futures::future::ready(Ok(decision)).boxed_local()
+    }
+
+    fn set_phase(&self, _phase: String) {}
+
+    fn workflow_time(&self) -> Option<std::time::SystemTime> {
+        None
+    }
+}
+
+#[test]
+fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_panic() {
+    let mut rng = Rng::new(6);
+    let settings = WorkflowSettings::from_config(&Config::default());
+    let (mut compiled, mut ran) = (0, 0);
+    for _ in 0..CASES {
+        let value = declaration(&mut rng);
+        let Ok(declaration) = serde_json::from_value::<DeclaredWorkflow>(value.clone()) else {
+            continue;
+        };
+        let plan = no_panic("Plan::compile", &value, || Plan::compile("p", &declaration));
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err(err) => {
+                assert!(err.starts_with("declared.p."), "{value}: {err}");
+                let key = err.split(": ").next().unwrap();
+                let named = [
+                    ".steps",
+                    ".on_failure",
+                    ".id",
+                    ".type",
+                    ".when",
+                    ".turn",
+                    ".url",
+                    ".duration",
+                    ".timeout",
+                    ".message",
+                    ".on_timeout",
+                    ".retry",
+                    ".prompt",
+                ];
+                assert!(named.iter().any(|k| key.contains(k)), "{value}: {err}");
+                continue;
+            }
+        };
+        compiled += 1;
+        let engine = AnswersAtOnce(std::cell::Cell::new(0));
+        let input = json!({"n": rng.below(3)});
+        let run = declared::Run::new(&engine, &settings, &plan, &input).unwrap();
+        let outcome = no_panic("Run::execute", &value, || {
+            futures::executor::block_on(run.execute())
+        });
+        if let Ok(result) = outcome {
+            let result: Value = serde_json::from_str(&result).unwrap();
+            assert!(result["steps"].as_array().is_some(), "{value}: {result}");
+            ran += 1;
+        }
+    }
+    assert!(
+        compiled > CASES / 20 && ran > 0,
+        "the generator must reach the interpreter: {compiled} compiled, {ran} ran"
+    );
+}
+
+#[test]
+fn declared_sections_in_config_files_load_or_name_the_key() {
+    let mut rng = Rng::new(7);
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..CASES / 4 {
+        let value = declaration(&mut rng);
+        let Ok(text) = toml::to_string(&json!({"declared": {"p": value}})) else {
+            continue;
+        };
+        let text = if rng.chance(30) {
+            rng.mutate(&text)
+        } else {
+            text
+        };
+        let loaded = no_panic("Config::load", &text, || load_config(dir.path(), &text));
+        let checked = loaded.and_then(|config| {
+            let instances = Instances::resolve(&config, GatewayApi::HooksAgent);
+            no_panic("declared::check", &text, || {
+                declared::check(&config, &instances)
+            })
+        });
+        if let Err(err) = checked {
+            assert!(!err.trim().is_empty(), "{text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn random_declared_definitions_complete_or_fail_typed_on_a_real_server() {
+    let setup = Setup::new().await;
+    let _worker = setup.worker(&setup.config()).await;
+    let client = setup.server.client().await;
+    let mut rng = Rng::new(8);
+    let url = format!("{}/step", setup.gateway.url());
+    let runs = 30;
+    for index in 0..runs {
+        // Runnable waits only: short delays and approvals that time out.
+        let text = declaration(&mut rng)
+            .to_string()
+            .replace("http://127.0.0.1:9/x", &url)
+            .replace("\"1h\"", "\"1s\"")
+            .replace("2 days", "1s");
+        let mut definition: Value = serde_json::from_str(&text).unwrap();
+        definition["input"] = json!({"n": rng.below(3)});
+        common::start_workflow(
+            &client,
+            "CustomWorkflow",
+            Some(definition),
+            &format!("random-{index}"),
+        )
+        .await;
+    }
+    for index in 0..runs {
+        let id = format!("random-{index}");
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(60),
+            common::workflow_result(&client, &id),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{id} neither completed nor failed within 60 s"));
+        match outcome {
+            Ok(result) => assert!(result.starts_with('{'), "{id}: {result}"),
+            Err(chain) => assert!(chain.starts_with('['), "{id} failed untyped: {chain}"),
+        }
+    }
 }

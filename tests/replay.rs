@@ -10,6 +10,8 @@
 mod common;
 
 use clawfactory_temporal::config::Config;
+use clawfactory_temporal::payload::json_payload;
+use clawfactory_temporal::workflows::declared;
 use clawfactory_temporal::workflows::{
     CustomWorkflow, PoetryResearchWorkflow, WeatherCheckWorkflow, WorkflowSettings,
 };
@@ -19,11 +21,70 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use temporalio_client::{WorkflowFetchHistoryOptions, WorkflowHistory, WorkflowQueryOptions};
+use temporalio_client::{
+    UntypedSignal, WorkflowFetchHistoryOptions, WorkflowHistory, WorkflowQueryOptions,
+    WorkflowSignalOptions,
+};
 use temporalio_common::UntypedWorkflow;
+use temporalio_common::data_converters::RawValue;
 use temporalio_common::protos::temporal::api::history::v1::History;
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+
+/// The declared workflow whose recorded history is replayed: the worked example of
+/// docs/declared-workflows.md, with every step type but `sequence` and `delay`.
+const DECLARED: &str = "research-digest";
+
+const DECLARED_TOML: &str = r#"
+[declared.research-digest]
+description = "research; if there is news, synthesize and notify at once; approve; publish"
+
+[[declared.research-digest.steps]]
+id = "research"
+type = "agent_turn"
+turn = "poetry-research-execute"
+
+[[declared.research-digest.steps]]
+id = "nothing_new"
+type = "stop"
+when = "steps.research.result.lowerAscii().contains('nothing new')"
+reason = "nothing new today"
+
+[[declared.research-digest.steps]]
+id = "share"
+type = "parallel"
+
+  [[declared.research-digest.steps.steps]]
+  id = "synthesize"
+  type = "agent_turn"
+  turn = "poetry-research-synthesize"
+
+  [[declared.research-digest.steps.steps]]
+  id = "notify"
+  type = "http"
+  method = "POST"
+  url = "{gw}/notify"
+  body = "research done: {{ steps.research.result }}"
+  continue_on_error = true
+
+[[declared.research-digest.steps]]
+id = "approve_publish"
+type = "approval"
+prompt = "Publish today's digest?"
+timeout = "1h"
+
+[[declared.research-digest.steps]]
+id = "publish"
+type = "agent_turn"
+turn = "poetry-publish"
+
+[[declared.research-digest.on_failure]]
+id = "alert"
+type = "http"
+method = "POST"
+url = "{gw}/alert"
+body = "{{ failure.type }}: {{ failure.message }}"
+"#;
 
 fn histories_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/histories")
@@ -65,6 +126,11 @@ fn replayer() -> WorkflowReplayer {
         })
         .unwrap()
         .register_workflow::<WeatherCheckWorkflow>()
+        .unwrap();
+    // Declared types are registered by name; what each run did comes from its own history
+    // (the recorded definition), not from any config here.
+    let declared_settings = Arc::new(WorkflowSettings::from_config(&Config::default()));
+    let options = declared::register(options, &[DECLARED.to_owned()], &declared_settings)
         .unwrap()
         .build();
     WorkflowReplayer::new(options).unwrap()
@@ -111,7 +177,8 @@ async fn recorded_histories_of_every_workflow_type_replay_without_nondeterminism
         [
             "CustomWorkflow",
             "PoetryResearchWorkflow",
-            "WeatherCheckWorkflow"
+            "WeatherCheckWorkflow",
+            DECLARED,
         ],
         "a recorded history for every workflow type the worker registers"
     );
@@ -292,4 +359,92 @@ async fn record_histories() {
         std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap() + "\n").unwrap();
         println!("recorded {}", path.display());
     }
+}
+
+/// Records the declared workflow's history (the others stay as recorded from older code):
+/// `cargo test --test replay -- --ignored record_declared_history`.
+#[tokio::test]
+#[ignore = "records tests/histories from a real run; not a check"]
+async fn record_declared_history() {
+    let setup = Setup::new().await;
+    setup
+        .gateway
+        .script("/api/cron/fire", [Reply::ok("three new poems")]);
+    let mut config = setup.config();
+    let text = DECLARED_TOML.replace("{gw}", &setup.gateway.url());
+    config.declared = Config::parse(&text).unwrap().declared;
+    let _worker = setup.worker(&config).await;
+    let client = setup.server.client().await;
+    let id = "declared-research-digest";
+    start_workflow(&client, DECLARED, None, id).await;
+    let gateway = setup.gateway.clone();
+    wait_until("the notification", Duration::from_secs(30), || {
+        !gateway.requests_to("/notify").is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    client
+        .get_workflow_handle::<UntypedWorkflow>(id)
+        .signal(
+            UntypedSignal::new("approve"),
+            RawValue {
+                payloads: vec![json_payload(&json!({"comment": "ship it"}))],
+            },
+            WorkflowSignalOptions::default(),
+        )
+        .await
+        .unwrap();
+    let result = workflow_result(&client, id).await.unwrap();
+    assert!(result.contains(r#""status": "completed""#), "{result}");
+    let history = client
+        .get_workflow_handle::<UntypedWorkflow>(id)
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .to_json()
+        .await
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&history).unwrap();
+    let path = histories_dir().join(format!("{id}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap() + "\n").unwrap();
+    println!("recorded {}", path.display());
+}
+
+#[tokio::test]
+async fn every_activity_and_timer_of_a_declared_run_names_its_step_in_the_ui() {
+    let (_, history) = recorded()
+        .into_iter()
+        .find(|(name, _)| name.starts_with("declared-research-digest"))
+        .expect("the declared workflow's history");
+    let mut summaries = Vec::new();
+    for event in &history.events {
+        let scheduled = matches!(
+            event.attributes,
+            Some(Attributes::ActivityTaskScheduledEventAttributes(_))
+                | Some(Attributes::TimerStartedEventAttributes(_))
+        );
+        if !scheduled {
+            continue;
+        }
+        let summary = event
+            .user_metadata
+            .as_ref()
+            .and_then(|m| m.summary.as_ref())
+            .map(|p| serde_json::from_slice::<String>(&p.data).unwrap())
+            .unwrap_or_else(|| panic!("event {} has no summary", event.event_id));
+        summaries.push(summary);
+    }
+    assert_eq!(
+        summaries,
+        [
+            "research: agent turn poetry-research-execute",
+            "synthesize: agent turn poetry-research-synthesize",
+            &summaries[2],
+            "approve_publish: approval times out after 1h",
+            "publish: agent turn poetry-publish",
+        ]
+    );
+    assert!(
+        summaries[2].starts_with("notify: POST http://127.0.0.1:"),
+        "{}",
+        summaries[2]
+    );
 }

@@ -209,6 +209,26 @@ in
         && has "--config ${s.etc."clawfactory/temporal.toml".source} schedules apply" s.units.clawfactory-temporal-schedules;
     });
 
+  # --- declared workflows ---
+  declared = scenario
+    (temporal {
+      declared.gate.steps = [
+        { id = "ok"; type = "approval"; timeout = "1h"; }
+        { id = "go"; type = "agent_turn"; turn = "poetry-research-execute"; when = "steps.ok.result != ''"; }
+      ];
+    })
+    (s: _: {
+      "[declared] in the config, as written" = s.settings.declared == {
+        gate.steps = [
+          { id = "ok"; type = "approval"; timeout = "1h"; }
+          { id = "go"; type = "agent_turn"; turn = "poetry-research-execute"; when = "steps.ok.result != ''"; }
+        ];
+      };
+    });
+  no-declared = scenario withoutTokens (s: _: {
+    "no declared workflows: no [declared] section" = !(s.settings ? declared);
+  });
+
   # --- credentials: set, then removed ---
   credentials-set = scenario withTokens (s: c: {
     "each credential is linked to its token file" = lib.all (n: linkedTo "/run/secrets/${n}" s n) credentialNames;

@@ -28,6 +28,8 @@ pub struct Turn<'a> {
     pub instance: &'a str,
     pub agent_turn: String,
     pub base_key: String,
+    /// Replaces the turn's prompt (a declared workflow's templated `message`).
+    pub message: Option<String>,
 }
 
 pub async fn run(
@@ -40,6 +42,7 @@ pub async fn run(
         instance,
         agent_turn,
         base_key,
+        message,
     } = turn;
     // Checked before any network call: a switched-off instance must not be woken by a retry.
     if target.killswitch_file.exists() {
@@ -63,6 +66,7 @@ pub async fn run(
         idempotency_key: key_for(&base_key, generation),
         agent_turn,
         deadline: ctx.info().deadline,
+        message,
     };
     let started = std::time::Instant::now();
     let result = with_heartbeats(ctx, generation, target.gateway.trigger(&turn)).await;

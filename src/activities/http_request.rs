@@ -10,7 +10,7 @@
 
 use super::activity_error::{non_retryable, retryable};
 use crate::failure::FailureType;
-use crate::http_policy::guarded::{ErrorKind, GuardedClient, GuardedError};
+use crate::http_policy::guarded::{ErrorKind, GuardedClient, GuardedError, RequestBody};
 use crate::http_response::{self, BodyLimit, ResponseClass, ResponseError};
 use serde::Deserialize;
 use std::time::Duration;
@@ -30,6 +30,10 @@ pub struct HttpRequestParams {
     /// Seconds.
     #[serde(default = "default_timeout")]
     pub timeout: f64,
+    /// Sent as the request body (declared workflows' `body`); JSON text goes as
+    /// `application/json`, anything else as plain text. The reference has no body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
 fn default_method() -> String {
@@ -84,8 +88,17 @@ pub async fn perform(http: &GuardedClient, params_text: &str) -> Result<String, 
         .map_err(|_| invalid("invalid method"))?;
     let url = reqwest::Url::parse(&params.url).map_err(|_| invalid("invalid url"))?;
     let what = format!("{method} {}", params.url);
+    let body = params.body.clone().map(|text| {
+        let is_json = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+        let content_type = if is_json {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        RequestBody { content_type, text }
+    });
     let response = http
-        .send(method, url, params.timeout())
+        .send(method, url, body, params.timeout())
         .await
         .map_err(|err| guarded_failure(&what, &err))?;
     let response = http_response::capture(response, BodyLimit::Prefix(READ_LIMIT))

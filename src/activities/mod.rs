@@ -31,12 +31,21 @@ pub struct InstanceGateway {
     pub killswitch_file: PathBuf,
 }
 
-/// What `trigger_agent_turn` takes: the reference's bare turn id (default instance), or the
-/// turn with the instance to run it on.
+/// What `trigger_agent_turn` takes: the reference's bare turn id (default instance), the
+/// turn with the instance to run it on, or (declared workflows) the turn with a message that
+/// replaces its prompt. Each older shape still reads as before, so recorded histories replay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum AgentTurnInput {
     TurnId(String),
+    /// Before `OnInstance`: untagged matching tries variants in order, and `OnInstance` would
+    /// accept this shape too, dropping the message.
+    WithMessage {
+        agent_turn: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
+        message: String,
+    },
     OnInstance {
         agent_turn: String,
         instance: String,
@@ -52,6 +61,18 @@ impl AgentTurnInput {
                 instance: instance.to_owned(),
             },
             None => AgentTurnInput::TurnId(agent_turn.to_owned()),
+        }
+    }
+
+    /// The turn with a message replacing its prompt; without one, the shapes of [`Self::new`].
+    pub fn with_message(agent_turn: &str, instance: Option<&str>, message: Option<String>) -> Self {
+        match message {
+            Some(message) => AgentTurnInput::WithMessage {
+                agent_turn: agent_turn.to_owned(),
+                instance: instance.map(str::to_owned),
+                message,
+            },
+            None => AgentTurnInput::new(agent_turn, instance),
         }
     }
 }
@@ -97,12 +118,20 @@ impl Activities {
         ctx: ActivityContext,
         input: AgentTurnInput,
     ) -> Result<String, ActivityError> {
-        let (agent_turn, instance) = match input {
-            AgentTurnInput::TurnId(turn) => (turn, self.default_instance.clone()),
+        let (agent_turn, instance, message) = match input {
+            AgentTurnInput::TurnId(turn) => (turn, self.default_instance.clone(), None),
             AgentTurnInput::OnInstance {
                 agent_turn,
                 instance,
-            } => (agent_turn, instance),
+            } => (agent_turn, instance, None),
+            AgentTurnInput::WithMessage {
+                agent_turn,
+                instance,
+                message,
+            } => {
+                let instance = instance.unwrap_or_else(|| self.default_instance.clone());
+                (agent_turn, instance, Some(message))
+            }
         };
         let span = activity_span(&ctx);
         span.record("agent_id", agent_turn.as_str());
@@ -121,6 +150,7 @@ impl Activities {
             instance: &instance,
             agent_turn,
             base_key: idempotency_key(&ctx),
+            message,
         };
         let work = agent_turn::run(&ctx, target, turn, &self.metrics);
         until_cancelled(&ctx, work).instrument(span).await

@@ -60,6 +60,20 @@ pub fn redacted_toml(config: &Config) -> Result<String> {
             builtin.join(", ")
         ));
     }
+    for (name, workflow) in &config.declared.0 {
+        let plan = crate::workflows::declared::Plan::compile(name, workflow)
+            .map_err(|err| anyhow::anyhow!(err))?;
+        header.push_str(&format!(
+            "# declared workflow {name}: {} steps, at most {} history events{}\n",
+            plan.ids().len(),
+            plan.history_events(),
+            if workflow.description.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", workflow.description)
+            }
+        ));
+    }
     if let Some(address) = &config.worker.metrics_address {
         header.push_str(&format!("# metrics: http://{address}/metrics\n"));
     }

@@ -1,6 +1,7 @@
 //! One file per subcommand: its arguments (clap), what it prints, and its exit code. The
 //! machinery they share lives beside `commands/`: `worker`, `server`, `schedules`, `backup`.
 
+pub mod approve;
 pub mod backup;
 pub mod check_config;
 pub mod dev;

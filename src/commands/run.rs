@@ -1,5 +1,6 @@
-//! `run <WorkflowType>`: start a workflow by its type name, as the UI's "Start Workflow"
-//! and `temporal workflow start --type ... --task-queue clawfactory` do.
+//! `run <WorkflowType>`: start a workflow by its type name — a built-in one or a
+//! `[declared.<name>]` — as the UI's "Start Workflow" and `temporal workflow start --type ...
+//! --task-queue clawfactory` do.
 
 use crate::config::Config;
 use crate::payload::json_payload;
@@ -19,7 +20,8 @@ use temporalio_common::error::IncomingError;
 /// Example: run PoetryResearchWorkflow --input '{"settle": "10s"}' --wait
 #[derive(ClapArgs)]
 pub struct Args {
-    /// Workflow type: PoetryResearchWorkflow, WeatherCheckWorkflow or CustomWorkflow.
+    /// Workflow type: PoetryResearchWorkflow, WeatherCheckWorkflow, CustomWorkflow, or the
+    /// name of a [declared.<name>] workflow.
     pub workflow_type: String,
     /// The input as JSON (e.g. '"Paris"' for WeatherCheckWorkflow). Omit for none.
     #[arg(long, value_name = "JSON")]
@@ -73,11 +75,16 @@ pub enum Outcome {
 }
 
 pub async fn start(config: &Config, request: StartRequest) -> Result<Outcome> {
-    if !WORKFLOW_TYPES.contains(&request.workflow_type.as_str()) {
+    let workflow_type = request.workflow_type.as_str();
+    if !WORKFLOW_TYPES.contains(&workflow_type) && !config.declared.contains(workflow_type) {
+        let known: Vec<&str> = WORKFLOW_TYPES
+            .into_iter()
+            .chain(config.declared.names())
+            .collect();
         bail!(
             "unknown workflow type {:?}; this worker runs {}",
             request.workflow_type,
-            WORKFLOW_TYPES.join(", ")
+            known.join(", ")
         );
     }
     let input = match &request.input {

@@ -9,8 +9,9 @@ use std::process::ExitCode;
 
 /// Poll the task queue and run ClawFactory's workflows and activities.
 ///
-/// Registers PoetryResearchWorkflow, WeatherCheckWorkflow, CustomWorkflow and the
-/// activities trigger_agent_turn, check_weather, http_request. Waits for Temporal if it
+/// Registers PoetryResearchWorkflow, WeatherCheckWorkflow, CustomWorkflow, one workflow type
+/// per [declared.<name>], and the activities trigger_agent_turn, check_weather, http_request
+/// (and the local activity resolve_declared_workflow). Waits for Temporal if it
 /// is not up yet. SIGTERM/Ctrl-C drains in-flight work, then exits 0.
 #[derive(ClapArgs)]
 pub struct Args {}

@@ -13,6 +13,7 @@
 
 mod backup;
 pub mod cron;
+mod declared;
 mod gateway;
 mod http;
 pub mod instances;
@@ -24,6 +25,7 @@ mod turns;
 mod validate;
 
 pub use backup::{BackupConfig, DEFAULT_BACKUP_DIR};
+pub use declared::{Declared, DeclaredWorkflow, StepDecl, StepRetry, Timeout, check_name};
 pub use gateway::{GatewayApi, GatewayConfig, InstanceConfig, OnSkipped};
 pub use http::HttpConfig;
 pub use instances::{Instance, Instances};
@@ -67,6 +69,9 @@ pub struct Config {
     pub turns: Turns,
     /// `[instances.<name>]`: more OpenClaw instances besides the default one (`[gateway]`).
     pub instances: BTreeMap<String, InstanceConfig>,
+    /// `[declared.<name>]`: workflows declared here, started by their name.
+    #[serde(skip_serializing_if = "Declared::is_empty")]
+    pub declared: Declared,
     /// Each instance's tokens by instance name, resolved from files, credentials or the
     /// environment at load time; never read from or written to TOML.
     #[serde(skip)]
@@ -218,8 +223,11 @@ impl Config {
         validate::http_url(&self.weather.base_url).context("weather.base_url")?;
         validate::positive("gateway.timeout", self.gateway.timeout)?;
         self.workflows.validate()?;
-        self.schedules
+        self.declared
             .validate()
+            .map_err(|err| anyhow::anyhow!(err))?;
+        self.schedules
+            .validate(&self.declared)
             .map_err(|err| anyhow::anyhow!(err))?;
         self.turns.validate()?;
         self.validate_instances()?;

@@ -2,6 +2,7 @@
 //! `crate::schedules` turns it into the Temporal `Schedule` the server should hold.
 
 use super::cron;
+use super::declared::Declared;
 use crate::duration;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -97,11 +98,12 @@ impl Default for Schedules {
 }
 
 impl Schedules {
-    /// Every schedule, every field; the first problem names the schedule and the key.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Every schedule, every field; the first problem names the schedule and the key. A
+    /// schedule may start a built-in workflow type or one of `declared`.
+    pub fn validate(&self, declared: &Declared) -> Result<(), String> {
         for (id, schedule) in &self.0 {
             schedule
-                .validate()
+                .validate(declared)
                 .map_err(|err| format!("schedules.{id}.{err}"))?;
         }
         Ok(())
@@ -109,12 +111,20 @@ impl Schedules {
 }
 
 impl ScheduleConfig {
-    fn validate(&self) -> Result<(), String> {
-        if !crate::workflow_types::WORKFLOW_TYPES.contains(&self.workflow.as_str()) {
+    fn validate(&self, declared: &Declared) -> Result<(), String> {
+        let workflow = self.workflow.as_str();
+        if !crate::workflow_types::WORKFLOW_TYPES.contains(&workflow)
+            && !declared.contains(workflow)
+        {
+            let known: Vec<&str> = crate::workflow_types::WORKFLOW_TYPES
+                .into_iter()
+                .chain(declared.names())
+                .collect();
             return Err(format!(
-                "workflow: unknown workflow type {:?} (expected one of {})",
+                "workflow: unknown workflow type {:?}: neither built in nor in [declared] \
+                 (expected one of {})",
                 self.workflow,
-                crate::workflow_types::WORKFLOW_TYPES.join(", ")
+                known.join(", ")
             ));
         }
         if self.cron.is_empty() && self.every.is_empty() {
@@ -210,7 +220,7 @@ mod tests {
             schedules: Schedules,
         }
         let wrapper: Wrapper = toml::from_str(text).map_err(|e| e.to_string())?;
-        wrapper.schedules.validate()?;
+        wrapper.schedules.validate(&Declared::default())?;
         Ok(wrapper.schedules)
     }
 
@@ -225,7 +235,7 @@ mod tests {
         );
         assert_eq!(daily.task_queue("clawfactory"), "clawfactory");
         assert_eq!(daily.overlap, Overlap::Skip);
-        assert_eq!(defaults.validate(), Ok(()));
+        assert_eq!(defaults.validate(&Declared::default()), Ok(()));
     }
 
     #[test]

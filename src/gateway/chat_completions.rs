@@ -33,7 +33,7 @@ impl ChatCompletionsGateway {
     }
 
     async fn run(&self, turn: &TurnRequest) -> Result<String, GatewayError> {
-        let spec = self.turns.resolve(&turn.agent_turn).await?;
+        let spec = self.turns.resolve_request(turn).await?;
         let endpoint = &self.endpoint;
         let what = format!("POST {} for agent turn {:?}", endpoint.url, turn.agent_turn);
         let body = json!({

@@ -25,6 +25,16 @@ impl CronFireGateway {
     async fn fire(&self, turn: &TurnRequest) -> Result<String, GatewayError> {
         let endpoint = &self.endpoint;
         let what = format!("POST {} for agent turn {:?}", endpoint.url, turn.agent_turn);
+        if turn.message.is_some() {
+            // The job's prompt lives in OpenClaw; this route has no field for another one.
+            return Err(GatewayError::NonRetryable {
+                failure_type: FailureType::GatewayRejected,
+                message: format!(
+                    "{what}: cron-fire runs the OpenClaw job's own prompt and cannot carry a \
+                     message; use hooks-agent or chat-completions for templated messages"
+                ),
+            });
+        }
         let body = json!({ "job_id": turn.agent_turn });
         let response = match endpoint
             .post(&body, Some(&turn.idempotency_key), endpoint.timeout)

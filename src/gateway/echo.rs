@@ -15,10 +15,13 @@ impl EchoGateway {
 
 impl Gateway for EchoGateway {
     fn trigger<'a>(&'a self, turn: &'a TurnRequest) -> BoxFuture<'a, Result<String, GatewayError>> {
-        let line = format!(
+        let mut line = format!(
             "echo gateway: agent turn {:?} would have run on instance {:?} (idempotency key {})",
             turn.agent_turn, self.instance, turn.idempotency_key
         );
+        if let Some(message) = &turn.message {
+            line.push_str(&format!(" with message {message:?}"));
+        }
         Box::pin(async move { Ok(line) })
     }
 }

@@ -58,7 +58,7 @@ impl HooksAgentGateway {
     }
 
     async fn run(&self, turn: &TurnRequest) -> Result<String, GatewayError> {
-        let spec = self.turns.resolve(&turn.agent_turn).await?;
+        let spec = self.turns.resolve_request(turn).await?;
         let body = request_body(&turn.agent_turn, &spec);
         let endpoint = &self.endpoint;
         let what = format!("POST {} for agent turn {:?}", endpoint.url, turn.agent_turn);

@@ -42,6 +42,8 @@ pub struct TurnRequest {
     pub idempotency_key: String,
     /// When this attempt's start-to-close runs out; waiting past it is pointless.
     pub deadline: Option<std::time::SystemTime>,
+    /// Replaces the turn's prompt for this run (a declared workflow's templated `message`).
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

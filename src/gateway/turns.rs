@@ -73,6 +73,18 @@ impl TurnResolver {
         TurnResolver { turns, cron_jobs }
     }
 
+    /// The turn as this request runs it: resolved, with the request's message if it has one.
+    pub async fn resolve_request(
+        &self,
+        turn: &super::TurnRequest,
+    ) -> Result<TurnSpec, GatewayError> {
+        let mut spec = self.resolve(&turn.agent_turn).await?;
+        if let Some(message) = &turn.message {
+            spec.message = message.clone();
+        }
+        Ok(spec)
+    }
+
     pub async fn resolve(&self, turn_id: &str) -> Result<TurnSpec, GatewayError> {
         if let Some(turn) = self.turns.configured.get(turn_id) {
             return Ok(turn.into());

@@ -102,6 +102,13 @@ impl Resolve for PinnedResolver {
     }
 }
 
+/// A request body and its content type.
+#[derive(Debug, Clone)]
+pub struct RequestBody {
+    pub content_type: &'static str,
+    pub text: String,
+}
+
 impl GuardedClient {
     pub fn new(policy: Policy, user_agent: &str) -> reqwest::Result<GuardedClient> {
         let http = reqwest::Client::builder()
@@ -124,23 +131,30 @@ impl GuardedClient {
         &self,
         method: Method,
         url: Url,
+        body: Option<RequestBody>,
         timeout: Duration,
     ) -> Result<reqwest::Response, GuardedError> {
         let deadline = Instant::now() + timeout;
-        let (mut method, mut url) = (method, url);
+        let (mut method, mut url, mut body) = (method, url, body);
         for hop in 0..=MAX_REDIRECTS {
             let at = |kind| GuardedError {
                 kind,
                 redirected_to: (hop > 0).then(|| url.clone()),
             };
             let response = self
-                .send_once(method.clone(), &url, deadline)
+                .send_once(method.clone(), &url, body.as_ref(), deadline)
                 .await
                 .map_err(at)?;
             let Some(next) = redirect_target(&url, &response).map_err(at)? else {
                 return Ok(response);
             };
-            method = redirected_method(response.status(), method);
+            let next_method = redirected_method(response.status(), method.clone());
+            // A redirect that turns the request into a GET drops the body (as browsers and
+            // curl do); 307/308 repeat the request, body included.
+            if next_method != method {
+                body = None;
+            }
+            method = next_method;
             url = next;
         }
         Err(GuardedError {
@@ -153,6 +167,7 @@ impl GuardedClient {
         &self,
         method: Method,
         url: &Url,
+        body: Option<&RequestBody>,
         deadline: Instant,
     ) -> Result<reqwest::Response, ErrorKind> {
         let addrs = self.checked_addresses(url, deadline).await?;
@@ -164,7 +179,12 @@ impl GuardedClient {
             host: url.host_str().unwrap_or_default().to_owned(),
             addrs,
         };
-        let request = self.http.request(method, url.clone()).timeout(left);
+        let mut request = self.http.request(method, url.clone()).timeout(left);
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, body.content_type)
+                .body(body.text.clone());
+        }
         PINNED
             .scope(pinned, request.send())
             .await

@@ -101,7 +101,10 @@ mod tests {
             schedules: Schedules,
         }
         let wrapper: Wrapper = toml::from_str(text).unwrap();
-        wrapper.schedules.validate().unwrap();
+        wrapper
+            .schedules
+            .validate(&crate::config::Declared::default())
+            .unwrap();
         wrapper.schedules
     }
 

@@ -1,16 +1,28 @@
 //! `CustomWorkflow(definition_json)`: a user-defined sequence of agent turns, delays and
 //! HTTP calls. The definition is validated whole before the first step runs.
+//!
+//! Two forms: the reference's (`{"name", "steps": [{"type", "agent_id"}, ...]}`), run here
+//! exactly as before and answered with the same JSON text; and the declared form (steps with
+//! ids, conditions, parallel steps, approvals — see `declared`), run by the declared
+//! interpreter with the same checks as `[declared.<name>]`. The approve/reject signals and
+//! the phase query are for the declared form.
 
+use super::declared::{self, ContextEngine, DeclaredState, HasDeclaredState};
 use super::definition::{Definition, Step};
 use super::input::fail;
 use super::{WorkflowSettings, options, python_json};
 use crate::activities::{Activities, AgentTurnInput};
+use crate::config::DeclaredWorkflow;
 use crate::failure::FailureType;
+use crate::payload::json_value;
 use serde::Serialize;
 use std::sync::Arc;
 use temporalio_common::data_converters::RawValue;
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{TimerResult, WorkflowContext, WorkflowResult, WorkflowTermination};
+use temporalio_sdk::{
+    SyncWorkflowContext, TimerResult, WorkflowContext, WorkflowContextView, WorkflowResult,
+    WorkflowTermination,
+};
 
 /// The reference keeps the first 500 characters of an HTTP step's result.
 const HTTP_RESULT_CHARS: usize = 500;
@@ -37,11 +49,25 @@ struct StepResult {
 #[workflow]
 pub struct CustomWorkflow {
     settings: Arc<WorkflowSettings>,
+    declared: DeclaredState,
 }
 
 impl CustomWorkflow {
     pub fn new(settings: Arc<WorkflowSettings>) -> Self {
-        Self { settings }
+        Self {
+            settings,
+            declared: DeclaredState::default(),
+        }
+    }
+}
+
+impl HasDeclaredState for CustomWorkflow {
+    fn declared(&self) -> &DeclaredState {
+        &self.declared
+    }
+
+    fn declared_mut(&mut self) -> &mut DeclaredState {
+        &mut self.declared
     }
 }
 
@@ -49,13 +75,22 @@ impl CustomWorkflow {
 impl CustomWorkflow {
     #[run(name = "CustomWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: RawValue) -> WorkflowResult<String> {
-        let definition = Definition::from_raw(&input).map_err(|message| {
+        let invalid = |message: String| {
             fail(
                 FailureType::InvalidDefinition,
                 format!("CustomWorkflow: {message}"),
             )
-        })?;
+        };
+        let value = json_value(&input)
+            .and_then(Definition::value)
+            .map_err(invalid)?;
         let settings = ctx.state(|s| s.settings.clone());
+        if Definition::is_declared_form(&value) {
+            let (name, definition, input) = declared_form(value).map_err(invalid)?;
+            let engine = ContextEngine(ctx.clone());
+            return declared::run_definition(&engine, &settings, name, definition, input).await;
+        }
+        let definition = Definition::from_value(&value).map_err(invalid)?;
         let mut results = Vec::with_capacity(definition.steps.len());
         for (index, step) in definition.steps.iter().enumerate() {
             results.push(run_step(ctx, &settings, index, step).await?);
@@ -66,6 +101,47 @@ impl CustomWorkflow {
             results,
         }))
     }
+
+    /// Approves the waiting approval step of a declared-form run (input: nothing, a comment,
+    /// or `{"comment", "step"}`).
+    #[signal]
+    pub fn approve(&mut self, _ctx: &mut SyncWorkflowContext<Self>, input: RawValue) {
+        self.declared.receive(true, &input);
+    }
+
+    /// Rejects it, the same way.
+    #[signal]
+    pub fn reject(&mut self, _ctx: &mut SyncWorkflowContext<Self>, input: RawValue) {
+        self.declared.receive(false, &input);
+    }
+
+    /// What a declared-form run is doing or waiting for.
+    #[query]
+    pub fn phase(&self, _ctx: &WorkflowContextView) -> String {
+        self.declared.phase.clone()
+    }
+}
+
+/// Splits a declared-form definition into its name (default `unnamed`), the declaration,
+/// and the `input` expressions read (default `null`).
+fn declared_form(
+    value: serde_json::Value,
+) -> Result<(String, DeclaredWorkflow, serde_json::Value), String> {
+    let serde_json::Value::Object(mut object) = value else {
+        return Err("definition: expected a JSON object".into());
+    };
+    let name = match object.remove("name") {
+        None | Some(serde_json::Value::Null) => "unnamed".to_owned(),
+        Some(serde_json::Value::String(name)) => name,
+        Some(_) => return Err("name: expected a string".into()),
+    };
+    let input = object.remove("input").unwrap_or(serde_json::Value::Null);
+    let definition =
+        serde_path_to_error::deserialize(serde_json::Value::Object(object)).map_err(|err| {
+            let path = err.path().to_string();
+            format!("definition.{path}: {}", err.into_inner())
+        })?;
+    Ok((name, definition, input))
 }
 
 async fn run_step(

@@ -7,6 +7,7 @@
 //! reference ignores them. Ours: `"instance"` at the top or on an agent_turn step picks the
 //! OpenClaw instance (the step's wins; neither means the default instance).
 
+use super::declared::HISTORY_EVENT_LIMIT;
 use crate::activities::HttpRequestParams;
 use crate::duration;
 use crate::payload::json_value;
@@ -44,17 +45,53 @@ impl Definition {
 
     /// Accepts the definition as a JSON string (what controllers send) or as a JSON object.
     pub fn from_input(input: Option<Value>) -> Result<Definition, String> {
+        Definition::from_value(&Definition::value(input)?)
+    }
+
+    /// The definition as JSON, unwrapped from a JSON string if it came as one.
+    pub fn value(input: Option<Value>) -> Result<Value, String> {
         match input {
             None => {
                 Err("definition: missing (expected a JSON object or a JSON string of one)".into())
             }
-            Some(Value::String(text)) => {
-                let value: Value = serde_json::from_str(&text)
-                    .map_err(|err| format!("definition: not valid JSON: {err}"))?;
-                Definition::from_value(&value)
-            }
-            Some(value) => Definition::from_value(&value),
+            Some(Value::String(text)) => serde_json::from_str(&text)
+                .map_err(|err| format!("definition: not valid JSON: {err}")),
+            Some(value) => Ok(value),
         }
+    }
+
+    /// Whether a definition is in the declared form (docs/declared-workflows.md): it uses a
+    /// key the reference's form does not have — step ids, conditions, error handling, nested
+    /// steps. The reference's form ignores keys it does not know, so an old definition that
+    /// happens to carry, say, a `note` stays in the old form and returns the old result.
+    pub fn is_declared_form(value: &Value) -> bool {
+        const TOP: [&str; 3] = ["on_failure", "description", "input"];
+        const STEP: [&str; 12] = [
+            "id",
+            "when",
+            "continue_on_error",
+            "retry",
+            "turn",
+            "message",
+            "body",
+            "steps",
+            "prompt",
+            "on_timeout",
+            "on_reject",
+            "reason",
+        ];
+        let Some(object) = value.as_object() else {
+            return false;
+        };
+        let step_is_declared = |step: &Value| {
+            step.as_object()
+                .is_some_and(|s| STEP.iter().any(|key| s.contains_key(*key)))
+        };
+        TOP.iter().any(|key| object.contains_key(*key))
+            || object
+                .get("steps")
+                .and_then(Value::as_array)
+                .is_some_and(|steps| steps.iter().any(step_is_declared))
     }
 
     pub fn from_value(value: &Value) -> Result<Definition, String> {
@@ -78,9 +115,32 @@ impl Definition {
             .map(|(index, step)| {
                 parse_step(step, instance).map_err(|err| format!("steps[{index}].{err}"))
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<Step>, _>>()?;
+        check_history_size(&steps)?;
         Ok(Definition { name, steps })
     }
+}
+
+/// A run must fit in Temporal's history: each activity step records up to 6 events, each
+/// delay 5, the run itself 5; the server terminates a run past the limit, midway.
+fn check_history_size(steps: &[Step]) -> Result<(), String> {
+    use super::declared::{ACTIVITY_EVENTS, TIMER_EVENTS};
+    let events: u64 = 5 + steps
+        .iter()
+        .map(|step| match step {
+            Step::Delay { duration, .. } if duration.is_zero() => 0,
+            Step::Delay { .. } => TIMER_EVENTS,
+            Step::AgentTurn { .. } | Step::Http { .. } => ACTIVITY_EVENTS,
+        })
+        .sum::<u64>();
+    if events > HISTORY_EVENT_LIMIT {
+        return Err(format!(
+            "steps: {} steps could need up to {events} history events, and Temporal terminates a \
+             run past {HISTORY_EVENT_LIMIT} events (its history limit); split the definition",
+            steps.len()
+        ));
+    }
+    Ok(())
 }
 
 /// An optional instance name; present means non-empty.
@@ -121,6 +181,7 @@ fn parse_step(value: &Value, default_instance: Option<&str>) -> Result<Step, Str
                 method: optional_string(step, "method")?.unwrap_or("GET").to_owned(),
                 url: required_string(step, "url")?.to_owned(),
                 timeout: optional_number(step, "timeout")?.unwrap_or(30.0),
+                body: None,
             };
             params.validate()?;
             Ok(Step::Http { params })

@@ -2,6 +2,7 @@
 //! filesystem: side effects happen in `crate::activities`, waits are durable timers.
 
 mod custom;
+pub mod declared;
 pub mod definition;
 mod input;
 mod options;
