@@ -10,8 +10,8 @@
 //!
 //! - `config/`: the TOML file, environment overrides and secrets; reads and validates,
 //!   nothing else. One file per section (`temporal`, `gateway`, `turns`, `schedules`,
-//!   `backup`, `sections` for the small ones), `secrets`, `validate`, `cron` (the syntax schedules
-//!   accept), and `instances`: every OpenClaw instance resolved once (gateway, protocol,
+//!   `declared` (workflows declared by name), `http`, `backup`, `sections` for the small
+//!   ones), `secrets`, `validate`, `cron` (the syntax schedules accept), and `instances`: every OpenClaw instance resolved once (gateway, protocol,
 //!   tokens, task queue, killswitch) for everything above to read.
 //! - Leaves used anywhere: `duration` (the `90s`/`2h` syntax), `secret` (a value that never
 //!   prints), `workflow_types` (the registered type names), `payload` (JSON payloads),
@@ -25,6 +25,9 @@
 //!   `http_request`), each a thin adapter that turns errors into typed failures
 //!   (`activity_error`).
 //! - `workflows/`: deterministic workflow code, one file per workflow; no I/O, no clock.
+//!   `workflows/declared/` runs the declared workflows: `plan` compiles and checks a
+//!   declaration, `expr` its CEL expressions, `run` interprets it step by step, `slots` gives
+//!   each declared name a workflow type of its own.
 //! - `schedules/`: declarative schedules — render (`proto`), plan and apply (`reconcile`),
 //!   and every call to the server (`remote`).
 //! - Process machinery: `worker` (polls the queues), `server` (supervises `temporal server
