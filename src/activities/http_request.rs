@@ -57,13 +57,8 @@ impl HttpRequestParams {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        reqwest::Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| format!("method: {:?} is not an HTTP method", self.method))?;
-        let url = reqwest::Url::parse(&self.url)
-            .map_err(|err| format!("url: {:?} is not a URL ({err})", self.url))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("url: {:?} is not an http(s) URL", self.url));
-        }
+        self.method()?;
+        self.url()?;
         if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 86_400.0) {
             return Err(format!(
                 "timeout: expected seconds between 0 and 86400, got {}",
@@ -76,6 +71,21 @@ impl HttpRequestParams {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs_f64(self.timeout)
     }
+
+    /// The method, any case (`post` as the reference's definitions write it).
+    pub fn method(&self) -> Result<reqwest::Method, String> {
+        reqwest::Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| format!("method: {:?} is not an HTTP method", self.method))
+    }
+
+    pub fn url(&self) -> Result<reqwest::Url, String> {
+        let url = reqwest::Url::parse(&self.url)
+            .map_err(|err| format!("url: {:?} is not a URL ({err})", self.url))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("url: {:?} is not an http(s) URL", self.url));
+        }
+        Ok(url)
+    }
 }
 
 /// Performs the request through the policy-enforcing client (`http_policy`): a destination
@@ -83,10 +93,9 @@ impl HttpRequestParams {
 pub async fn perform(http: &GuardedClient, params_text: &str) -> Result<String, ActivityError> {
     let params = HttpRequestParams::parse(params_text)
         .map_err(|msg| non_retryable(FailureType::InvalidHttpRequest, msg))?;
-    let invalid = |what: &str| non_retryable(FailureType::InvalidHttpRequest, what.to_owned());
-    let method = reqwest::Method::from_bytes(params.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| invalid("invalid method"))?;
-    let url = reqwest::Url::parse(&params.url).map_err(|_| invalid("invalid url"))?;
+    let invalid = |msg| non_retryable(FailureType::InvalidHttpRequest, msg);
+    let method = params.method().map_err(invalid)?;
+    let url = params.url().map_err(invalid)?;
     let what = format!("{method} {}", params.url);
     let body = params.body.clone().map(|text| {
         let is_json = serde_json::from_str::<serde_json::Value>(&text).is_ok();

@@ -13,6 +13,7 @@ use std::time::Duration;
 const HINTS: Hints = Hints {
     unauthorized: "the admin RPC takes the GATEWAY token (gateway.token_file), not the hooks token",
     not_found: "enable OpenClaw's admin-http-rpc plugin: plugins.entries.admin-http-rpc.enabled = true",
+    not_found_means: FailureType::GatewayEndpointNotFound,
 };
 
 pub struct AdminRpc {

@@ -20,6 +20,7 @@ use std::time::SystemTime;
 const HINTS: Hints = Hints {
     unauthorized: "/v1/chat/completions takes the GATEWAY token (gateway.token_file), not the hooks token",
     not_found: "enable OpenClaw's endpoint: gateway.http.endpoints.chatCompletions.enabled = true",
+    not_found_means: FailureType::GatewayEndpointNotFound,
 };
 
 pub struct ChatCompletionsGateway {

@@ -4,7 +4,8 @@
 //! Fire-and-forget: a 2xx means "accepted", and the response body is the result. A 2xx whose
 //! body then breaks off is still "accepted" (never fired twice); see `accepted_without_answer`.
 
-use super::{Endpoint, Gateway, GatewayError, TurnRequest, response_error, status_error};
+use super::openclaw::{self, Hints};
+use super::{Endpoint, Gateway, GatewayError, TurnRequest, response_error};
 use crate::failure::FailureType;
 use crate::http_response::{ResponseClass, ResponseError, format_bytes};
 use futures::future::BoxFuture;
@@ -12,6 +13,13 @@ use serde_json::json;
 
 /// The body is the result; Temporal keeps results small, so at most this much of it.
 const MAX_RESULT_BYTES: usize = 64 * 1024;
+
+/// The legacy route names a job: a 404 means the gateway does not know it.
+const HINTS: Hints = Hints {
+    unauthorized: "/api/cron/fire takes the GATEWAY token (gateway.token_file)",
+    not_found: "no such job, or the gateway has no /api/cron/fire (stock OpenClaw does not)",
+    not_found_means: FailureType::UnknownAgentJob,
+};
 
 pub struct CronFireGateway {
     endpoint: Endpoint,
@@ -60,7 +68,7 @@ impl CronFireGateway {
                 })
             }
             ResponseClass::Success => Ok(response.body),
-            class => Err(status_error(&what, class, &response)),
+            _ => Err(openclaw::status_error(&what, &response, &HINTS)),
         }
     }
 }

@@ -26,6 +26,7 @@ use std::time::SystemTime;
 const HINTS: Hints = Hints {
     unauthorized: "/hooks/agent takes the HOOKS token (gateway.hooks_token_file), not the gateway token",
     not_found: "enable OpenClaw hooks: hooks.enabled = true, hooks.token, and hooks.path = \"/hooks\"",
+    not_found_means: FailureType::GatewayEndpointNotFound,
 };
 
 pub struct HooksAgentGateway {

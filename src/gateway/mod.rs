@@ -23,7 +23,7 @@ pub use turns::{TurnResolver, TurnSpec, TurnTable};
 
 use crate::config::{GatewayApi, Instance};
 use crate::failure::FailureType;
-use crate::http_response::{Captured, ResponseClass, ResponseError};
+use crate::http_response::ResponseError;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -105,32 +105,6 @@ pub fn for_instance(
             tokens.gateway.clone(),
         ))),
         GatewayApi::Echo => Arc::new(EchoGateway::new(instance.name.clone())),
-    }
-}
-
-/// Maps a non-success HTTP outcome to the gateway's failure types.
-fn status_error(what: &str, class: ResponseClass, response: &Captured) -> GatewayError {
-    let message = response.describe(what);
-    let retry_after = response.retry_after;
-    let non_retryable = |failure_type| GatewayError::NonRetryable {
-        failure_type,
-        message: message.clone(),
-    };
-    match class {
-        ResponseClass::Success => unreachable!("status_error called for a success"),
-        ResponseClass::Unauthorized => non_retryable(FailureType::GatewayUnauthorized),
-        ResponseClass::NotFound => non_retryable(FailureType::UnknownAgentJob),
-        ResponseClass::Rejected => non_retryable(FailureType::GatewayRejected),
-        ResponseClass::Throttled => GatewayError::Retryable {
-            failure_type: FailureType::GatewayThrottled,
-            message,
-            retry_after,
-        },
-        ResponseClass::Unavailable => GatewayError::Retryable {
-            failure_type: FailureType::GatewayUnavailable,
-            message,
-            retry_after,
-        },
     }
 }
 

@@ -13,6 +13,9 @@ use std::time::Duration;
 pub struct Hints {
     pub unauthorized: &'static str,
     pub not_found: &'static str,
+    /// What a 404 means here: the endpoint is missing (the feature is off, the URL is wrong),
+    /// or, for the legacy cron-fire route, the job it names.
+    pub not_found_means: FailureType,
 }
 
 pub fn status_error(what: &str, response: &Captured, hints: &Hints) -> GatewayError {
@@ -34,9 +37,7 @@ pub fn status_error(what: &str, response: &Captured, hints: &Hints) -> GatewayEr
         ResponseClass::Unauthorized => {
             non_retryable(FailureType::GatewayUnauthorized, hints.unauthorized)
         }
-        ResponseClass::NotFound => {
-            non_retryable(FailureType::GatewayEndpointNotFound, hints.not_found)
-        }
+        ResponseClass::NotFound => non_retryable(hints.not_found_means, hints.not_found),
         ResponseClass::Rejected if said.to_ascii_lowercase().contains("unknown agent") => {
             non_retryable(FailureType::UnknownAgent, "")
         }
@@ -101,6 +102,7 @@ mod tests {
     const HINTS: Hints = Hints {
         unauthorized: "check the token",
         not_found: "enable the feature",
+        not_found_means: FailureType::GatewayEndpointNotFound,
     };
 
     fn kind(err: &GatewayError) -> &'static str {

@@ -146,9 +146,7 @@ fn check_history_size(steps: &[Step]) -> Result<(), String> {
 /// An optional instance name; present means non-empty.
 fn instance_field(object: &Map<String, Value>) -> Result<Option<&str>, String> {
     let instance = optional_string(object, "instance")?;
-    if instance.is_some_and(|name| name.trim().is_empty()) {
-        return Err("instance: must not be empty (leave it out for the default)".into());
-    }
+    super::input::check_instance(instance)?;
     Ok(instance)
 }
 

@@ -1,6 +1,6 @@
 //! `PoetryResearchWorkflow`: execute turn → durable settle → synthesize turn.
 
-use super::input::fail;
+use super::input::{check_instance, fail};
 use super::{WorkflowSettings, options};
 use crate::activities::{Activities, AgentTurnInput};
 use crate::config::TurnConfig;
@@ -73,13 +73,7 @@ impl PoetryInput {
             .settle
             .map(|text| duration::parse(&text).map_err(|err| format!("settle: {err}")))
             .transpose()?;
-        if input
-            .instance
-            .as_deref()
-            .is_some_and(|i| i.trim().is_empty())
-        {
-            return Err("instance: must not be empty (leave it out for the default)".into());
-        }
+        check_instance(input.instance.as_deref())?;
         Ok(PoetryRun {
             settle,
             instance: input.instance,

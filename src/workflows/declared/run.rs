@@ -34,8 +34,6 @@ use temporalio_sdk::{ActivityOptions, LocalActivityOptions, TimerResult, Workflo
 /// workflow's result stays far below Temporal's payload limit.
 const RESULT_EXCERPT_CHARS: usize = 2_000;
 
-/// An agent turn is noticed dead within this (as the built-in workflows do).
-
 /// The durable operations a declared run needs; implemented over the SDK's context.
 pub trait Engine {
     fn agent_turn(
