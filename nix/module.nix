@@ -411,6 +411,11 @@ in
 
       systemd.packages = [ units ];
 
+      # The killswitch directory the worker binds into its private /tmp, from the same file the
+      # Debian package installs as a tmpfiles.d entry.
+      systemd.tmpfiles.rules = lib.filter (line: line != "" && !lib.hasPrefix "#" line)
+        (lib.splitString "\n" (builtins.readFile ./systemd/clawfactory-temporal.tmpfiles));
+
       systemd.tmpfiles.settings."10-clawfactory-temporal" = {
         "/etc/clawfactory/credentials".d = { mode = "0700"; user = "root"; group = "root"; };
       } // lib.mapAttrs' (name: file: lib.nameValuePair "/etc/clawfactory/credentials/${name}" (credential file)) credentialFiles;

@@ -18,6 +18,7 @@ install -Dm755 "$binary" "$stage/usr/bin/clawfactory-temporal"
 for unit in "$root"/nix/systemd/*.service "$root"/nix/systemd/*.timer; do
   install -Dm644 "$unit" "$stage/lib/systemd/system/$(basename "$unit")"
 done
+install -Dm644 "$root/nix/systemd/clawfactory-temporal.tmpfiles" "$stage/usr/lib/tmpfiles.d/clawfactory-temporal.conf"
 install -Dm644 "$root/nix/nginx/clawfactory-temporal.conf" "$stage/etc/nginx/sites-available/clawfactory-temporal"
 install -Dm644 "$here/temporal.toml" "$stage/etc/clawfactory/temporal.toml"
 install -Dm644 "$root/README.md" "$stage/usr/share/doc/clawfactory-temporal/README.md"

@@ -161,6 +161,17 @@ check "what started after the backup is gone" \
   bash -c "! temporal workflow describe --workflow-id after-the-backup >/dev/null 2>&1"
 check "the timer's service still works after the restore" systemctl start $B.service
 
+# --- the killswitch the host's snapshot sync writes, as the worker unit sees it ---
+KS=/tmp/clawfactory-snapshot-sync/KILLSWITCH_default
+check "the killswitch directory exists from boot (tmpfiles)" test -d "${KS%/*}"
+mkdir -p "${KS%/*}" && touch "$KS"
+temporal workflow start --type CustomWorkflow --task-queue clawfactory --workflow-id killswitched \
+  --input '{"steps": [{"type": "agent_turn", "agent_id": "poetry-research-execute"}]}' >/dev/null
+timeout 60 temporal workflow result --workflow-id killswitched >/dev/null 2>&1 || true
+check "a killswitch file the host writes stops the worker's agent turns" \
+  bash -c "temporal workflow show --workflow-id killswitched --output json | grep -q KillswitchActive"
+rm -f "$KS"
+
 # --- UI through nginx, loopback-only ports ---
 check "nginx :8082 serves the Temporal UI" bash -c "curl -fsS http://127.0.0.1:8082/ | grep -qi '<html'"
 check "a UI API call through nginx works" bash -c "curl -fsS http://127.0.0.1:8082/api/v1/namespaces | grep -q '\"default\"'"
