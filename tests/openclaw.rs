@@ -27,16 +27,13 @@ impl World {
 
     /// A worker config speaking `api` to the fake, with both tokens in their files.
     fn config(&self, api: GatewayApi) -> ConfigFile {
-        let hooks = self.setup.path("hooks-token");
-        let gateway = self.setup.path("gateway-token");
-        std::fs::write(&hooks, format!("{}\n", self.openclaw.hooks_token)).unwrap();
-        std::fs::write(&gateway, format!("{}\n", self.openclaw.gateway_token)).unwrap();
-        let mut config = self.setup.config();
-        config.gateway.api = Some(api);
-        config.gateway.url = self.openclaw.url();
-        config.gateway.token_file = Some(gateway);
-        config.gateway.hooks_token_file = Some(hooks);
-        config
+        let openclaw = &self.openclaw;
+        self.setup.openclaw_config(
+            api,
+            openclaw.url(),
+            &openclaw.hooks_token,
+            &openclaw.gateway_token,
+        )
     }
 
     async fn worker(&self, config: &ConfigFile) -> WorkerProcess {

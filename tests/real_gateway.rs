@@ -79,16 +79,13 @@ impl World {
 
     /// A worker config speaking `api` to the target through the tap, both tokens in files.
     fn config(&self, api: GatewayApi) -> ConfigFile {
-        let hooks = self.setup.path("hooks-token");
-        let gateway = self.setup.path("gateway-token");
-        std::fs::write(&hooks, format!("{}\n", self.target.hooks_token)).unwrap();
-        std::fs::write(&gateway, format!("{}\n", self.target.gateway_token)).unwrap();
-        let mut config = self.setup.config();
-        config.gateway.api = Some(api);
-        config.gateway.url = self.tap.url();
-        config.gateway.token_file = Some(gateway);
-        config.gateway.hooks_token_file = Some(hooks);
-        config
+        let target = &self.target;
+        self.setup.openclaw_config(
+            api,
+            self.tap.url(),
+            &target.hooks_token,
+            &target.gateway_token,
+        )
     }
 
     async fn worker(&self, config: &ConfigFile) -> WorkerProcess {

@@ -70,6 +70,27 @@ impl Setup {
         ConfigFile::new(self.dir.path(), &self.server, &self.gateway.url())
     }
 
+    /// A worker config speaking `api` to an OpenClaw gateway at `url`, with both of its tokens
+    /// written to files the config names (they are different secrets).
+    pub fn openclaw_config(
+        &self,
+        api: clawfactory_temporal::config::GatewayApi,
+        url: String,
+        hooks_token: &str,
+        gateway_token: &str,
+    ) -> ConfigFile {
+        let hooks = self.path("hooks-token");
+        let gateway = self.path("gateway-token");
+        std::fs::write(&hooks, format!("{hooks_token}\n")).unwrap();
+        std::fs::write(&gateway, format!("{gateway_token}\n")).unwrap();
+        let mut config = self.config();
+        config.gateway.api = Some(api);
+        config.gateway.url = url;
+        config.gateway.token_file = Some(gateway);
+        config.gateway.hooks_token_file = Some(hooks);
+        config
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
