@@ -19,6 +19,15 @@ use tokio::process::{Child, Command};
 /// so that the server waits out a lock it meets instead of failing the request.
 pub const SQLITE_PRAGMAS: [&str; 2] = ["journal_mode=wal", "busy_timeout=5000"];
 
+/// Server settings (`--dynamic-config-value`). The history service hands every new workflow
+/// and activity task to matching through its transfer queue, whose reader loads new tasks at
+/// most `history.transferProcessorMaxPollRPS` times a second (default 20). The dev server has
+/// one history shard, so a task created within 50 ms of the previous load waited for the next
+/// one: ~40 ms for every workflow task of a run started after another (the server's
+/// `task_latency_load`; docs/benchmark.md#queue-waits). The reader still loads only when told
+/// of new tasks, so an idle server does no more work.
+pub const DYNAMIC_CONFIG: [&str; 1] = ["history.transferProcessorMaxPollRPS=1000"];
+
 /// Everything `temporal server start-dev` is started with.
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
@@ -55,6 +64,10 @@ impl ServerSpec {
         for pragma in SQLITE_PRAGMAS {
             args.push("--sqlite-pragma".into());
             args.push(pragma.into());
+        }
+        for setting in DYNAMIC_CONFIG {
+            args.push("--dynamic-config-value".into());
+            args.push(setting.into());
         }
         args.push("--namespace".into());
         args.push(self.namespace.clone().into());
@@ -334,6 +347,7 @@ mod tests {
             "--db-filename /srv/clawfactory/temporal/temporal.db",
             "--namespace default",
             "--sqlite-pragma journal_mode=wal --sqlite-pragma busy_timeout=5000",
+            "--dynamic-config-value history.transferProcessorMaxPollRPS=1000",
         ] {
             assert!(joined.contains(expected), "{joined}");
         }

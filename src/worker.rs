@@ -215,7 +215,8 @@ fn build(
         })?
         .register_workflow::<WeatherCheckWorkflow>()?
         .register_activities(activities)
-        .graceful_shutdown_period(config.worker.graceful_shutdown);
+        .graceful_shutdown_period(config.worker.graceful_shutdown)
+        .max_cached_workflows(config.worker.max_cached_workflows);
     let options = register_declared(options, config, instances, &declared_settings)?.build();
     Worker::new(runtime, client, options).map_err(|err| anyhow!("cannot create the worker: {err}"))
 }

@@ -20,7 +20,14 @@ pub struct WorkerConfig {
     /// Give every `[instances.<name>]` its own task queue `<temporal.task_queue>-<name>`,
     /// so a busy or stuck instance cannot hold up the others' workflows.
     pub instance_task_queues: bool,
+    /// How many workflow runs the worker keeps in memory between their workflow tasks. A cached
+    /// run's next task is applied to it; an evicted one is replayed from its history. The
+    /// default is chosen from the benchmark's scale curve (docs/benchmark.md#open-runs).
+    pub max_cached_workflows: usize,
 }
+
+/// See `WorkerConfig::max_cached_workflows`.
+pub const DEFAULT_MAX_CACHED_WORKFLOWS: usize = 1000;
 
 impl Default for WorkerConfig {
     fn default() -> Self {
@@ -28,6 +35,7 @@ impl Default for WorkerConfig {
             graceful_shutdown: Duration::from_secs(30),
             metrics_address: None,
             instance_task_queues: false,
+            max_cached_workflows: DEFAULT_MAX_CACHED_WORKFLOWS,
         }
     }
 }

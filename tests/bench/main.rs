@@ -1,0 +1,30 @@
+//! The worker benchmarks. Ignored tests: `cargo test` only compiles them (CI builds the tree
+//! once); run one with the packaged binary (docs/benchmark.md has the figures):
+//!
+//! ```sh
+//! cargo build --locked --profile dist
+//! PATH="$PWD/target/venv/bin:$PATH" cargo test --test bench -- --ignored --nocapture burst::
+//! ```
+//!
+//! - `burst::` — exec → READY, idle RSS, sequential latency, a burst of short runs, a 20-step
+//!   declared workflow (worker CPU per run).
+//! - `scale::` — 100, 1 000 and 5 000 runs open at once in their settle: worker memory and CPU
+//!   while they wait, the database's size, a worker and a server restart, and how soon every
+//!   run resumes when its timer fires.
+//! - `queue_floor::` — how long the dev server keeps a workflow task in its queue when a
+//!   poll is already waiting, measured with raw gRPC calls and no SDK worker at all.
+//! - `plot::` — renders the scale curve (`target/bench/scale.jsonl`) to `docs/benchmark-scale.png`.
+//!
+//! Each starts its own Temporal dev server (database on tmpfs, so the disk's fsync latency does
+//! not set the pace) and, except `queue_floor`, a fast fake gateway and the dist-profile worker
+//! binary (`target/dist/clawfactory-temporal`, or `BENCH_WORKER=/path/to/binary`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod burst;
+mod harness;
+mod history;
+mod plot;
+mod queue_floor;
+mod scale;

@@ -1,0 +1,147 @@
+//! Renders the scale curve (`scale::points_file()`, one JSON line per point) to
+//! `docs/benchmark-scale.png`: the worker's RSS while the runs wait, and how long after their
+//! timers were due the slowest run was picked up after a restart, per cache size, against the
+//! targets. The text is set in DejaVu Sans read from the system (`BENCH_PLOT_FONT`, default
+//! Debian's `fonts-dejavu-core` path); no font is kept in the repository.
+
+use crate::scale::points_file;
+use plotters::prelude::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+const COLOURS: [RGBColor; 4] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+];
+
+type Series = BTreeMap<u64, Vec<(f64, f64)>>;
+
+/// `(open runs, value)` per cache size, the newest point winning where one was measured twice.
+fn series(points: &[Value], value: impl Fn(&Value) -> f64) -> Series {
+    let mut by_cache: BTreeMap<u64, BTreeMap<u64, f64>> = BTreeMap::new();
+    for point in points {
+        let cache = point["max_cached_workflows"].as_u64().unwrap();
+        let open = point["open"].as_u64().unwrap();
+        by_cache
+            .entry(cache)
+            .or_default()
+            .insert(open, value(point));
+    }
+    by_cache
+        .into_iter()
+        .map(|(cache, values)| {
+            let line = values
+                .into_iter()
+                .map(|(open, v)| (open as f64, v))
+                .collect();
+            (cache, line)
+        })
+        .collect()
+}
+
+fn panel(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    title: &str,
+    y_desc: &str,
+    lines: &Series,
+    target: (f64, &str),
+) -> Result<(), Box<dyn std::error::Error>> {
+    let highest = lines
+        .values()
+        .flatten()
+        .map(|(_, v)| *v)
+        .fold(target.0, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(56)
+        .build_cartesian_2d((50f64..10_000f64).log_scale(), 0f64..highest * 1.15)?;
+    chart
+        .configure_mesh()
+        .x_desc("runs open at once")
+        .y_desc(y_desc)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .label_style(("sans-serif", 15))
+        .draw()?;
+    let dashed = BLACK.mix(0.6);
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(50.0, target.0), (10_000.0, target.0)],
+            6,
+            4,
+            dashed.stroke_width(1),
+        ))?
+        .label(target.1)
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], dashed));
+    for (i, (cache, line)) in lines.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        chart
+            .draw_series(LineSeries::new(line.clone(), colour.stroke_width(2)))?
+            .label(format!("max_cached_workflows = {cache}"))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+        chart.draw_series(line.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
+    Ok(())
+}
+
+fn render(points: &[Value], out: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let root = BitMapBackend::new(out, (1400, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (left, right) = root.split_horizontally(700);
+    let rss = series(points, |p| p["waiting"]["rss_mib"].as_f64().unwrap());
+    panel(
+        &left,
+        "Worker RSS while the runs wait",
+        "MiB",
+        &rss,
+        (32.0, "target: 32 MiB"),
+    )?;
+    let resumed = series(points, |p| {
+        p["resume"]["picked_up_after_due_s"]["max"]
+            .as_f64()
+            .unwrap()
+    });
+    panel(
+        &right,
+        "After a restart: slowest run picked up",
+        "seconds after its timer was due",
+        &resumed,
+        (60.0, "target: 60 s"),
+    )?;
+    root.present()?;
+    Ok(())
+}
+
+#[test]
+#[ignore = "renders docs/benchmark-scale.png from the scale benchmark's points: cargo test --test bench -- --ignored plot::"]
+fn render_the_scale_curve() {
+    let file = points_file();
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|err| panic!("{}: {err} (run scale:: first)", file.display()));
+    let points: Vec<Value> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).expect("a scale point"))
+        .collect();
+    let font_path = std::env::var("BENCH_PLOT_FONT").unwrap_or_else(|_| FONT.into());
+    let font = std::fs::read(&font_path).unwrap_or_else(|err| {
+        panic!("{font_path}: {err} (install fonts-dejavu-core or set BENCH_PLOT_FONT)")
+    });
+    plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(font.into()))
+        .unwrap_or_else(|_| panic!("{font_path} is not a font plotters can read"));
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmark-scale.png");
+    render(&points, &out).unwrap();
+    println!("rendered {} points to {}", points.len(), out.display());
+}
