@@ -13,6 +13,10 @@
 //! 3. the activity poll returns; the activity completes;
 //! 4. the sticky poll returns workflow task 2, which completes the run.
 //!
+//! `BENCH_FLOOR_TRANSFER_RPS` sets the server's `history.transferProcessorMaxPollRPS` (the
+//! appliance sets 1000, `server::DYNAMIC_CONFIG`; the server's default is 20), and
+//! `BENCH_FLOOR_POLL_FIELDS=sdk` sends the deployment options the SDK's polls carry.
+//!
 //! Printed per step (medians and p95 over `BENCH_FLOOR_RUNS`, 50): the history's
 //! scheduled → started of both workflow tasks and of the activity, and the client's view:
 //! start call → task 1 in hand, activity completion call → task 2 in hand.
@@ -27,6 +31,8 @@ use temporalio_common::protos::temporal::api::command::v1::{
     command::Attributes,
 };
 use temporalio_common::protos::temporal::api::common::v1::{ActivityType, WorkflowType};
+use temporalio_common::protos::temporal::api::deployment::v1::WorkerDeploymentOptions;
+use temporalio_common::protos::temporal::api::enums::v1::WorkerVersioningMode;
 use temporalio_common::protos::temporal::api::enums::v1::{CommandType, EventType, TaskQueueKind};
 use temporalio_common::protos::temporal::api::taskqueue::v1::{
     StickyExecutionAttributes, TaskQueue,
@@ -57,27 +63,16 @@ fn seconds(secs: u64) -> Option<prost_wkt_types::Duration> {
     Some(Duration::from_secs(secs).try_into().unwrap())
 }
 
-fn poll_fields() -> String {
-    std::env::var("BENCH_FLOOR_POLL_FIELDS").unwrap_or_else(|_| "plain".into())
+/// Whether polls carry the SDK's deployment options (`BENCH_FLOOR_POLL_FIELDS=sdk`).
+fn sdk_fields() -> bool {
+    std::env::var("BENCH_FLOOR_POLL_FIELDS").is_ok_and(|v| v == "sdk")
 }
 
-fn version_capabilities()
--> Option<temporalio_common::protos::temporal::api::common::v1::WorkerVersionCapabilities> {
-    (poll_fields() == "sdk").then(|| {
-        temporalio_common::protos::temporal::api::common::v1::WorkerVersionCapabilities {
-            build_id: "floor-build".into(),
-            use_versioning: false,
-            ..Default::default()
-        }
-    })
-}
-
-fn deployment_options()
--> Option<temporalio_common::protos::temporal::api::deployment::v1::WorkerDeploymentOptions> {
-    (poll_fields() != "plain").then(|| temporalio_common::protos::temporal::api::deployment::v1::WorkerDeploymentOptions {
+fn deployment_options() -> Option<WorkerDeploymentOptions> {
+    sdk_fields().then(|| WorkerDeploymentOptions {
         deployment_name: String::new(),
         build_id: "floor-build".into(),
-        worker_versioning_mode: temporalio_common::protos::temporal::api::enums::v1::WorkerVersioningMode::Unversioned as i32,
+        worker_versioning_mode: WorkerVersioningMode::Unversioned as i32,
     })
 }
 
@@ -91,7 +86,6 @@ fn poll_workflow_task(
         namespace: client.namespace(),
         task_queue,
         identity: IDENTITY.into(),
-        worker_version_capabilities: version_capabilities(),
         deployment_options: deployment_options(),
         ..Default::default()
     };
@@ -112,7 +106,6 @@ fn poll_activity_task(client: &Client) -> JoinHandle<PollActivityTaskQueueRespon
         namespace: client.namespace(),
         task_queue: queue(TASK_QUEUE, TaskQueueKind::Normal),
         identity: IDENTITY.into(),
-        worker_version_capabilities: version_capabilities(),
         deployment_options: deployment_options(),
         ..Default::default()
     };
@@ -261,7 +254,15 @@ async fn benchmark() {
     let runs: usize = env_or("BENCH_FLOOR_RUNS", 50);
     let lead = Duration::from_millis(env_or("BENCH_FLOOR_POLL_LEAD_MS", 200));
     let dir = common::tmpfs_dir();
-    let server = TemporalServer::start(dir.path()).await;
+    // `BENCH_FLOOR_TRANSFER_RPS=20` restores the server's default, to see the waits it causes.
+    let extra = match std::env::var("BENCH_FLOOR_TRANSFER_RPS") {
+        Ok(rps) => vec![
+            "--dynamic-config-value".to_owned(),
+            format!("history.transferProcessorMaxPollRPS={rps}"),
+        ],
+        Err(_) => Vec::new(),
+    };
+    let server = TemporalServer::start_with(dir.path(), extra).await;
     let client = server.client().await;
     let mut floors = Vec::new();
     for i in 0..runs + 3 {

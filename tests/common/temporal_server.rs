@@ -40,16 +40,24 @@ pub struct TemporalServer {
     log: PathBuf,
     /// Until the first start succeeds nobody knows the gRPC port, so it may still change.
     started: bool,
+    /// Flags after the appliance's own (a later `--dynamic-config-value` of a key wins).
+    extra_args: Vec<String>,
 }
 
 impl TemporalServer {
     pub async fn start(dir: &Path) -> TemporalServer {
+        TemporalServer::start_with(dir, Vec::new()).await
+    }
+
+    /// Started with these flags after the appliance's own.
+    pub async fn start_with(dir: &Path, extra_args: Vec<String>) -> TemporalServer {
         let mut server = TemporalServer {
             grpc_port: free_port(),
             db_file: dir.join("temporal.db"),
             child: None,
             log: dir.join("temporal-server.log"),
             started: false,
+            extra_args,
         };
         server.restart().await;
         server
@@ -105,6 +113,7 @@ impl TemporalServer {
         };
         let mut child = Command::new(temporal_bin())
             .args(spec.args())
+            .args(&self.extra_args)
             .arg("--headless")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
