@@ -50,6 +50,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    tune_malloc();
     let cli = Cli::parse();
     logging::init(cli.log);
     let runtime = match build_runtime() {
@@ -64,15 +65,36 @@ fn main() -> ExitCode {
     code
 }
 
-/// The multi-thread runtime; `CLAWFACTORY_RUNTIME=current-thread` runs everything on one
-/// thread instead, a diagnostic switch kept for the regression test of the current-thread hang
-/// (docs/benchmark.md).
+/// One thread runs every task; `CLAWFACTORY_RUNTIME=multi-thread` gives tokio's thread pool
+/// instead. One thread because the worker waits almost all the time and its CPU went to
+/// handing tasks between threads: the 500-burst measured 0.4–0.8 ms less CPU per workflow
+/// (docs/benchmark.md#cpu-per-workflow). Nothing may block it: systemd notifications have a
+/// thread of their own (`systemd`, after the hang that doc records), as has the SDK core's
+/// processing of workflow histories.
 fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = match std::env::var("CLAWFACTORY_RUNTIME").as_deref() {
-        Ok("current-thread") => tokio::runtime::Builder::new_current_thread(),
-        _ => tokio::runtime::Builder::new_multi_thread(),
+        Ok("multi-thread") => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
     };
     builder.enable_all().build()
+}
+
+/// glibc's malloc serves blocks above 128 KiB with their own mmap and gives freed memory back
+/// to the kernel as soon as 128 KiB are free at the top of the heap; the SDK's history and
+/// HTTP/2 buffers crossed those lines on every workflow task, so the burst spent its CPU in
+/// mmap, munmap and page faults. 4 MiB keeps them in the heap: 18 % less CPU per workflow,
+/// peak RSS unchanged (docs/benchmark.md#cpu-per-workflow). Not done when `GLIBC_TUNABLES`
+/// is set, so an operator's own malloc settings win.
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("GLIBC_TUNABLES").is_none() {
+        const THRESHOLD: libc::c_int = 4 << 20;
+        // SAFETY: mallopt only changes allocator parameters; called before any thread starts.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, THRESHOLD);
+        }
+    }
 }
 
 async fn start(cli: Cli) -> ExitCode {
