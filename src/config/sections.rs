@@ -26,8 +26,12 @@ pub struct WorkerConfig {
     pub max_cached_workflows: usize,
 }
 
-/// See `WorkerConfig::max_cached_workflows`.
-pub const DEFAULT_MAX_CACHED_WORKFLOWS: usize = 1000;
+/// See `WorkerConfig::max_cached_workflows`. Chosen from the benchmark's scale curve
+/// (docs/benchmark.md#open-runs): a cached waiting run holds ~55 KB, so with the SDK's own
+/// default (1000) 1000 waiting runs took the worker from 16 to 71 MiB; with 100 they took it to
+/// 28 MiB (200: 34 MiB). A run evicted while it waits costs ~1 ms of replay when it wakes, and
+/// the SDK keeps 6–12 KB of it until the worker restarts.
+pub const DEFAULT_MAX_CACHED_WORKFLOWS: usize = 100;
 
 impl Default for WorkerConfig {
     fn default() -> Self {

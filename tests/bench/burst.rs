@@ -6,10 +6,10 @@
 //! workflow (agent turns with conditions and templated messages, a parallel step): worker CPU
 //! per run. Prints a table and one `BENCH_JSON {...}` line.
 
-use crate::common::{self, NotifySocket, TemporalServer, start_workflow};
+use crate::common::{self, NotifySocket, start_workflow};
 use crate::harness::{
     DONE, cpu_seconds, env_or, fast_gateway, mib, ms, percentile, proc_status_kib, result,
-    start_worker, worker_bin, write_config,
+    start_server, start_worker, worker_bin, write_config,
 };
 use crate::history::{median_phases, phases};
 use serde_json::json;
@@ -27,8 +27,8 @@ async fn benchmark() {
     // pace (a 200-burst ran at ~4 workflows/s with the worker 95 % idle).
     let dir = common::tmpfs_dir();
     println!("bench: server database in {}", dir.path().display());
-    let server = TemporalServer::start(dir.path()).await;
-    let (gateway_port, gateway_calls) = fast_gateway().await;
+    let server = start_server(dir.path()).await;
+    let (gateway_port, agent_turns) = fast_gateway().await;
     let config = write_config(dir.path(), &server, gateway_port, "");
     let log = dir.path().join("worker.log");
     let mut notify = NotifySocket::bind(dir.path().join("notify.sock"));
@@ -80,7 +80,9 @@ async fn benchmark() {
     let latency_phases = median_phases(&latency_phases);
 
     // The burst: all started as fast as the server takes them, then wait for every result.
+    let server_pid = server.pid().expect("the server runs");
     let cpu_before = cpu_seconds(pid);
+    let server_cpu_before = cpu_seconds(server_pid);
     let began = Instant::now();
     let ids: Vec<String> = (0..burst_size).map(|i| format!("burst-{i}")).collect();
     {
@@ -108,6 +110,7 @@ async fn benchmark() {
     }
     let burst_wall = began.elapsed();
     let burst_cpu = cpu_seconds(pid) - cpu_before;
+    let burst_server_cpu = cpu_seconds(server_pid) - server_cpu_before;
     let mut burst_phases = Vec::new();
     for id in ids.iter().step_by(10) {
         burst_phases.push(phases(&client, id).await);
@@ -158,7 +161,8 @@ async fn benchmark() {
         "burst": {"workflows": burst_size, "settle_s": 1, "wall_s": burst_wall.as_secs_f64(),
                   "workflows_per_s": burst_size as f64 / burst_wall.as_secs_f64(),
                   "worker_cpu_s_per_1000": burst_cpu * 1000.0 / burst_size as f64,
-                  "worker_cpu_ms_per_workflow": burst_cpu * 1000.0 / burst_size as f64},
+                  "worker_cpu_ms_per_workflow": burst_cpu * 1000.0 / burst_size as f64,
+                  "server_cpu_ms_per_workflow": burst_server_cpu * 1000.0 / burst_size as f64},
         "declared_20_steps": {"runs": declared_n, "wall_s": declared_wall.as_secs_f64(),
                               "worker_cpu_ms_per_run": declared_cpu * 1000.0 / declared_n as f64},
         "peak_rss_mib": mib(peak_rss),
@@ -174,7 +178,7 @@ async fn benchmark() {
             "first_wft_queue_wait": burst_phases.first_wft_wait, "wft_work": burst_phases.wft_work,
             "activities": burst_phases.activity},
         "load_average": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
-        "gateway_calls": gateway_calls.load(Ordering::Relaxed),
+        "agent_turns": agent_turns.load(Ordering::Relaxed),
     });
     let b = &figures["burst"];
     println!();
@@ -208,6 +212,13 @@ async fn benchmark() {
     row(
         "burst: worker CPU per 1000 workflows",
         format!("{:.2} s", b["worker_cpu_s_per_1000"].as_f64().unwrap()),
+    );
+    row(
+        "burst: server CPU per workflow",
+        format!(
+            "{:.1} ms",
+            b["server_cpu_ms_per_workflow"].as_f64().unwrap()
+        ),
     );
     row(
         &format!("20-step declared: {declared_n} runs, wall"),

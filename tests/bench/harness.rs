@@ -14,6 +14,20 @@ use tokio::net::TcpListener;
 /// What a `PoetryResearchWorkflow` returns when both turns succeeded.
 pub const DONE: &str = "Poetry research workflow completed";
 
+/// A dev server started as the appliance starts it; `BENCH_TRANSFER_RPS` overrides the
+/// history service's transfer-queue load rate the appliance sets (`server::DYNAMIC_CONFIG`;
+/// 20 is the server's own default), to measure what that setting does.
+pub async fn start_server(dir: &Path) -> TemporalServer {
+    let extra = match std::env::var("BENCH_TRANSFER_RPS") {
+        Ok(rps) => vec![
+            "--dynamic-config-value".to_owned(),
+            format!("history.transferProcessorMaxPollRPS={rps}"),
+        ],
+        Err(_) => Vec::new(),
+    };
+    TemporalServer::start_with(dir, extra).await
+}
+
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -50,7 +64,8 @@ pub fn declared_bench() -> String {
 }
 
 /// A gateway that answers every `/hooks/agent` POST with a finished run, at once, and keeps
-/// connections open (HTTP/1.1 keep-alive, as OpenClaw does).
+/// connections open (HTTP/1.1 keep-alive, as OpenClaw does). Returns its port and how many
+/// agent turns it has answered (other requests, such as the worker's preflight, not counted).
 pub async fn fast_gateway() -> (u16, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -85,10 +100,10 @@ pub async fn fast_gateway() -> (u16, Arc<AtomicUsize>) {
                             Ok(n) => buffer.extend_from_slice(&chunk[..n]),
                         }
                     }
-                    let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
                     let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
                     buffer.drain(..head_end + length);
                     let body = if head.starts_with("POST /hooks/agent") {
+                        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
                         json!({"ok": true, "runId": format!("run-{n}"), "completion":
                                {"status": "ok", "replyDisposition": "visible"}})
                         .to_string()

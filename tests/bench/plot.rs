@@ -1,26 +1,30 @@
 //! Renders the scale curve (`scale::points_file()`, one JSON line per point) to
-//! `docs/benchmark-scale.png`: the worker's RSS while the runs wait, and how long after their
-//! timers were due the slowest run was picked up after a restart, per cache size, against the
+//! `docs/benchmark-scale.png`: the worker's RSS while the runs wait (and, for the default
+//! cache, a restarted worker's peak while they all resume), and how long after their timers
+//! were due the slowest run was picked up after a restart, per cache size, against the
 //! targets. The text is set in DejaVu Sans read from the system (`BENCH_PLOT_FONT`, default
 //! Debian's `fonts-dejavu-core` path); no font is kept in the repository.
 
 use crate::scale::points_file;
+use clawfactory_temporal::config::WorkerConfig;
 use plotters::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
-const COLOURS: [RGBColor; 4] = [
+const COLOURS: [RGBColor; 5] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
 ];
 
-type Series = BTreeMap<u64, Vec<(f64, f64)>>;
+/// Labelled lines of `(open runs, value)`.
+type Series = Vec<(String, Vec<(f64, f64)>)>;
 
-/// `(open runs, value)` per cache size, the newest point winning where one was measured twice.
+/// One line per cache size, the newest point winning where one was measured twice.
 fn series(points: &[Value], value: impl Fn(&Value) -> f64) -> Series {
     let mut by_cache: BTreeMap<u64, BTreeMap<u64, f64>> = BTreeMap::new();
     for point in points {
@@ -38,7 +42,7 @@ fn series(points: &[Value], value: impl Fn(&Value) -> f64) -> Series {
                 .into_iter()
                 .map(|(open, v)| (open as f64, v))
                 .collect();
-            (cache, line)
+            (format!("max_cached_workflows = {cache}"), line)
         })
         .collect()
 }
@@ -51,8 +55,8 @@ fn panel(
     target: (f64, &str),
 ) -> Result<(), Box<dyn std::error::Error>> {
     let highest = lines
-        .values()
-        .flatten()
+        .iter()
+        .flat_map(|(_, line)| line)
         .map(|(_, v)| *v)
         .fold(target.0, f64::max);
     let mut chart = ChartBuilder::on(area)
@@ -78,11 +82,11 @@ fn panel(
         ))?
         .label(target.1)
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], dashed));
-    for (i, (cache, line)) in lines.iter().enumerate() {
+    for (i, (label, line)) in lines.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         chart
             .draw_series(LineSeries::new(line.clone(), colour.stroke_width(2)))?
-            .label(format!("max_cached_workflows = {cache}"))
+            .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
         chart.draw_series(line.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
     }
@@ -100,7 +104,25 @@ fn render(points: &[Value], out: &Path) -> Result<(), Box<dyn std::error::Error>
     let root = BitMapBackend::new(out, (1400, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(700);
-    let rss = series(points, |p| p["waiting"]["rss_mib"].as_f64().unwrap());
+    let mut rss = series(points, |p| p["waiting"]["rss_mib"].as_f64().unwrap());
+    // What a worker started with the runs already open needs: its peak while all of them
+    // resume at once (the default cache's points).
+    let default = WorkerConfig::default().max_cached_workflows as u64;
+    let restarted: Vec<Value> = points
+        .iter()
+        .filter(|p| p["max_cached_workflows"].as_u64() == Some(default))
+        .cloned()
+        .collect();
+    if let Some((_, line)) = series(&restarted, |p| {
+        p["resume"]["peak_rss_mib"].as_f64().unwrap()
+    })
+    .pop()
+    {
+        rss.push((
+            format!("restarted, peak while all resume ({default})"),
+            line,
+        ));
+    }
     panel(
         &left,
         "Worker RSS while the runs wait",

@@ -13,16 +13,15 @@
 //! 3. the activity poll returns; the activity completes;
 //! 4. the sticky poll returns workflow task 2, which completes the run.
 //!
-//! `BENCH_FLOOR_TRANSFER_RPS` sets the server's `history.transferProcessorMaxPollRPS` (the
-//! appliance sets 1000, `server::DYNAMIC_CONFIG`; the server's default is 20), and
-//! `BENCH_FLOOR_POLL_FIELDS=sdk` sends the deployment options the SDK's polls carry.
+//! `BENCH_TRANSFER_RPS=20` gives the server its default transfer-queue rate back (see
+//! `harness::start_server`), and `BENCH_FLOOR_POLL_FIELDS=sdk` sends the deployment options the SDK's polls carry.
 //!
 //! Printed per step (medians and p95 over `BENCH_FLOOR_RUNS`, 50): the history's
 //! scheduled → started of both workflow tasks and of the activity, and the client's view:
 //! start call → task 1 in hand, activity completion call → task 2 in hand.
 
-use crate::common::{self, TASK_QUEUE, TemporalServer};
-use crate::harness::{env_or, ms, percentile};
+use crate::common::{self, TASK_QUEUE};
+use crate::harness::{env_or, ms, percentile, start_server};
 use crate::history::{at, events};
 use std::time::{Duration, Instant};
 use temporalio_client::{Client, NamespacedClient};
@@ -254,15 +253,7 @@ async fn benchmark() {
     let runs: usize = env_or("BENCH_FLOOR_RUNS", 50);
     let lead = Duration::from_millis(env_or("BENCH_FLOOR_POLL_LEAD_MS", 200));
     let dir = common::tmpfs_dir();
-    // `BENCH_FLOOR_TRANSFER_RPS=20` restores the server's default, to see the waits it causes.
-    let extra = match std::env::var("BENCH_FLOOR_TRANSFER_RPS") {
-        Ok(rps) => vec![
-            "--dynamic-config-value".to_owned(),
-            format!("history.transferProcessorMaxPollRPS={rps}"),
-        ],
-        Err(_) => Vec::new(),
-    };
-    let server = TemporalServer::start_with(dir.path(), extra).await;
+    let server = start_server(dir.path()).await;
     let client = server.client().await;
     let mut floors = Vec::new();
     for i in 0..runs + 3 {

@@ -22,10 +22,10 @@
 //! Each point is printed as a table row and appended as one JSON line to
 //! `target/bench/scale.jsonl`, which `plot::` renders.
 
-use crate::common::{self, NotifySocket, TemporalServer, start_workflow};
+use crate::common::{self, NotifySocket, start_workflow};
 use crate::harness::{
     DONE, cpu_seconds, env_or, fast_gateway, mib, percentile, proc_status_kib, result,
-    start_worker, write_config,
+    start_server, start_worker, write_config,
 };
 use crate::history::{at, events};
 use clawfactory_temporal::config::WorkerConfig;
@@ -116,13 +116,13 @@ async fn benchmark() {
     println!("\npoints appended to {}", file.display());
 }
 
-/// Waits until the gateway has answered `count` calls, or panics with `why` at `deadline`.
-async fn calls_reach(calls: &AtomicUsize, count: usize, deadline: Instant, why: &str) {
-    while calls.load(Ordering::Relaxed) < count {
+/// Waits until the gateway has answered `count` agent turns, or panics with `why` at `deadline`.
+async fn turns_reach(turns: &AtomicUsize, count: usize, deadline: Instant, why: &str) {
+    while turns.load(Ordering::Relaxed) < count {
         assert!(
             Instant::now() < deadline,
-            "{why}: {} of {count} gateway calls",
-            calls.load(Ordering::Relaxed)
+            "{why}: {} of {count} agent turns",
+            turns.load(Ordering::Relaxed)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -158,13 +158,16 @@ fn database_mib(db_file: &Path) -> f64 {
 async fn measure(open: usize, cache: usize) -> Value {
     println!("scale: {open} open runs, max_cached_workflows = {cache}");
     let dir = common::tmpfs_dir();
-    let mut server = TemporalServer::start(dir.path()).await;
-    let (gateway_port, calls) = fast_gateway().await;
+    let mut server = start_server(dir.path()).await;
+    let (gateway_port, turns) = fast_gateway().await;
+    let metrics_port = common::free_port();
     let config = write_config(
         dir.path(),
         &server,
         gateway_port,
-        &format!("[worker]\nmax_cached_workflows = {cache}\n"),
+        &format!(
+            "[worker]\nmax_cached_workflows = {cache}\nmetrics_address = \"127.0.0.1:{metrics_port}\"\n"
+        ),
     );
     let log = dir.path().join("worker.log");
     let mut notify = NotifySocket::bind(dir.path().join("notify.sock"));
@@ -191,7 +194,7 @@ async fn measure(open: usize, cache: usize) -> Value {
         })
         .await;
     let too_slow = "the fill did not end before the timers' deadline: raise BENCH_SCALE_FILL_MS";
-    calls_reach(&calls, open, deadline, too_slow).await;
+    turns_reach(&turns, open, deadline, too_slow).await;
     quiet(pid).await;
     let fill_wall = began.elapsed();
     let fill_cpu = cpu_seconds(pid) - cpu_before;
@@ -204,6 +207,7 @@ async fn measure(open: usize, cache: usize) -> Value {
     let rss_waiting = proc_status_kib(pid, "VmRSS:");
     let hwm_filled = proc_status_kib(pid, "VmHWM:");
     let database = database_mib(&server.db_file);
+    let cached = sticky_cache_size(metrics_port).await;
 
     // 3. Restarts.
     let stopping = Instant::now();
@@ -226,13 +230,13 @@ async fn measure(open: usize, cache: usize) -> Value {
     .await;
     assert_eq!(result(&client, "probe").await.as_deref(), Ok(DONE));
     let serving_again = restarting.elapsed();
-    assert_eq!(calls.load(Ordering::Relaxed), open + 2, "{too_slow}");
+    assert_eq!(turns.load(Ordering::Relaxed), open + 2, "{too_slow}");
     assert!(Instant::now() < deadline, "{too_slow}");
 
     // 4. Resume.
     let cpu_before = cpu_seconds(pid);
-    calls_reach(
-        &calls,
+    turns_reach(
+        &turns,
         2 * open + 2,
         deadline + Duration::from_secs(900),
         "the runs did not all resume within 15 minutes of their deadline",
@@ -253,7 +257,7 @@ async fn measure(open: usize, cache: usize) -> Value {
         "fill": {"wall_s": fill_wall.as_secs_f64(),
                  "worker_cpu_ms_per_run": fill_cpu * 1000.0 / open as f64,
                  "peak_rss_mib": mib(hwm_filled)},
-        "waiting": {"secs": wait.as_secs(), "rss_mib": mib(rss_waiting),
+        "waiting": {"secs": wait.as_secs(), "rss_mib": mib(rss_waiting), "cached_runs": cached,
                     "worker_cpu_ms_per_min": wait_cpu * 1000.0 * 60.0 / wait.as_secs_f64(),
                     "database_mib": database},
         "worker_restart": {"stop_ms": stop_took.as_secs_f64() * 1000.0,
@@ -269,6 +273,22 @@ async fn measure(open: usize, cache: usize) -> Value {
                    "completed_after_due_s": summary(&resumed.iter().map(|r| r.completed).collect::<Vec<_>>())},
         "load_average": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
     })
+}
+
+/// How many runs the worker holds in its workflow cache, from its own metrics.
+async fn sticky_cache_size(metrics_port: u16) -> f64 {
+    let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .and_then(|response| response.error_for_status())
+        .expect("the worker's metrics")
+        .text()
+        .await
+        .expect("the worker's metrics");
+    text.lines()
+        .find(|line| line.starts_with("temporal_sticky_cache_size"))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no temporal_sticky_cache_size in the worker's metrics:\n{text}"))
 }
 
 fn run_id(i: usize) -> String {

@@ -141,6 +141,11 @@ impl TemporalServer {
         }
     }
 
+    /// The server process, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGTERM and wait: the database stays for a restart.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
