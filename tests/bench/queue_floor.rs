@@ -14,7 +14,8 @@
 //! 4. the sticky poll returns workflow task 2, which completes the run.
 //!
 //! `BENCH_TRANSFER_RPS=20` gives the server its default transfer-queue rate back (see
-//! `harness::start_server`), and `BENCH_FLOOR_POLL_FIELDS=sdk` sends the deployment options the SDK's polls carry.
+//! `harness::start_server`), and `BENCH_FLOOR_POLL_FIELDS=sdk` sends the deployment options
+//! the SDK's polls carry.
 //!
 //! Printed per step (medians and p95 over `BENCH_FLOOR_RUNS`, 50): the history's
 //! scheduled → started of both workflow tasks and of the activity, and the client's view:
