@@ -125,6 +125,13 @@ pub async fn fast_gateway() -> (u16, Arc<AtomicUsize>) {
     (port, calls)
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR`, else `target/` in the repository.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
 /// `BENCH_WORKER`, else the shipped build (`cargo build --profile dist`): the driver itself may
 /// be a debug build, which spares CI and you a second release tree (dev-dependencies change
 /// the features of shared crates, so a release test build recompiles most of the SDK).
@@ -132,10 +139,7 @@ pub fn worker_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("BENCH_WORKER") {
         return PathBuf::from(bin);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let bin = target.join("dist/clawfactory-temporal");
+    let bin = target_dir().join("dist/clawfactory-temporal");
     assert!(
         bin.is_file(),
         "no {}: run `cargo build --profile dist` first (or set BENCH_WORKER)",

@@ -25,7 +25,7 @@
 use crate::common::{self, NotifySocket, start_workflow};
 use crate::harness::{
     DONE, cpu_seconds, env_or, fast_gateway, mib, percentile, proc_status_kib, result,
-    start_server, start_worker, write_config,
+    start_server, start_worker, target_dir, write_config,
 };
 use crate::history::{at, events};
 use clawfactory_temporal::config::WorkerConfig;
@@ -54,10 +54,7 @@ fn list_or(name: &str, default: Vec<usize>) -> Vec<usize> {
 
 /// Where the points go: `target/bench/scale.jsonl` (or under `$CARGO_TARGET_DIR`).
 pub fn points_file() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("bench/scale.jsonl")
+    target_dir().join("bench/scale.jsonl")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
