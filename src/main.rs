@@ -74,6 +74,7 @@ fn main() -> ExitCode {
 fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = match std::env::var("CLAWFACTORY_RUNTIME").as_deref() {
         Ok("multi-thread") => tokio::runtime::Builder::new_multi_thread(),
+        // `current-thread` (as `tests/current_thread.rs` sets it), unset, or anything else.
         _ => tokio::runtime::Builder::new_current_thread(),
     };
     builder.enable_all().build()
