@@ -7,13 +7,21 @@
 let
   root = ../.;
 
-  # Cargo's sources, and the unit files: the package installs them and tests/units.rs reads them.
+  # Cargo's sources (crane: Cargo.toml, Cargo.lock, every *.rs and *.toml) and exactly the other
+  # files that the build, clippy or the tests read, so that a README or docs edit does not
+  # change the package's hash. nix/tests/rehearse-crane.sh (CI) builds and tests from this set.
   src = lib.fileset.toSource {
     inherit root;
     fileset = lib.fileset.unions [
       (craneLib.fileset.commonCargoSources root)
+      # The unit files and the nginx site: postInstall installs them; tests/units.rs reads them.
       ./systemd
       ./nginx
+      # The failure catalogue's table: src/failure.rs's unit test include_str!s it to hold the
+      # catalogue and the docs to each other (a compile error without it).
+      ../docs/failures.md
+      # Recorded workflow histories that tests/replay.rs replays against today's workflow code.
+      ../tests/histories
     ];
   };
 
