@@ -114,6 +114,18 @@ in
         description = "Namespace the dev server creates, and the worker's default namespace.";
       };
 
+      retention = mkOption {
+        type = types.nullOr (types.strMatching "[0-9]+ *[smhSMH]");
+        default = null;
+        example = "2160h";
+        description = ''
+          How long the namespace keeps a closed run (history, input, result, failure) for the UI,
+          e.g. `"2160h"` for 90 days; applied at every server start. `null`: the worker's
+          default, 30 days (`[server] retention`). Check-config rejects less than 1h; the disk it
+          costs is in docs/backup.md.
+        '';
+      };
+
       ports = {
         grpc = mkOption { type = types.port; default = 7233; description = "Frontend gRPC port (127.0.0.1)."; };
         http = mkOption { type = types.port; default = 7243; description = "Frontend HTTP port (127.0.0.1)."; };
@@ -399,7 +411,7 @@ in
             ui_port = cfg.server.ports.ui;
             metrics_port = cfg.server.ports.metrics;
             db_file = "${cfg.server.dataDir}/temporal.db";
-          };
+          } // lib.optionalAttrs (cfg.server.retention != null) { inherit (cfg.server) retention; };
           backup = { inherit (cfg.backup) dir keep; };
         })
       ];

@@ -31,7 +31,8 @@
 //! - `schedules/`: declarative schedules — render (`proto`), plan and apply (`reconcile`),
 //!   and every call to the server (`remote`).
 //! - Process machinery: `worker` (polls the queues), `server` (supervises `temporal server
-//!   start-dev`), `temporal_client` (connecting, TLS), `metrics`, `systemd` (readiness,
+//!   start-dev`), `namespace` (the retention the appliance sets), `temporal_client`
+//!   (connecting, TLS), `metrics`, `systemd` (readiness,
 //!   watchdog, status), `shutdown` (signals), `logging` (journald or text), `backup`
 //!   (online copies of the server's SQLite database, and restoring one).
 //! - `commands/`: one file per subcommand — its arguments, output and exit code; `main.rs`
@@ -54,6 +55,7 @@ pub mod http_policy;
 pub mod http_response;
 pub mod logging;
 pub mod metrics;
+pub mod namespace;
 pub mod payload;
 pub mod schedules;
 pub mod secret;

@@ -133,7 +133,7 @@ async fn start(cli: Cli) -> ExitCode {
 async fn execute(command: Command, config: Config) -> Result<ExitCode> {
     match command {
         Command::Worker(_) => worker::run(&config).await,
-        Command::CheckConfig(_) => check_config::run(&config),
+        Command::CheckConfig(args) => check_config::run(&config, &args).await,
         Command::Run(args) => run::run(&config, args).await,
         Command::Approve(args) => approve::run(&config, args).await,
         Command::Schedules(args) => schedules::run(config, args).await,

@@ -2,7 +2,7 @@
 //! clean stop. `dev` and the appliance's server unit (`server`) both run it this way.
 
 use crate::config::{Config, ServerConfig, TemporalConfig};
-use crate::{shutdown, systemd, temporal_client};
+use crate::{namespace, shutdown, systemd, temporal_client};
 use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
 use std::future::Future;
@@ -126,6 +126,27 @@ fn python_scripts_dir() -> Option<PathBuf> {
     output.status.success().then(|| PathBuf::from(dir.trim()))
 }
 
+/// Sets the namespace's retention to `server.retention`. A failure is logged, not fatal: the
+/// server still keeps runs (for the retention it had), and refusing to serve would stop every
+/// workflow over a setting.
+async fn apply_retention(temporal: &TemporalConfig, retention: Duration) {
+    let wanted = crate::duration::format(retention);
+    match namespace::apply_retention(temporal, retention).await {
+        Ok(Some(was)) => tracing::info!(
+            namespace = %temporal.namespace,
+            "closed runs are now kept for {wanted} (server.retention; was {})",
+            crate::duration::format(was)
+        ),
+        Ok(None) => {
+            tracing::debug!(namespace = %temporal.namespace, "closed runs are kept for {wanted}")
+        }
+        Err(err) => tracing::error!(
+            namespace = %temporal.namespace,
+            "server.retention = {wanted} not applied, closed runs may be deleted sooner: {err:#}"
+        ),
+    }
+}
+
 pub struct RunningServer {
     child: Child,
 }
@@ -182,7 +203,11 @@ impl RunningServer {
             () = stop => None,
         };
         match ready {
-            Some(ready) => ready.map(|()| Some(server)),
+            Some(ready) => {
+                ready?;
+                apply_retention(temporal, spec.server.retention).await;
+                Ok(Some(server))
+            }
             None => {
                 server.stop().await?;
                 Ok(None)

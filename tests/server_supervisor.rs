@@ -114,3 +114,103 @@ async fn a_server_that_cannot_start_fails_with_its_reason() {
         "{stderr}"
     );
 }
+
+/// The server's config with `retention`, and the worker-side address that points at it.
+fn retention_config(dir: &std::path::Path, grpc: u16, retention: &str) -> std::path::PathBuf {
+    let config = dir.join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[temporal]\naddress = \"127.0.0.1:{grpc}\"\n\n[server]\ntemporal_bin = {:?}\ngrpc_port = {grpc}\n\
+             http_port = {}\nui_port = {}\nmetrics_port = {}\ndb_file = {:?}\nretention = {retention:?}\n",
+            temporal_bin().display().to_string(),
+            free_port(),
+            free_port(),
+            free_port(),
+            dir.join("temporal.db").display().to_string(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Runs `server` until READY, then returns it (stopped by `ChildGuard`'s drop or a SIGTERM).
+fn start_server(config: &std::path::Path, dir: &std::path::Path) -> common::ChildGuard {
+    let socket_path = dir.join(format!("notify-{}.sock", free_port()));
+    let mut notify = common::NotifySocket::bind(socket_path.clone());
+    let server = common::ChildGuard(
+        Command::new(BIN)
+            .args(["server", "--config"])
+            .arg(config)
+            .env("NOTIFY_SOCKET", &socket_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    notify.wait_for(Duration::from_secs(60), |m| m.contains("READY=1"));
+    server
+}
+
+fn stop_server(mut server: common::ChildGuard) {
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    assert!(server.wait().success());
+}
+
+fn check_config(config: &std::path::Path) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_sets_the_namespaces_retention_at_every_start_and_check_config_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let grpc = free_port();
+    let temporal = clawfactory_temporal::config::TemporalConfig {
+        address: format!("127.0.0.1:{grpc}"),
+        ..Default::default()
+    };
+    let day = Duration::from_secs(24 * 3600);
+
+    // The dev server creates the namespace with one day; the first start makes it 90 days.
+    let config = retention_config(dir.path(), grpc, "2160h");
+    let server = start_server(&config, dir.path());
+    let kept = clawfactory_temporal::namespace::retention(&temporal).await;
+    assert_eq!(kept.unwrap(), 90 * day);
+    let (code, text) = check_config(&config);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("# namespace default: closed runs are kept for 2160h\n"),
+        "{text}"
+    );
+    stop_server(server);
+
+    // Same database, another setting: applied again at the next start.
+    let config = retention_config(dir.path(), grpc, "48h");
+    let (_, text) = check_config(&config);
+    assert!(
+        text.contains("# namespace default: retention not checked (cannot connect"),
+        "a stopped server is reported, not an error: {text}"
+    );
+    let server = start_server(&config, dir.path());
+    let kept = clawfactory_temporal::namespace::retention(&temporal).await;
+    assert_eq!(kept.unwrap(), 2 * day);
+    stop_server(server);
+
+    let too_short = retention_config(dir.path(), grpc, "30m");
+    let (code, text) = check_config(&too_short);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("server.retention: must be at least 1h (got 30m)"),
+        "{text}"
+    );
+}

@@ -50,7 +50,12 @@ in
     "the worker reads the file /etc/clawfactory/temporal.toml links to" =
       has "CLAWFACTORY_CONFIG=${s.etc."clawfactory/temporal.toml".source}\"" s.units.clawfactory-temporal-worker;
     "no schedules declared: the binary's default" = !(s.settings ? schedules);
+    "no retention set: the binary's default" = !(s.settings.server ? retention);
     "no nginx, no open port, no tailscale" = s.nginx == null && s.firewall.allowedTCPPorts == [ ] && !s.tailscale.enable;
+  });
+
+  retention = scenario (temporal { server.retention = "2160h"; }) (s: _: {
+    "server.retention feeds [server] retention" = s.settings.server.retention == "2160h";
   });
 
   data-dir = scenario (temporal { server.dataDir = "/var/lib/clawfactory-temporal"; }) (s: _: {

@@ -2,10 +2,12 @@
 //! whether they are set. Exit 2 on an error (the NixOS build runs this with `--offline`).
 
 use crate::config::{Config, GatewayApi, InstanceTokens, Instances};
+use crate::duration;
 use crate::secret::Secret;
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Validate the config and print the effective settings (secrets redacted). Exit 2 on error.
 #[derive(ClapArgs)]
@@ -16,10 +18,40 @@ pub struct Args {
     pub offline: bool,
 }
 
-/// Loading already validated the config (an error exits 2 before this runs).
-pub fn run(config: &Config) -> Result<ExitCode> {
+/// Loading already validated the config (an error exits 2 before this runs). Online, it also
+/// says how long the cluster keeps closed runs; an unreachable cluster is reported, not an
+/// error (the file is what is checked).
+pub async fn run(config: &Config, args: &Args) -> Result<ExitCode> {
+    if !args.offline {
+        println!("{}", retention_line(config).await);
+    }
     print!("{}", redacted_toml(config)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long the namespace keeps closed runs, beside what `server.retention` asks for (which
+/// only the appliance's own server applies, at its start; an external cluster's operator
+/// sets theirs).
+async fn retention_line(config: &Config) -> String {
+    const WAIT: Duration = Duration::from_secs(5);
+    let namespace = &config.temporal.namespace;
+    let wanted = duration::format(config.server.retention);
+    match tokio::time::timeout(WAIT, crate::namespace::retention(&config.temporal)).await {
+        Ok(Ok(current)) if current == config.server.retention => {
+            format!("# namespace {namespace}: closed runs are kept for {wanted}")
+        }
+        Ok(Ok(current)) => format!(
+            "# namespace {namespace}: closed runs are kept for {} (server.retention = {wanted} takes \
+             effect when the appliance's server next starts; an external cluster keeps its own)",
+            duration::format(current)
+        ),
+        Ok(Err(err)) => format!("# namespace {namespace}: retention not checked ({err:#})"),
+        Err(_) => format!(
+            "# namespace {namespace}: retention not checked (no answer from {} within {})",
+            config.temporal.address,
+            duration::format(WAIT)
+        ),
+    }
 }
 
 /// The effective configuration as TOML, behind a header of what follows from it: each

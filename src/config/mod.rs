@@ -235,6 +235,7 @@ impl Config {
         self.worker.metrics_socket()?;
         self.workflows.validate_attempts()?;
         self.backup.validate()?;
+        self.server.validate()?;
         Ok(())
     }
 

@@ -187,6 +187,29 @@ pub struct ServerConfig {
     pub db_file: PathBuf,
     /// The dev server's own log level (debug, info, warn, error).
     pub log_level: String,
+    /// How long the namespace keeps a closed run; applied at every server start
+    /// (`crate::namespace`).
+    #[serde(with = "duration::serde_text")]
+    pub retention: Duration,
+}
+
+/// 30 days: a month of runs to look back on, at a disk cost docs/backup.md states.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Shorter, and a failed run could be deleted before anyone looked at it.
+pub const MIN_RETENTION: Duration = Duration::from_secs(3600);
+
+impl ServerConfig {
+    pub(super) fn validate(&self) -> Result<()> {
+        if self.retention < MIN_RETENTION {
+            bail!(
+                "server.retention: must be at least {} (got {}): a closed run's history, input and failure are deleted after it",
+                duration::format(MIN_RETENTION),
+                duration::format(self.retention)
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Default for ServerConfig {
@@ -200,6 +223,7 @@ impl Default for ServerConfig {
             metrics_port: 7235,
             db_file: PathBuf::from("/srv/clawfactory/temporal/temporal.db"),
             log_level: "warn".into(),
+            retention: DEFAULT_RETENTION,
         }
     }
 }
