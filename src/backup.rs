@@ -356,6 +356,21 @@ fn open_read_only(path: &Path) -> Result<Connection> {
 /// Copies the database at `source` into a new file `dest` (mode 0600) with SQLite's backup
 /// API in one step, i.e. in one read transaction; retries while the database is locked.
 /// Returns how often it retried.
+/// SQLite says "database or disk is full" for the copy it writes; which disk, the operator
+/// needs to know: the source is only read.
+fn copy_failed(err: rusqlite::Error, source: &Path, dest: &Path) -> anyhow::Error {
+    let full = err.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull);
+    let err = anyhow::Error::new(err);
+    match (full, dest.parent()) {
+        (true, Some(dir)) => err.context(format!(
+            "copying {} failed: no space left on the device of {} (nothing was kept there)",
+            source.display(),
+            dir.display()
+        )),
+        _ => err.context(format!("copying {} failed", source.display())),
+    }
+}
+
 fn copy_online(source: &Path, dest: &Path) -> Result<u32> {
     let from = open_read_only(source)?;
     from.busy_timeout(BUSY_TIMEOUT)?;
@@ -374,7 +389,7 @@ fn copy_online(source: &Path, dest: &Path) -> Result<u32> {
         loop {
             let step = backup
                 .step(-1)
-                .with_context(|| format!("copying {} failed", source.display()))?;
+                .map_err(|err| copy_failed(err, source, dest))?;
             match step {
                 StepResult::Done => break,
                 StepResult::More => {}

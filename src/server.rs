@@ -330,10 +330,15 @@ fn emit_server_line(line: &str) {
     let level = record
         .remove("level")
         .and_then(|l| l.as_str().map(str::to_ascii_lowercase));
-    let message = record
+    let mut message = record
         .remove("msg")
         .and_then(|m| m.as_str().map(str::to_owned))
         .unwrap_or_default();
+    // The cause goes into the message: `journalctl -u` shows MESSAGE alone, and "Operation
+    // failed with an error." without "database or disk is full" tells an operator nothing.
+    if let Some(error) = record.get("error").and_then(|e| e.as_str()) {
+        message = format!("{message}: {error}");
+    }
     record.remove("time");
     let fields = serde_json::Value::Object(record).to_string();
     match level.as_deref() {

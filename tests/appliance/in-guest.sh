@@ -200,4 +200,63 @@ check "tailscale serve got the drop-in's port and target" \
 systemd-analyze security --no-pager $W.service | tail -1 | sed 's/^/INFO: online exposure: /'
 systemd-analyze security --no-pager $S.service | tail -1 | sed 's/^/INFO: online exposure: /'
 systemd-analyze security --no-pager $B.service | tail -1 | sed 's/^/INFO: online exposure: /'
+
+# --- a full disk under /srv (docs/backup.md#a-full-disk): the data dir moves onto a small
+#     tmpfs, runs wait while it fills, then space comes back and nobody touches the units ---
+DATA=${DB%/*}
+systemctl stop $W $S
+mkdir -p /srv/pre-full && cp -a "$DATA/." /srv/pre-full/
+size_mb=$(( $(du -sm "$DATA" | cut -f1) + 24 ))
+mount -t tmpfs -o "size=${size_mb}m,mode=0750,uid=$(id -u clawfactory),gid=$(id -g clawfactory)" clawfactory-data "$DATA"
+cp -a /srv/pre-full/. "$DATA/"
+systemctl start $S $W
+start_poetry() { # id settle
+  timeout 20 temporal workflow start --type PoetryResearchWorkflow --task-queue clawfactory \
+    --workflow-id "$1" --input "{\"settle\": \"$2\"}" >/dev/null 2>&1
+}
+start_poetry full-before 1s
+check "a run completes on the small data dir" completed full-before
+for i in 1 2 3; do start_poetry "full-wait-$i" 45s; done
+restarts="$(prop $S NRestarts)/$(prop $W NRestarts)"
+full_at=$(date '+%Y-%m-%d %H:%M:%S')
+dd if=/dev/zero of="$DATA/filler" bs=1M > /dev/null 2>&1
+check "the data dir is full" test "$(df --output=avail -B1 "$DATA" | tail -1)" -lt 1048576
+accepted=0
+for i in 1 2 3; do start_poetry "full-during-$i" 1s && accepted=$((accepted+1)); done
+echo "INFO: with the disk full, $accepted of 3 starts were accepted (a refused start fails at the client)"
+sleep 15
+check "the server unit is active with the disk full" wait_for 30 systemctl is-active --quiet $S
+check "the worker unit is active with the disk full" wait_for 30 systemctl is-active --quiet $W
+journalctl -u $S --since "$full_at" --no-pager -o cat | grep -m2 -i 'disk is full' | cut -c1-240 | sed 's/^/INFO: server journal: /'
+check "the server's journal names the cause (database or disk is full)" \
+  bash -c "journalctl -u $S --since '$full_at' --no-pager -o cat | grep -q 'database or disk is full'"
+journalctl -u $W --since "$full_at" --no-pager -o cat | grep -m1 -i 'unavailable' | cut -c1-240 | sed 's/^/INFO: worker journal: /'
+FULLBK=/srv/full-backups
+mkdir -p $FULLBK && mount -t tmpfs -o size=1m full-backups $FULLBK
+dd if=/dev/zero of=$FULLBK/filler bs=64k > /dev/null 2>&1
+out=$(clawfactory-temporal backup --to $FULLBK 2>&1); rc=$?
+echo "INFO: backup into a full directory: exit $rc: $(echo "$out" | tail -1 | cut -c1-240)"
+check "a backup into a full directory fails, naming it as the full device" \
+  bash -c "[ $rc -ne 0 ] && grep -q 'no space left on the device of $FULLBK' <<< \"\$1\"" _ "$out"
+check "and leaves no partial file behind" test "$(ls -A $FULLBK)" = filler
+rm -f "$DATA/filler"
+t=$(now)
+for i in 1 2 3; do
+  check "full-wait-$i, waiting while the disk was full, completes once space is back" completed "full-wait-$i"
+done
+echo "INFO: the waiting runs completed $(since "$t")s after space came back"
+for i in 1 2 3; do
+  if temporal workflow describe --workflow-id "full-during-$i" > /dev/null 2>&1; then
+    check "full-during-$i, accepted while the disk was full, completes" completed "full-during-$i"
+  fi
+done
+start_poetry full-after 1s
+check "a new run starts and completes after space is back" completed full-after
+check "the database passes integrity_check" python3 -c "
+import sqlite3, sys
+result = sqlite3.connect('file:$DB?mode=ro', uri=True).execute('pragma integrity_check').fetchone()[0]
+sys.exit(result != 'ok')"
+check "a run completed before the disk filled keeps its history" \
+  bash -c "temporal workflow show --workflow-id full-before | grep -q WorkflowExecutionCompleted"
+echo "INFO: restarts (server/worker) before the disk filled: $restarts; after: $(prop $S NRestarts)/$(prop $W NRestarts)"
 finish
