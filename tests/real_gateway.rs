@@ -950,6 +950,100 @@ fn scenarios() -> Vec<Scenario> {
             replays: &[],
         },
         Scenario {
+            name: "admin RPC: cron.update disables and re-enables a job; cron.list pages and leaves disabled jobs out unless asked",
+            prepare: Prepare::CronJob("compare-cron-update"),
+            probes: vec![
+                post(
+                    ADMIN,
+                    Some(Gateway),
+                    rpc(
+                        "cron.update",
+                        json!({"id": JOB_ID, "patch": {"enabled": false, "description": "Compare: disabled."}}),
+                    ),
+                )
+                .rule(Rule::Shape(&[
+                    "/ok",
+                    "/payload/name",
+                    "/payload/enabled",
+                    "/payload/description",
+                    "/payload/payload/message",
+                ])),
+                post(
+                    ADMIN,
+                    Some(Gateway),
+                    rpc("cron.list", json!({"query": "compare-cron-update", "limit": 200})),
+                )
+                .rule(Rule::Shape(&["/ok", "/payload/total", "/payload/hasMore"])),
+                post(
+                    ADMIN,
+                    Some(Gateway),
+                    rpc(
+                        "cron.list",
+                        json!({"query": "compare-cron-", "includeDisabled": true, "limit": 1, "offset": 0}),
+                    ),
+                )
+                .rule(Rule::Shape(&[
+                    "/ok",
+                    "/payload/total",
+                    "/payload/offset",
+                    "/payload/limit",
+                    "/payload/hasMore",
+                    "/payload/nextOffset",
+                ])),
+                post(
+                    ADMIN,
+                    Some(Gateway),
+                    rpc(
+                        "cron.list",
+                        json!({"query": "compare-cron-", "includeDisabled": true, "limit": 1, "offset": 1}),
+                    ),
+                )
+                .rule(Rule::Shape(&[
+                    "/ok",
+                    "/payload/total",
+                    "/payload/hasMore",
+                    "/payload/nextOffset",
+                ])),
+                post(
+                    ADMIN,
+                    Some(Gateway),
+                    rpc(
+                        "cron.update",
+                        json!({"id": JOB_ID, "patch": {"enabled": true, "description": ""}}),
+                    ),
+                )
+                // No description now: the real gateway drops an empty one.
+                .rule(Rule::Shape(&["/ok", "/payload/enabled"])),
+                post(
+                    ADMIN,
+                    Some(Gateway),
+                    rpc("cron.update", json!({"id": "no-such-job", "patch": {"enabled": false}})),
+                )
+                .rule(Rule::Shape(&[
+                    "/ok",
+                    "/error/code",
+                    "/error/message",
+                    "/error/details/code",
+                ])),
+                post(
+                    ADMIN,
+                    Some(Gateway),
+                    rpc(
+                        "cron.update",
+                        json!({"id": JOB_ID, "expectedConfigRevision": "sha256:stale", "patch": {"enabled": false}}),
+                    ),
+                )
+                .rule(Rule::Shape(&[
+                    "/ok",
+                    "/error/code",
+                    "/error/message",
+                    "/error/details/code",
+                ])),
+            ],
+            same_run: &[],
+            replays: &[],
+        },
+        Scenario {
             name: "other routes",
             prepare: Prepare::Nothing,
             probes: vec![
@@ -982,32 +1076,50 @@ impl Side<'_> {
         }
     }
 
-    async fn prepare(&self, prepare: Prepare) {
+    /// Prepares the side; returns the id of the cron job it made, if it made one (probes
+    /// say `JOB_ID` where it goes: each side makes up its own ids).
+    async fn prepare(&self, prepare: Prepare) -> Option<String> {
         match (self, prepare) {
-            (_, Prepare::Nothing) => {}
+            (_, Prepare::Nothing) => None,
             (Side::Real(gateway), Prepare::FailNextRun(marker)) => {
                 gateway.model.script(marker, [Turn::Fail(400)]);
+                None
             }
-            (Side::Fake(fake), Prepare::FailNextRun(_)) => fake.outcomes([Outcome::error()]),
+            (Side::Fake(fake), Prepare::FailNextRun(_)) => {
+                fake.outcomes([Outcome::error()]);
+                None
+            }
             (Side::Real(gateway), Prepare::CronJob(name)) => {
                 let listed = gateway
                     .admin_rpc("cron.list", json!({"query": name, "includeDisabled": true}))
                     .await;
-                if listed["payload"]["total"] == 0 {
-                    let added = gateway.admin_rpc("cron.add", cron_job(name)).await;
-                    assert_eq!(added["ok"], true, "{added}");
-                }
+                let job = match listed["payload"]["jobs"][0].clone() {
+                    Value::Null => {
+                        let added = gateway.admin_rpc("cron.add", cron_job(name)).await;
+                        assert_eq!(added["ok"], true, "{added}");
+                        added["payload"].clone()
+                    }
+                    job => job,
+                };
+                job["id"].as_str().map(str::to_owned)
             }
             (Side::Fake(fake), Prepare::CronJob(name)) => {
                 let mut job = cron_job(name);
-                job["id"] = json!("0b7c4f7e-5c39-4c57-9d0a-cb0f3c7b1a11");
+                let id = format!("0b7c4f7e-5c39-4c57-9d0a-{:012x}", fake.cron_jobs().len());
+                job["id"] = json!(id);
+                job["enabled"] = json!(true);
                 fake.add_cron_job(job);
+                Some(id)
             }
         }
     }
 
-    async fn send(&self, probe: &Probe) -> Answer {
+    async fn send(&self, probe: &Probe, job_id: Option<&str>) -> Answer {
         let target = self.target();
+        let body = match job_id {
+            Some(id) => probe.body.replace(JOB_ID, id),
+            None => probe.body.clone(),
+        };
         let mut request = format!(
             "{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\n",
             probe.method, probe.path
@@ -1026,11 +1138,11 @@ impl Side<'_> {
         if probe.method == "POST" {
             request.push_str(&format!(
                 "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                probe.body.len()
+                body.len()
             ));
         }
         request.push_str("\r\n");
-        request.push_str(&probe.body);
+        request.push_str(&body);
         tokio::time::timeout(
             Duration::from_secs(120),
             raw_exchange(target.port, &request),
@@ -1041,7 +1153,10 @@ impl Side<'_> {
     }
 }
 
-/// The job both sides hold for the cron scenario (the fields the worker reads).
+/// Where a probe's body names the job its scenario prepared.
+const JOB_ID: &str = "<job id>";
+
+/// The job both sides hold for the cron scenarios (the fields the worker reads).
 fn cron_job(name: &str) -> Value {
     json!({"name": name, "agentId": "writer",
            "schedule": {"kind": "cron", "expr": "0 4 29 2 *", "tz": "UTC"},
@@ -1152,10 +1267,10 @@ async fn the_fake_answers_every_scenario_both_can_play_as_the_real_gateway_does(
     for scenario in scenarios() {
         let mut answers = Vec::new();
         for side in [Side::Real(gateway), Side::Fake(&fake)] {
-            side.prepare(scenario.prepare).await;
+            let job_id = side.prepare(scenario.prepare).await;
             let mut side_answers = Vec::new();
             for probe in &scenario.probes {
-                side_answers.push(side.send(probe).await);
+                side_answers.push(side.send(probe, job_id.as_deref()).await);
             }
             answers.push(side_answers);
         }
