@@ -405,3 +405,84 @@ async fn the_preflight_names_what_is_misconfigured_without_blocking() {
     .await;
     assert!(!worker.output().contains(&world.openclaw.hooks_token));
 }
+
+/// Runs `openclaw-cron <args>` (or another command) on the config at `path`: exit code,
+/// standard output, standard error.
+async fn command(path: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let (first, rest) = args.split_first().expect("a command");
+    let mut full = vec![*first, "--config", path.to_str().unwrap()];
+    full.extend_from_slice(rest);
+    let out = common::cli(&full, &[]).await;
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+#[tokio::test]
+async fn openclaw_cron_lists_every_job_with_how_it_would_move_and_imports_what_can() {
+    let world = World::new().await;
+    let job = |id: &str, name: &str, schedule: Value, enabled: bool| {
+        json!({"id": id, "name": name, "enabled": enabled, "agentId": "writer",
+               "sessionTarget": "isolated", "delivery": {"mode": "none"}, "schedule": schedule,
+               "payload": {"kind": "agentTurn", "message": format!("{name}."), "timeoutSeconds": 60}})
+    };
+    let cron = json!({"kind": "cron", "expr": "0 4 * * *", "tz": "Europe/Berlin"});
+    world
+        .openclaw
+        .add_cron_job(job("j1", "nightly", cron.clone(), true));
+    world
+        .openclaw
+        .add_cron_job(job("j2", "paused", cron.clone(), false));
+    world.openclaw.add_cron_job(job(
+        "j3",
+        "once",
+        json!({"kind": "at", "at": "2031-01-01T00:00:00Z"}),
+        true,
+    ));
+    world
+        .openclaw
+        .add_cron_job(job("j4", "heartbeat-writer", cron, true));
+    let config = world.config(GatewayApi::HooksAgent);
+    let path = world.setup.path("config.toml");
+    config.write(&path);
+
+    let (code, listing, _) = command(&path, &["openclaw-cron", "list"]).await;
+    assert_eq!(code, Some(0));
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(lines.len(), 4, "disabled jobs too:\n{listing}");
+    assert!(lines.iter().any(|l| l.starts_with("\"nightly\"  j1  [cron \"0 4 * * *\" Europe/Berlin]  agent=writer  enabled=true  as nightly  ok")), "{listing}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("j3") && l.contains("cannot: a one-shot job")),
+        "{listing}"
+    );
+    assert!(
+        lines.iter().any(
+            |l| l.contains("j4") && l.ends_with("(OpenClaw's own: import --all leaves it out)")
+        ),
+        "{listing}"
+    );
+    let list_calls = world.openclaw.requests_to("/api/v1/admin/rpc");
+    assert!(
+        list_calls
+            .iter()
+            .all(|c| c.json()["params"]["includeDisabled"] == true)
+    );
+
+    let (code, toml, err) = command(&path, &["openclaw-cron", "import", "--all"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("left out: once (j3): a one-shot job"), "{err}");
+    let imported = clawfactory_temporal::config::Config::parse(&toml).unwrap();
+    assert_eq!(
+        imported.turns.0.keys().collect::<Vec<_>>(),
+        ["nightly", "paused"]
+    );
+    assert_eq!(imported.turns.0["nightly"].agent, "writer");
+    assert!(
+        imported.schedules.0["paused"].paused,
+        "a disabled job imports paused"
+    );
+    let (code, _, err) = command(&path, &["openclaw-cron", "import"]).await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("name the jobs to import"), "{err}");
+}
