@@ -1,8 +1,9 @@
-//! `openclaw-cron list|import`: the command line of `crate::openclaw_cron`.
+//! `openclaw-cron list|import|cutover|rollback`: the command line of `crate::openclaw_cron`.
 
 use crate::config::{Config, Instances};
 use crate::gateway::AdminRpc;
-use crate::openclaw_cron::{self, Format};
+use crate::openclaw_cron::{self, Format, Outcome, Switch};
+use crate::temporal_client;
 use anyhow::{Context, Result, anyhow};
 use clap::{Args as ClapArgs, Subcommand};
 use std::path::PathBuf;
@@ -37,6 +38,24 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Disable each imported job in OpenClaw once its Temporal schedule is live and fires at
+    /// the job's times; refuse, saying why, otherwise. Default: every imported job.
+    Cutover {
+        #[arg(value_name = "JOB")]
+        jobs: Vec<String>,
+        /// Check and print, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Re-enable the jobs cutover disabled and pause (not delete) their schedules. Default:
+    /// every job cutover disabled.
+    Rollback {
+        #[arg(value_name = "JOB")]
+        jobs: Vec<String>,
+        /// Print what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 pub async fn run(config: &Config, args: Args) -> Result<ExitCode> {
@@ -67,12 +86,12 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode> {
         instance.gateway.timeout,
     );
     let jobs = || openclaw_cron::jobs(&rpc);
-    match args.command {
+    let (wanted, dry_run, cutover) = match args.command {
         Command::List => {
             for line in openclaw_cron::list_lines(&jobs().await?, instance.api) {
                 println!("{line}");
             }
-            Ok(ExitCode::SUCCESS)
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Import {
             jobs: wanted,
@@ -93,7 +112,43 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode> {
                     .with_context(|| format!("cannot write {}", path.display()))?,
                 None => print!("{text}"),
             }
-            Ok(ExitCode::SUCCESS)
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Cutover { jobs, dry_run } => (jobs, dry_run, true),
+        Command::Rollback { jobs, dry_run } => (jobs, dry_run, false),
+    };
+    let client = temporal_client::connect(&config.temporal).await?;
+    let switch = Switch {
+        config,
+        instance: &instance.name,
+        api: instance.api,
+        rpc: &rpc,
+        client: &client,
+        dry_run,
+    };
+    if dry_run {
+        println!("dry run: nothing will be changed");
+    }
+    let (mut refused, mut changed) = (false, false);
+    let mut print = |outcome: &Outcome| {
+        refused |= matches!(outcome, Outcome::Refused(_));
+        changed |= matches!(outcome, Outcome::Done(_));
+        println!("{outcome}");
+    };
+    if cutover {
+        switch.cutover(&wanted, &mut print).await?;
+    } else {
+        switch.rollback(&wanted, &mut print).await?;
+        if changed && !dry_run {
+            println!(
+                "note: the config still declares these schedules unpaused; remove them (or set \
+                 paused = true) before the next `schedules apply`, or it unpauses them"
+            );
         }
     }
+    Ok(if refused {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

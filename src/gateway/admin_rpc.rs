@@ -97,6 +97,22 @@ impl AdminRpc {
         }
     }
 
+    /// Changes the keys in `patch` of job `id`; returns the job as it now is. With
+    /// `expected_revision`, OpenClaw refuses (`CRON_JOB_CHANGED`) if the job's definition
+    /// changed since it was read.
+    pub async fn cron_update(
+        &self,
+        id: &str,
+        patch: Value,
+        expected_revision: Option<&str>,
+    ) -> Result<Value, GatewayError> {
+        let mut params = json!({ "id": id, "patch": patch });
+        if let Some(revision) = expected_revision {
+            params["expectedConfigRevision"] = json!(revision);
+        }
+        self.call("cron.update", params).await
+    }
+
     /// One job with its full payload (`cron.list` may leave it out).
     pub async fn cron_job(&self, id: &str) -> Result<Value, GatewayError> {
         let payload = self.call("cron.get", json!({ "id": id })).await?;

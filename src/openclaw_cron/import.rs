@@ -290,6 +290,12 @@ mod tests {
         assert_eq!(slug("!!!"), "openclaw-job");
     }
 
+    /// The import of the jobs named so, from the test's jobs.
+    fn import_named(names: &[&str]) -> Result<Imported> {
+        let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
+        import(&jobs(), &names, false, GatewayApi::HooksAgent, None)
+    }
+
     #[test]
     fn all_leaves_out_housekeeping_and_says_what_cannot_move() {
         let imported = import(&jobs(), &[], true, GatewayApi::HooksAgent, None).unwrap();
@@ -298,35 +304,14 @@ mod tests {
         assert_eq!(imported.left_out.len(), 1);
         assert!(imported.left_out[0].starts_with("once (5c5c5c5c-2222): a one-shot"));
 
-        let named = import(
-            &jobs(),
-            &["heartbeat-main".into()],
-            false,
-            GatewayApi::HooksAgent,
-            None,
-        )
-        .unwrap();
+        let named = import_named(&["heartbeat-main"]).unwrap();
         assert_eq!(named.turns.keys().collect::<Vec<_>>(), ["heartbeat-main"]);
-        let err = import(
-            &jobs(),
-            &["once".into()],
-            false,
-            GatewayApi::HooksAgent,
-            None,
-        )
-        .unwrap_err();
+        let err = import_named(&["once"]).unwrap_err();
         assert!(
             err.to_string().contains("once (5c5c5c5c-2222) cannot move"),
             "{err}"
         );
-        let err = import(
-            &jobs(),
-            &["nope".into()],
-            false,
-            GatewayApi::HooksAgent,
-            None,
-        )
-        .unwrap_err();
+        let err = import_named(&["nope"]).unwrap_err();
         assert!(err.to_string().contains("openclaw-cron list"), "{err}");
     }
 
@@ -346,14 +331,7 @@ mod tests {
 
     #[test]
     fn the_nix_attribute_set_escapes_strings_and_quotes_keys_that_need_it() {
-        let imported = import(
-            &jobs(),
-            &["Nightly digest".into()],
-            false,
-            GatewayApi::HooksAgent,
-            None,
-        )
-        .unwrap();
+        let imported = import_named(&["Nightly digest"]).unwrap();
         let text = render(&imported, Format::Nix).unwrap();
         assert!(
             text.contains(r#"message = "Say \"\${hi}\".\nTwice.";"#),

@@ -8,9 +8,11 @@
 
 mod import;
 mod job;
+mod switch;
 
 pub use import::{Format, Imported, ids, import, render, require_selection};
 pub use job::{HOUSEKEEPING, Job, NOTE_PREFIX, Verdict, marked, unmarked};
+pub use switch::{Outcome, Switch};
 
 use crate::config::GatewayApi;
 use crate::gateway::AdminRpc;
