@@ -663,3 +663,53 @@ async fn openclaw_cron_says_what_to_do_about_the_token_the_plugin_and_an_unreach
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_nix_import_evaluates_to_the_same_declaration_as_the_toml_one() {
+    if std::process::Command::new("nix-instantiate")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        // Uncaptured, so a skip shows in CI's log.
+        common::real_openclaw::report("SKIPPED the Nix import check: no nix-instantiate on PATH");
+        return;
+    }
+    let world = World::new().await;
+    world
+        .openclaw
+        .add_cron_job(json!({"id": "j1", "name": "Inbox check", "enabled": true,
+        "agentId": "main", "sessionTarget": "isolated", "delivery": {"mode": "none"},
+        "schedule": {"kind": "every", "everyMs": 1_800_000, "anchorMs": 90_000},
+        "payload": {"kind": "agentTurn", "message": "Say \"${hi}\" and \\n,\nthen stop.",
+                    "model": "mock/mock-model", "thinking": "low"}}));
+    let config = world.config(GatewayApi::HooksAgent);
+    let path = world.setup.path("config.toml");
+    config.write(&path);
+    let (code, toml, err) = command(&path, &["openclaw-cron", "import", "--all"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    let nix_file = world.setup.path("openclaw-cron.nix");
+    let out = ["--format", "nix", "--out", nix_file.to_str().unwrap()];
+    let (code, _, err) = command(
+        &path,
+        &[&["openclaw-cron", "import", "--all"][..], &out].concat(),
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+
+    let evaluated = std::process::Command::new("nix-instantiate")
+        .args(["--eval", "--strict", "--json"])
+        .arg(&nix_file)
+        .output()
+        .unwrap();
+    assert!(
+        evaluated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&evaluated.stderr)
+    );
+    let nix: Value = serde_json::from_slice(&evaluated.stdout).unwrap();
+    let toml: Value = serde_json::to_value(toml.parse::<toml::Table>().unwrap()).unwrap();
+    assert_eq!(nix["settings"]["turns"], toml["turns"]);
+    assert_eq!(nix["schedules"], toml["schedules"]);
+    assert_eq!(nix["schedules"]["inbox-check"]["phase"], "90s");
+}
