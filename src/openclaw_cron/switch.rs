@@ -193,7 +193,7 @@ impl Switch<'_> {
         let actual = described.schedule.clone().unwrap_or_default();
         if actual.state.as_ref().is_some_and(|state| state.paused) {
             return Ok(Err(format!(
-                "schedule {schedule_id} is paused: nothing would run the job; unpause it (`schedules unpause {schedule_id}`), then cut over"
+                "schedule {schedule_id} is paused: nothing would run the job; set paused = false for it in the config, `schedules apply`, then cut over"
             )));
         }
         let declared = schedules::declared(self.config);
@@ -402,7 +402,11 @@ fn schedule_differences(now: &ScheduleConfig, imported: &ScheduleConfig) -> Vec<
     differ("cron", &now.cron, &imported.cron, &mut found);
     differ("every", &now.every, &imported.every, &mut found);
     differ("phase", &now.phase, &imported.phase, &mut found);
-    differ("timezone", &now.timezone, &imported.timezone, &mut found);
+    // A job without a zone runs in the gateway host's, which only the declaration can name;
+    // the fire-time comparison checks it.
+    if !now.timezone.is_empty() {
+        differ("timezone", &now.timezone, &imported.timezone, &mut found);
+    }
     differ("jitter", &now.jitter, &imported.jitter, &mut found);
     found
 }
@@ -424,6 +428,26 @@ mod tests {
                 "message: OpenClaw \"New.\", config \"Old.\"",
                 "agent: OpenClaw \"writer\", config \"main\""
             ]
+        );
+    }
+
+    #[test]
+    fn a_zone_set_in_the_declaration_for_a_job_without_one_is_no_change() {
+        let imported: ScheduleConfig = serde_json::from_value(json!({
+            "workflow": "CustomWorkflow", "cron": ["0 4 * * *"], "timezone": "Europe/Berlin"}))
+        .unwrap();
+        let without_zone = ScheduleConfig {
+            timezone: String::new(),
+            ..imported.clone()
+        };
+        assert!(schedule_differences(&without_zone, &imported).is_empty());
+        let elsewhere = ScheduleConfig {
+            timezone: "UTC".into(),
+            ..imported.clone()
+        };
+        assert_eq!(
+            schedule_differences(&elsewhere, &imported),
+            ["timezone: OpenClaw \"UTC\", config \"Europe/Berlin\""]
         );
     }
 
