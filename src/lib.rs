@@ -30,6 +30,8 @@
 //!   each declared name a workflow type of its own.
 //! - `schedules/`: declarative schedules — render (`proto`), plan and apply (`reconcile`),
 //!   and every call to the server (`remote`).
+//! - `openclaw_cron/`: moving OpenClaw cron jobs to schedules — a job and how it moves
+//!   (`job`), the declaration that replaces it (`import`), `cutover` and `rollback` (`switch`).
 //! - Process machinery: `worker` (polls the queues), `server` (supervises `temporal server
 //!   start-dev`), `namespace` (the retention the appliance sets), `temporal_client`
 //!   (connecting, TLS), `metrics`, `systemd` (readiness,
@@ -56,6 +58,7 @@ pub mod http_response;
 pub mod logging;
 pub mod metrics;
 pub mod namespace;
+pub mod openclaw_cron;
 pub mod payload;
 pub mod schedules;
 pub mod secret;

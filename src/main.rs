@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use clawfactory_temporal::commands::{
-    approve, backup, check_config, dev, restore, run, schedules, server, worker,
+    approve, backup, check_config, dev, openclaw_cron, restore, run, schedules, server, worker,
 };
 use clawfactory_temporal::config::{self, Config};
 use clawfactory_temporal::workflows::declared;
@@ -43,6 +43,7 @@ enum Command {
     Run(run::Args),
     Approve(approve::Args),
     Schedules(schedules::Args),
+    OpenclawCron(openclaw_cron::Args),
     Server(server::Args),
     Dev(dev::Args),
     Backup(backup::Args),
@@ -137,6 +138,7 @@ async fn execute(command: Command, config: Config) -> Result<ExitCode> {
         Command::Run(args) => run::run(&config, args).await,
         Command::Approve(args) => approve::run(&config, args).await,
         Command::Schedules(args) => schedules::run(config, args).await,
+        Command::OpenclawCron(args) => openclaw_cron::run(&config, args).await,
         Command::Server(_) => server::run(&config).await,
         Command::Dev(args) => dev::run(config, args).await.map(|()| ExitCode::SUCCESS),
         Command::Backup(args) => backup::run(&config, args).await,

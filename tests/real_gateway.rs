@@ -341,6 +341,292 @@ async fn a_cron_job_created_through_the_admin_rpc_is_found_by_name_and_its_paylo
     }
 }
 
+/// Runs `openclaw-cron <args>` (or any command, with `--config` after it) on `config`;
+/// returns the exit code and standard output, and prints both streams.
+async fn command(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let (first, rest) = args.split_first().expect("a command");
+    let mut full = vec![*first, "--config", config.to_str().unwrap()];
+    full.extend_from_slice(rest);
+    let out = common::cli(&full, &[]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!(
+        "$ {}\n{stdout}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), stdout)
+}
+
+/// Every cron job on the gateway, disabled ones too, by id.
+async fn cron_jobs(gateway: &RealOpenClaw) -> std::collections::BTreeMap<String, Value> {
+    let listed = gateway
+        .admin_rpc("cron.list", json!({"includeDisabled": true, "limit": 200}))
+        .await;
+    assert_eq!(listed["payload"]["hasMore"], false, "{listed}");
+    listed["payload"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| (job["id"].as_str().unwrap().to_owned(), job.clone()))
+        .collect()
+}
+
+/// Only the jobs of these ids.
+fn mine(
+    mut jobs: std::collections::BTreeMap<String, Value>,
+    ids: &[String],
+) -> std::collections::BTreeMap<String, Value> {
+    jobs.retain(|id, _| ids.contains(id));
+    jobs
+}
+
+/// The line `openclaw-cron list` prints for the job of this id.
+fn line_of<'a>(listing: &'a str, id: &str) -> &'a str {
+    listing
+        .lines()
+        .find(|line| line.contains(id))
+        .unwrap_or_else(|| panic!("{id} listed:\n{listing}"))
+}
+
+#[tokio::test]
+async fn openclaw_cron_jobs_move_to_temporal_schedules_without_a_double_run_and_roll_back() {
+    let gateway = real_gateway!("openclaw-cron");
+    let marker = "[openclaw-cron-test]";
+    let message = format!("Write the nightly digest. {marker}");
+    let isolated = |name: &str, schedule: Value, text: &str| {
+        json!({"name": name, "agentId": "writer", "schedule": schedule,
+               "sessionTarget": "isolated", "wakeMode": "now", "delivery": {"mode": "none"},
+               "payload": {"kind": "agentTurn", "message": text, "timeoutSeconds": 300}})
+    };
+    // Feb 29 only: the cron jobs never fire during a test (the hourly one may: cutover waits).
+    let movable = [
+        isolated(
+            "oc-move-daily",
+            json!({"kind": "cron", "expr": "0 4 29 2 *", "tz": "Europe/Berlin"}),
+            &message,
+        ),
+        isolated(
+            "oc-move-hourly",
+            json!({"kind": "every", "everyMs": 3_600_000, "anchorMs": 1_795_000_000_000u64 + 17 * 60_000}),
+            "Check the inbox.",
+        ),
+        isolated(
+            "oc-move-twin",
+            json!({"kind": "cron", "expr": "30 5 29 2 *", "tz": "UTC"}),
+            "First twin.",
+        ),
+        isolated(
+            "oc-move-twin",
+            json!({"kind": "cron", "expr": "45 5 29 2 *", "tz": "UTC"}),
+            "Second twin.",
+        ),
+    ];
+    let unmovable = [
+        isolated(
+            "oc-move-once",
+            json!({"kind": "at", "at": "2031-01-01T00:00:00Z"}),
+            "Once.",
+        ),
+        json!({"name": "oc-move-event", "schedule": {"kind": "cron", "expr": "0 4 29 2 *"},
+               "sessionTarget": "main", "wakeMode": "next-heartbeat",
+               "payload": {"kind": "systemEvent", "text": "Wake up."}}),
+    ];
+    let mut ids = Vec::new();
+    for job in movable.iter().chain(&unmovable) {
+        let added = gateway.admin_rpc("cron.add", job.clone()).await;
+        assert_eq!(added["ok"], true, "{added}");
+        ids.push(added["payload"]["id"].as_str().unwrap().to_owned());
+    }
+    let (moved, kept) = ids.split_at(movable.len());
+    // OpenClaw makes its own jobs while it starts, some of them seconds after it is ready.
+    let started = Instant::now();
+    let builtins = clawfactory_temporal::openclaw_cron::HOUSEKEEPING;
+    loop {
+        let names: Vec<String> = cron_jobs(gateway)
+            .await
+            .values()
+            .map(|job| job["name"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if builtins.iter().all(|name| names.iter().any(|n| n == name)) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "OpenClaw's own jobs {builtins:?} within 60 s; it has {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    let world = World::new(Target::real(gateway)).await;
+    let mut config = world.config(GatewayApi::HooksAgent);
+    let path = config.write(&world.setup.path("worker.toml"));
+
+    // list: every job, how it would move; the built-ins too.
+    let (code, listing) = command(&path, &["openclaw-cron", "list"]).await;
+    assert_eq!(code, Some(0));
+    for id in moved {
+        assert!(line_of(&listing, id).ends_with("  ok"), "{listing}");
+    }
+    assert!(line_of(&listing, &kept[0]).contains("cannot: a one-shot job"));
+    assert!(line_of(&listing, &kept[1]).contains("cannot: payload kind \"systemEvent\""));
+    for builtin in builtins {
+        assert!(
+            listing
+                .lines()
+                .any(|l| l.starts_with(&format!("{builtin:?}"))),
+            "{builtin} listed:\n{listing}"
+        );
+    }
+    let twin_ids: Vec<&str> = moved[2..]
+        .iter()
+        .map(|id| {
+            line_of(&listing, id)
+                .split("  as ")
+                .nth(1)
+                .unwrap()
+                .split("  ")
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_ne!(twin_ids[0], twin_ids[1], "two jobs of one name, two ids");
+
+    // import (both formats) → check-config → schedules apply.
+    let imported = world.setup.path("imported.toml");
+    let mut args = vec![
+        "openclaw-cron",
+        "import",
+        "oc-move-daily",
+        "oc-move-hourly",
+        "oc-move-twin",
+    ];
+    let (code, nix) = command(&path, &[&args[..], &["--format", "nix"]].concat()).await;
+    assert_eq!(code, Some(0));
+    assert!(nix.contains("settings = {\n    turns = {"), "{nix}");
+    args.extend(["--out", imported.to_str().unwrap()]);
+    assert_eq!(command(&path, &args).await.0, Some(0));
+    config.append_raw_toml(&std::fs::read_to_string(&imported).unwrap());
+    let path = config.write(&path);
+    assert_eq!(command(&path, &["check-config"]).await.0, Some(0));
+    let (code, applied) = command(&path, &["schedules", "apply"]).await;
+    assert_eq!(code, Some(0));
+    assert_eq!(applied.matches("+ create ").count(), 4, "{applied}");
+
+    // cutover: the dry run changes nothing; then exactly the four jobs are disabled.
+    let before = cron_jobs(gateway).await;
+    let (code, dry) = command(&path, &["openclaw-cron", "cutover", "--dry-run"]).await;
+    assert_eq!(code, Some(0));
+    assert_eq!(dry.matches(": would disable").count(), 4, "{dry}");
+    let (code, cut) = command(&path, &["openclaw-cron", "cutover"]).await;
+    assert_eq!(code, Some(0), "{cut}");
+    assert_eq!(cut.matches("> ").count(), 4, "{cut}");
+    // Other tests share the gateway: what is compared is the jobs this test made, and which
+    // jobs carry cutover's mark.
+    let after = cron_jobs(gateway).await;
+    let marked: Vec<&String> = after
+        .iter()
+        .filter(|(_, job)| {
+            job["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("[clawfactory-temporal: cut over"))
+        })
+        .map(|(id, _)| id)
+        .collect();
+    let mut expected: Vec<&String> = moved.iter().collect();
+    expected.sort();
+    assert_eq!(marked, expected, "cutover marks those jobs and only those");
+    for id in moved {
+        assert_eq!(after[id]["enabled"], false, "{}", after[id]);
+    }
+    for (id, job) in &before {
+        if !moved.contains(id) && after.contains_key(id) {
+            assert_eq!(after[id]["enabled"], job["enabled"], "left alone: {job}");
+        }
+    }
+    let (_, listing) = command(&path, &["openclaw-cron", "list"]).await;
+    for id in moved {
+        assert!(
+            line_of(&listing, id).contains("migrated (schedule "),
+            "{listing}"
+        );
+    }
+
+    // A fire of the schedule is one OpenClaw run, with the job's message, agent and timeout.
+    let _worker = world.worker(&config).await;
+    let (code, _) = command(&path, &["schedules", "trigger", "oc-move-daily"]).await;
+    assert_eq!(code, Some(0));
+    // One fire is one successful OpenClaw run. A run OpenClaw fails at once (a first run on
+    // an agent racing another test's can meet "Session metadata unavailable ... retry after
+    // the agent store is ready") is retried by the worker as a new run, as any failed run is.
+    wait_until(
+        "an ok OpenClaw run of the schedule's turn",
+        Duration::from_secs(120),
+        || {
+            gateway
+                .hook_runs_named("oc-move-daily")
+                .iter()
+                .any(|run| run.status == "ok")
+        },
+    )
+    .await;
+    let runs = gateway.hook_runs_named("oc-move-daily");
+    let ok: Vec<_> = runs.iter().filter(|run| run.status == "ok").collect();
+    assert_eq!(ok.len(), 1, "{runs:?}");
+    assert_eq!(ok[0].agent_id, "writer");
+    for post in world.tap.to(HOOKS) {
+        let body = post.request.json();
+        assert_eq!(body["message"], message.as_str());
+        assert_eq!(body["agentId"], "writer");
+        assert_eq!(body["timeoutSeconds"], 300);
+    }
+    assert_eq!(gateway.model.calls_with(marker).len(), 1);
+    let cron_runs = gateway
+        .admin_rpc("cron.runs", json!({"id": moved[0], "limit": 10}))
+        .await;
+    assert_eq!(
+        cron_runs["payload"]["total"], 0,
+        "OpenClaw itself ran nothing: {cron_runs}"
+    );
+
+    // A second cutover changes nothing.
+    let (code, again) = command(&path, &["openclaw-cron", "cutover"]).await;
+    assert_eq!(code, Some(0));
+    assert_eq!(again.matches("already cut over").count(), 4, "{again}");
+    assert_eq!(mine(cron_jobs(gateway).await, &ids), mine(after, &ids));
+
+    // rollback: the jobs are enabled again, as they were, and the schedules paused.
+    let (code, rolled) = command(&path, &["openclaw-cron", "rollback"]).await;
+    assert_eq!(code, Some(0), "{rolled}");
+    let restored = cron_jobs(gateway).await;
+    for id in moved {
+        assert_eq!(restored[id]["enabled"], true);
+        assert_eq!(
+            restored[id].get("description"),
+            before[id].get("description")
+        );
+    }
+    let client = world.setup.server.client().await;
+    for schedule_id in ["oc-move-daily", "oc-move-hourly", twin_ids[0], twin_ids[1]] {
+        let described = clawfactory_temporal::schedules::describe(&client, schedule_id)
+            .await
+            .unwrap()
+            .expect("paused, not deleted");
+        assert!(
+            described.schedule.unwrap().state.unwrap().paused,
+            "{schedule_id}"
+        );
+    }
+    let (code, again) = command(&path, &["openclaw-cron", "rollback"]).await;
+    assert_eq!(code, Some(0));
+    assert!(again.contains("nothing to roll back"), "{again}");
+    assert_eq!(mine(cron_jobs(gateway).await, &ids), mine(restored, &ids));
+
+    for id in &ids {
+        let removed = gateway.admin_rpc("cron.remove", json!({"id": id})).await;
+        assert_eq!(removed["ok"], true, "{removed}");
+    }
+}
+
 #[tokio::test]
 async fn a_worker_sigkilled_mid_turn_is_succeeded_by_one_that_reattaches_and_openclaw_runs_the_turn_once()
  {
@@ -782,6 +1068,14 @@ fn hook_body(name: &str, message: &str, wait: bool) -> Value {
            "waitForCompletion": wait})
 }
 
+/// An admin RPC method's refusal: its code, message and detail code as the real one's.
+const RPC_ERROR: Rule = Rule::Shape(&[
+    "/ok",
+    "/error/code",
+    "/error/message",
+    "/error/details/code",
+]);
+
 const COMPLETION: Rule =
     Rule::Shape(&["/ok", "/completion/status", "/completion/replyDisposition"]);
 
@@ -790,6 +1084,11 @@ fn scenarios() -> Vec<Scenario> {
     let post = |path, token, body| probe("POST", path, token, body);
     let chat = |model: &str, content: &str| json!({"model": model, "messages": [{"role": "user", "content": content}]});
     let rpc = |method: &str, params: Value| json!({"method": method, "params": params});
+    // One job a page of the cron jobs both compare scenarios made.
+    let page = |offset: u64| {
+        let params = json!({"query": "compare-cron-", "includeDisabled": true, "limit": 1, "offset": offset});
+        post(ADMIN, Some(Gateway), rpc("cron.list", params))
+    };
     vec![
         Scenario {
             name: "hooks: a run completes, its key replays it, a new message under the key is a new run, admission only",
@@ -930,12 +1229,7 @@ fn scenarios() -> Vec<Scenario> {
                     Some(Gateway),
                     rpc("cron.get", json!({"id": "no-such-job"})),
                 )
-                .rule(Rule::Shape(&[
-                    "/ok",
-                    "/error/code",
-                    "/error/message",
-                    "/error/details/code",
-                ])),
+                .rule(RPC_ERROR),
                 post(
                     ADMIN,
                     Some(Gateway),
@@ -945,6 +1239,74 @@ fn scenarios() -> Vec<Scenario> {
                 probe("GET", ADMIN, Some(Gateway), Value::Null),
                 post(ADMIN, Some(Gateway), Value::Null).raw(r#"{"method":"cron.list""#),
                 post(ADMIN, Some(Gateway), json!({"params": {}})),
+            ],
+            same_run: &[],
+            replays: &[],
+        },
+        Scenario {
+            name: "admin RPC: cron.update disables and re-enables a job; cron.list pages and leaves disabled jobs out unless asked",
+            prepare: Prepare::CronJob("compare-cron-update"),
+            probes: vec![
+                post(
+                    ADMIN,
+                    Some(Gateway),
+                    rpc(
+                        "cron.update",
+                        json!({"id": JOB_ID, "patch": {"enabled": false, "description": "Compare: disabled."}}),
+                    ),
+                )
+                .rule(Rule::Shape(&[
+                    "/ok",
+                    "/payload/name",
+                    "/payload/enabled",
+                    "/payload/description",
+                    "/payload/payload/message",
+                ])),
+                post(
+                    ADMIN,
+                    Some(Gateway),
+                    rpc("cron.list", json!({"query": "compare-cron-update", "limit": 200})),
+                )
+                .rule(Rule::Shape(&["/ok", "/payload/total", "/payload/hasMore"])),
+                page(0).rule(Rule::Shape(&[
+                    "/ok",
+                    "/payload/total",
+                    "/payload/offset",
+                    "/payload/limit",
+                    "/payload/hasMore",
+                    "/payload/nextOffset",
+                ])),
+                page(1).rule(Rule::Shape(&[
+                    "/ok",
+                    "/payload/total",
+                    "/payload/hasMore",
+                    "/payload/nextOffset",
+                ])),
+                post(
+                    ADMIN,
+                    Some(Gateway),
+                    rpc(
+                        "cron.update",
+                        json!({"id": JOB_ID, "patch": {"enabled": true, "description": ""}}),
+                    ),
+                )
+                // No description now: the real gateway drops an empty one.
+                .rule(Rule::Shape(&["/ok", "/payload/enabled"])),
+                post(
+                    ADMIN,
+                    Some(Gateway),
+                    rpc("cron.update", json!({"id": "no-such-job", "patch": {"enabled": false}})),
+                )
+                .rule(RPC_ERROR),
+                post(
+                    ADMIN,
+                    Some(Gateway),
+                    rpc(
+                        "cron.update",
+                        json!({"id": JOB_ID, "expectedConfigRevision": "sha256:stale", "patch": {"enabled": false}}),
+                    ),
+                )
+                .rule(RPC_ERROR),
             ],
             same_run: &[],
             replays: &[],
@@ -982,32 +1344,50 @@ impl Side<'_> {
         }
     }
 
-    async fn prepare(&self, prepare: Prepare) {
+    /// Prepares the side; returns the id of the cron job it made, if it made one (probes
+    /// say `JOB_ID` where it goes: each side makes up its own ids).
+    async fn prepare(&self, prepare: Prepare) -> Option<String> {
         match (self, prepare) {
-            (_, Prepare::Nothing) => {}
+            (_, Prepare::Nothing) => None,
             (Side::Real(gateway), Prepare::FailNextRun(marker)) => {
                 gateway.model.script(marker, [Turn::Fail(400)]);
+                None
             }
-            (Side::Fake(fake), Prepare::FailNextRun(_)) => fake.outcomes([Outcome::error()]),
+            (Side::Fake(fake), Prepare::FailNextRun(_)) => {
+                fake.outcomes([Outcome::error()]);
+                None
+            }
             (Side::Real(gateway), Prepare::CronJob(name)) => {
                 let listed = gateway
                     .admin_rpc("cron.list", json!({"query": name, "includeDisabled": true}))
                     .await;
-                if listed["payload"]["total"] == 0 {
-                    let added = gateway.admin_rpc("cron.add", cron_job(name)).await;
-                    assert_eq!(added["ok"], true, "{added}");
-                }
+                let job = match listed["payload"]["jobs"][0].clone() {
+                    Value::Null => {
+                        let added = gateway.admin_rpc("cron.add", cron_job(name)).await;
+                        assert_eq!(added["ok"], true, "{added}");
+                        added["payload"].clone()
+                    }
+                    job => job,
+                };
+                job["id"].as_str().map(str::to_owned)
             }
             (Side::Fake(fake), Prepare::CronJob(name)) => {
                 let mut job = cron_job(name);
-                job["id"] = json!("0b7c4f7e-5c39-4c57-9d0a-cb0f3c7b1a11");
+                let id = format!("0b7c4f7e-5c39-4c57-9d0a-{:012x}", fake.cron_jobs().len());
+                job["id"] = json!(id);
+                job["enabled"] = json!(true);
                 fake.add_cron_job(job);
+                Some(id)
             }
         }
     }
 
-    async fn send(&self, probe: &Probe) -> Answer {
+    async fn send(&self, probe: &Probe, job_id: Option<&str>) -> Answer {
         let target = self.target();
+        let body = match job_id {
+            Some(id) => probe.body.replace(JOB_ID, id),
+            None => probe.body.clone(),
+        };
         let mut request = format!(
             "{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\n",
             probe.method, probe.path
@@ -1026,11 +1406,11 @@ impl Side<'_> {
         if probe.method == "POST" {
             request.push_str(&format!(
                 "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                probe.body.len()
+                body.len()
             ));
         }
         request.push_str("\r\n");
-        request.push_str(&probe.body);
+        request.push_str(&body);
         tokio::time::timeout(
             Duration::from_secs(120),
             raw_exchange(target.port, &request),
@@ -1041,7 +1421,10 @@ impl Side<'_> {
     }
 }
 
-/// The job both sides hold for the cron scenario (the fields the worker reads).
+/// Where a probe's body names the job its scenario prepared.
+const JOB_ID: &str = "<job id>";
+
+/// The job both sides hold for the cron scenarios (the fields the worker reads).
 fn cron_job(name: &str) -> Value {
     json!({"name": name, "agentId": "writer",
            "schedule": {"kind": "cron", "expr": "0 4 29 2 *", "tz": "UTC"},
@@ -1152,10 +1535,10 @@ async fn the_fake_answers_every_scenario_both_can_play_as_the_real_gateway_does(
     for scenario in scenarios() {
         let mut answers = Vec::new();
         for side in [Side::Real(gateway), Side::Fake(&fake)] {
-            side.prepare(scenario.prepare).await;
+            let job_id = side.prepare(scenario.prepare).await;
             let mut side_answers = Vec::new();
             for probe in &scenario.probes {
-                side_answers.push(side.send(probe).await);
+                side_answers.push(side.send(probe, job_id.as_deref()).await);
             }
             answers.push(side_answers);
         }

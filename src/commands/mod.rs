@@ -5,6 +5,7 @@ pub mod approve;
 pub mod backup;
 pub mod check_config;
 pub mod dev;
+pub mod openclaw_cron;
 pub mod restore;
 pub mod run;
 pub mod schedules;

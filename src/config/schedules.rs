@@ -45,6 +45,14 @@ pub struct ScheduleConfig {
     pub cron: Vec<String>,
     #[serde(default, with = "durations")]
     pub every: Vec<Duration>,
+    /// Where in each `every` interval the schedule fires, counted from the Unix epoch: `every
+    /// = ["1h"]` with `phase = "15m"` fires at :15. An imported OpenClaw job's anchor.
+    #[serde(
+        default,
+        with = "duration::serde_text",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub phase: Duration,
     /// IANA name, e.g. `Europe/Berlin`; empty means UTC.
     #[serde(default)]
     pub timezone: String,
@@ -82,6 +90,7 @@ impl Default for Schedules {
             instance: None,
             cron: vec!["0 4 * * *".into()],
             every: vec![],
+            phase: Duration::ZERO,
             timezone: String::new(),
             overlap: Overlap::Skip,
             catchup_window: default_catchup_window(),
@@ -137,6 +146,13 @@ impl ScheduleConfig {
         }
         if self.every.iter().any(Duration::is_zero) {
             return Err("every: intervals must be longer than 0s".into());
+        }
+        if !self.phase.is_zero() && !self.every.iter().all(|every| self.phase < *every) {
+            return Err(
+                "phase: needs `every` intervals, each longer than the phase (it is an offset \
+                 within each interval)"
+                    .into(),
+            );
         }
         validate_timezone(&self.timezone).map_err(|err| format!("timezone: {err}"))?;
         if self.catchup_window < Duration::from_secs(10) {
@@ -260,6 +276,10 @@ mod tests {
             (
                 "[schedules.e]\nworkflow = \"CustomWorkflow\"\nevery = [\"0s\"]\n",
                 "schedules.e.every: intervals must be longer",
+            ),
+            (
+                "[schedules.g]\nworkflow = \"CustomWorkflow\"\nevery = [\"1h\"]\nphase = \"2h\"\n",
+                "schedules.g.phase: needs `every` intervals, each longer",
             ),
             (
                 "[schedules.f]\nworkflow = \"CustomWorkflow\"\nevery = [\"1h\"]\noverlap = \"sometimes\"\n",

@@ -16,6 +16,9 @@ const HINTS: Hints = Hints {
     not_found_means: FailureType::GatewayEndpointNotFound,
 };
 
+/// `cron.list`'s largest page.
+const PAGE: u64 = 200;
+
 pub struct AdminRpc {
     endpoint: Endpoint,
 }
@@ -73,6 +76,41 @@ impl AdminRpc {
             .cloned()
             .unwrap_or_default();
         Ok(jobs.into_iter().filter(|job| job["name"] == name).collect())
+    }
+
+    /// Every cron job, enabled or not, in pages of the most `cron.list` gives at once.
+    pub async fn cron_jobs_all(&self) -> Result<Vec<Value>, GatewayError> {
+        let mut jobs = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = self
+                .call(
+                    "cron.list",
+                    json!({ "includeDisabled": true, "limit": PAGE, "offset": offset }),
+                )
+                .await?;
+            jobs.extend(page["jobs"].as_array().cloned().unwrap_or_default());
+            match page["nextOffset"].as_u64() {
+                Some(next) if page["hasMore"] == true && next > offset => offset = next,
+                _ => return Ok(jobs),
+            }
+        }
+    }
+
+    /// Changes the keys in `patch` of job `id`; returns the job as it now is. With
+    /// `expected_revision`, OpenClaw refuses (`CRON_JOB_CHANGED`) if the job's definition
+    /// changed since it was read.
+    pub async fn cron_update(
+        &self,
+        id: &str,
+        patch: Value,
+        expected_revision: Option<&str>,
+    ) -> Result<Value, GatewayError> {
+        let mut params = json!({ "id": id, "patch": patch });
+        if let Some(revision) = expected_revision {
+            params["expectedConfigRevision"] = json!(revision);
+        }
+        self.call("cron.update", params).await
     }
 
     /// One job with its full payload (`cron.list` may leave it out).

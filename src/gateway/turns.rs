@@ -136,7 +136,8 @@ async fn resolve_cron_job(rpc: &AdminRpc, turn_id: &str) -> Result<TurnSpec, Gat
 }
 
 /// `{agentId, payload: {kind: "agentTurn", message, model?, thinking?, timeoutSeconds?}}`.
-fn spec_from_cron_job(turn_id: &str, job: &Value) -> Result<TurnSpec, GatewayError> {
+/// Also what `openclaw-cron import` copies into `[turns.<id>]`.
+pub fn spec_from_cron_job(turn_id: &str, job: &Value) -> Result<TurnSpec, GatewayError> {
     let payload = &job["payload"];
     let rejected = |why: String| GatewayError::NonRetryable {
         failure_type: FailureType::GatewayRejected,

@@ -33,7 +33,8 @@ pub fn to_proto(
             .iter()
             .map(|every| IntervalSpec {
                 interval: Some((*every).try_into().expect("validated interval")),
-                phase: None,
+                phase: (!schedule.phase.is_zero())
+                    .then(|| schedule.phase.try_into().expect("validated phase")),
             })
             .collect(),
         timezone_name: schedule.timezone.clone(),
@@ -111,7 +112,7 @@ mod tests {
     #[test]
     fn proto_carries_every_declared_field() {
         let s = schedules(
-            "[schedules.x]\nworkflow = \"CustomWorkflow\"\ninput = { steps = [] }\ncron = [\"0 4 * * *\"]\nevery = [\"90m\"]\n\
+            "[schedules.x]\nworkflow = \"CustomWorkflow\"\ninput = { steps = [] }\ncron = [\"0 4 * * *\"]\nevery = [\"90m\"]\nphase = \"5m\"\n\
              timezone = \"UTC\"\noverlap = \"buffer_one\"\njitter = \"30s\"\npaused = true\nnote = \"hi\"\n",
         );
         let proto = to_proto(&s.0["x"], "x", "clawfactory");
@@ -120,6 +121,7 @@ mod tests {
         let crons = spec.cron_string;
         assert_eq!(crons, ["0 4 * * * #clawfactory-cron: 0 4 * * *"]);
         assert_eq!(spec.interval[0].interval.unwrap().seconds, 5400);
+        assert_eq!(spec.interval[0].phase.unwrap().seconds, 300);
         assert_eq!(spec.jitter.unwrap().seconds, 30);
         let policies = proto.policies.unwrap();
         assert_eq!(

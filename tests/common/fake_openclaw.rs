@@ -127,8 +127,17 @@ impl FakeOpenClaw {
         self.state.lock().unwrap().cuts.extend(after);
     }
 
-    pub fn add_cron_job(&self, job: Value) {
-        self.state.lock().unwrap().cron_jobs.push(job);
+    pub fn add_cron_job(&self, mut job: Value) {
+        let mut state = self.state.lock().unwrap();
+        if job.get("configRevision").is_none() {
+            job["configRevision"] = json!(format!("sha256:fake-{}", state.cron_jobs.len()));
+        }
+        state.cron_jobs.push(job);
+    }
+
+    /// The cron jobs as the fake now holds them (after any `cron.update`).
+    pub fn cron_jobs(&self) -> Vec<Value> {
+        self.state.lock().unwrap().cron_jobs.clone()
     }
 
     pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
@@ -386,11 +395,18 @@ impl FakeOpenClaw {
                 let matching: Vec<Value> = jobs
                     .into_iter()
                     .filter(|job| job["name"].as_str().unwrap_or_default().contains(query))
+                    .filter(|job| params["includeDisabled"] == true || job["enabled"] != false)
                     .collect();
+                let offset = params["offset"].as_u64().unwrap_or(0) as usize;
+                let limit = params["limit"].as_u64().unwrap_or(200) as usize;
+                let page: Vec<Value> = matching.iter().skip(offset).take(limit).cloned().collect();
+                let next = offset + page.len();
+                let more = next < matching.len();
                 Reply::json(
                     200,
-                    json!({"id": id, "ok": true, "payload": {"jobs": matching, "total": matching.len(),
-                    "offset": 0, "limit": 200, "hasMore": false, "nextOffset": null}}),
+                    json!({"id": id, "ok": true, "payload": {"jobs": page, "total": matching.len(),
+                    "offset": offset, "limit": limit, "hasMore": more,
+                    "nextOffset": if more { json!(next) } else { Value::Null }}}),
                 )
             }
             Some("cron.get") => {
@@ -405,12 +421,57 @@ impl FakeOpenClaw {
                     ),
                 }
             }
+            Some("cron.update") => self.cron_update(&id, params),
             Some(method) => invalid(format!("admin HTTP RPC method is not supported: {method}")),
             None => Reply::json(
                 400,
                 json!({"ok": false, "error": {"type": "invalid_request", "message": "method must be a non-empty string"}}),
             ),
         }
+    }
+}
+
+impl FakeOpenClaw {
+    /// `cron.update {id, patch, expectedConfigRevision?}` as the real gateway answers it: the
+    /// patched job, or a refusal for an unknown id or a stale revision.
+    fn cron_update(&self, id: &Value, params: &Value) -> Reply {
+        let wanted = params["id"].as_str().unwrap_or_default();
+        let refused = |message: String, details: Value| {
+            Reply::json(
+                400,
+                json!({"id": id, "ok": false, "error": {"code": "INVALID_REQUEST",
+                       "message": message, "details": details}}),
+            )
+        };
+        let mut state = self.state.lock().unwrap();
+        let Some(job) = state.cron_jobs.iter_mut().find(|job| job["id"] == wanted) else {
+            return refused(
+                format!(
+                    "Automation not found: {wanted}. List automations and retry with a current job id. For cross-session management, use a fresh authenticated configured channel owner or Control UI administrator turn or the Automations page."
+                ),
+                json!({"code": "CRON_JOB_NOT_FOUND", "jobId": wanted}),
+            );
+        };
+        if let Some(expected) = params.get("expectedConfigRevision")
+            && *expected != job["configRevision"]
+        {
+            return refused(
+                "cron job definition no longer matches the loaded version; review the latest version before retrying".into(),
+                json!({"code": "CRON_JOB_CHANGED", "expectedConfigRevision": expected,
+                       "actualConfigRevision": job["configRevision"]}),
+            );
+        }
+        if let Some(patch) = params["patch"].as_object() {
+            for (key, value) in patch {
+                // An empty description is no description, as the real gateway keeps it.
+                if key == "description" && value == "" {
+                    job.as_object_mut().unwrap().remove(key);
+                } else {
+                    job[key] = value.clone();
+                }
+            }
+        }
+        Reply::json(200, json!({"id": id, "ok": true, "payload": job.clone()}))
     }
 }
 

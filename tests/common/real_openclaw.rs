@@ -1090,8 +1090,10 @@ impl Tap {
                 head.push_str(&format!("{name}: {value}\r\n"));
             }
         }
+        // One request per upstream connection too: kept alive, it would end only at the
+        // gateway's keep-alive timeout, and every answer would wait for that (about 5 s).
         let forwarded = format!(
-            "{head}content-length: {}\r\n\r\n{}",
+            "{head}connection: close\r\ncontent-length: {}\r\n\r\n{}",
             request.body.len(),
             request.body
         );
