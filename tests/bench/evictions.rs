@@ -6,10 +6,11 @@
 //! last 100 have been evicted mid-wait; at each point, once the worker is quiet, its VmRSS
 //! and RssAnon. The slope of RssAnon over evictions is what each eviction leaves behind.
 //! After the last point, the `custom-delay` kind also signals `BENCH_EVICT_SIGNALS` (1 000)
-//! evicted runs twice: each signal replays a run into the cache and evicts another. Last,
+//! evicted runs `BENCH_EVICT_SIGNAL_PASSES` (2) times: each signal replays a run into the cache and evicts another. Last,
 //! a fresh worker on the same open runs: the control. Each kind runs with each token mode in
 //! `BENCH_EVICT_TOKENS`: `own` (the shipped code) and `shared` (`CLAWFACTORY_BENCH_WORKFLOW_TOKEN`:
-//! every command on the workflow's own token, as before issue 25).
+//! every command on the workflow's own token, as before issue 25). `BENCH_EVICT_MALLOC`:
+//! see [`malloc_mode`].
 //!
 //! The two tests that are not ignored are the SDK's canary: an in-process worker with a
 //! cache of one, workflows written only against the SDK, and a marker that is dropped only
@@ -98,6 +99,19 @@ async fn benchmark() {
     println!("\nrows appended to {}", file.display());
 }
 
+/// `glibc` (the default): the worker runs with glibc's own malloc settings (any
+/// `GLIBC_TUNABLES` turns off the worker's, see `main.rs`), so that RssAnon follows live
+/// memory: the shipped 4 MiB trim threshold lets up to 4 MiB of freed heap stay resident, and
+/// its steps swamp a slope of a fraction of a KiB. `shipped` (`BENCH_EVICT_MALLOC`): as
+/// packaged, for what the worker really holds.
+fn malloc_mode() -> String {
+    match std::env::var("BENCH_EVICT_MALLOC") {
+        Ok(mode) => mode,
+        Err(_) if std::env::var_os("GLIBC_TUNABLES").is_some() => "inherited".into(),
+        Err(_) => "glibc".into(),
+    }
+}
+
 /// VmRSS / RssAnon of the worker, in KiB.
 fn memory(pid: u32) -> (u64, u64) {
     (
@@ -139,7 +153,11 @@ async fn measure(kind: &str, workflow: &str, token: &str, counts: &[usize], cach
     );
     let log = dir.path().join("worker.log");
     let mut notify = NotifySocket::bind(dir.path().join("notify.sock"));
-    let env = [(BENCH_TOKEN_ENV, token)];
+    let mut env = vec![(BENCH_TOKEN_ENV, token)];
+    let malloc = malloc_mode();
+    if malloc == "glibc" {
+        env.push(("GLIBC_TUNABLES", "glibc.malloc.check=0"));
+    }
     let client = server.client().await;
     let (worker, _) = start_worker_with(&config, &mut notify, &log, &env);
     let pid = worker.id();
@@ -168,7 +186,7 @@ async fn measure(kind: &str, workflow: &str, token: &str, counts: &[usize], cach
     let mut signalled = Vec::new();
     if kind == "custom-delay" {
         let signals = env_or("BENCH_EVICT_SIGNALS", 1000).min(open.saturating_sub(cache));
-        for _ in 0..2 {
+        for _ in 0..env_or("BENCH_EVICT_SIGNAL_PASSES", 2) {
             signal_runs(&client, kind, signals).await;
             signalled.push(point(open, signals, settled_memory(pid).await));
             println!("  signalled {signals}: {}", signalled.last().unwrap());
@@ -182,7 +200,7 @@ async fn measure(kind: &str, workflow: &str, token: &str, counts: &[usize], cach
     drop(control);
     let signal_slope = signal_slope(&points, &signalled);
     json!({
-        "kind": kind, "token": token, "cache": cache, "points": points,
+        "kind": kind, "token": token, "malloc": malloc, "cache": cache, "points": points,
         "kib_per_eviction": slope(&points[1..]),
         "signalled": signalled, "kib_per_signal_eviction": signal_slope,
         "peak_rss_mib": mib(peak), "fill_s": fill_s,
@@ -257,7 +275,7 @@ async fn signal_runs(client: &temporalio_client::Client, kind: &str, count: usiz
 fn print_table(rows: &[Value], counts: &[usize]) {
     let cells: Vec<String> = counts.iter().map(|c| format!("{c} runs")).collect();
     println!(
-        "\n| kind | token | idle | {} | control (fresh worker) | KiB per eviction | signalled ×2 | KiB per signal eviction |",
+        "\n| kind | token | malloc | idle | {} | control (fresh worker) | KiB per eviction | after each signal pass | KiB per signal eviction |",
         cells.join(" | ")
     );
     println!(
@@ -280,9 +298,10 @@ fn print_table(rows: &[Value], counts: &[usize]) {
             .map(cell)
             .collect();
         println!(
-            "| {} | {} | {} | {} | {:.2} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {} | {} |",
             row["kind"].as_str().unwrap(),
             row["token"].as_str().unwrap(),
+            row["malloc"].as_str().unwrap(),
             points.join(" | "),
             cell(&row["control"]),
             row["kib_per_eviction"].as_f64().unwrap(),
