@@ -56,6 +56,8 @@ const DECLARED: &str = "\
 [[declared.evict-approval.steps]]\nid = \"ok\"\ntype = \"approval\"\ntimeout = \"24h\"\n\
 [[declared.evict-delay.steps]]\nid = \"wait\"\ntype = \"delay\"\nduration = \"2h\"\n";
 
+const FIXED_MALLOC: &str = "glibc.malloc.trim_threshold=131072:glibc.malloc.mmap_threshold=131072";
+
 fn input(kind: &str) -> Option<Value> {
     match kind {
         "poetry-settle" => Some(json!({"settle": "2h"})),
@@ -99,11 +101,11 @@ async fn benchmark() {
     println!("\nrows appended to {}", file.display());
 }
 
-/// `glibc` (the default): the worker runs with glibc's own malloc settings (any
-/// `GLIBC_TUNABLES` turns off the worker's, see `main.rs`), so that RssAnon follows live
-/// memory: the shipped 4 MiB trim threshold lets up to 4 MiB of freed heap stay resident, and
-/// its steps swamp a slope of a fraction of a KiB. `shipped` (`BENCH_EVICT_MALLOC`): as
-/// packaged, for what the worker really holds.
+/// `glibc` (the default): the worker runs with glibc's 128 KiB trim and mmap thresholds,
+/// fixed (any `GLIBC_TUNABLES` turns off the worker's own, see `main.rs`), so that RssAnon
+/// follows live memory. Both the shipped 4 MiB trim threshold and glibc's dynamic one let MiBs
+/// of freed heap stay resident, and their steps swamp a slope of a fraction of a KiB.
+/// `shipped` (`BENCH_EVICT_MALLOC`): as packaged, for what the worker really holds.
 fn malloc_mode() -> String {
     match std::env::var("BENCH_EVICT_MALLOC") {
         Ok(mode) => mode,
@@ -156,7 +158,7 @@ async fn measure(kind: &str, workflow: &str, token: &str, counts: &[usize], cach
     let mut env = vec![(BENCH_TOKEN_ENV, token)];
     let malloc = malloc_mode();
     if malloc == "glibc" {
-        env.push(("GLIBC_TUNABLES", "glibc.malloc.check=0"));
+        env.push(("GLIBC_TUNABLES", FIXED_MALLOC));
     }
     let client = server.client().await;
     let (worker, _) = start_worker_with(&config, &mut notify, &log, &env);
