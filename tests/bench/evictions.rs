@@ -78,7 +78,7 @@ async fn benchmark() {
     let tokens = std::env::var("BENCH_EVICT_TOKENS").unwrap_or_else(|_| "own,shared".into());
     let kinds = std::env::var("BENCH_EVICT_KINDS")
         .unwrap_or_else(|_| KINDS.map(|(kind, _)| kind).join(","));
-    let file = target_dir().join("bench/evictions.jsonl");
+    let file = evictions_file();
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     let mut rows = Vec::new();
     for token in tokens.split(',') {
@@ -112,6 +112,11 @@ fn malloc_mode() -> String {
         Err(_) if std::env::var_os("GLIBC_TUNABLES").is_some() => "inherited".into(),
         Err(_) => "glibc".into(),
     }
+}
+
+/// Where the rows go: `target/bench/evictions.jsonl` (or under `$CARGO_TARGET_DIR`).
+pub fn evictions_file() -> std::path::PathBuf {
+    target_dir().join("bench/evictions.jsonl")
 }
 
 /// VmRSS / RssAnon of the worker, in KiB.
