@@ -9,8 +9,8 @@ use clawfactory_temporal::config::{Config, Declared, GatewayApi};
 use clawfactory_temporal::payload::json_payload;
 use common::fake_http::Reply;
 use common::{
-    ConfigFile, Setup, TASK_QUEUE, cli, start_workflow, temporal_bin, wait_until, workflow_failure,
-    workflow_result,
+    ConfigFile, Setup, TASK_QUEUE, cancel_and_close, cli, in_order, start_workflow, temporal_bin,
+    wait_for_event, wait_until, workflow_failure, workflow_result,
 };
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -440,6 +440,28 @@ async fn an_approval_waits_for_approve_or_reject_and_a_timeout_does_what_it_decl
         "{}",
         failed.chain
     );
+}
+
+#[tokio::test]
+async fn cancelling_a_declared_run_cancels_its_approval_timeout_and_its_delay() {
+    let setup = Setup::new().await;
+    let delay = "[[declared.pause.steps]]\nid = \"wait\"\ntype = \"delay\"\nduration = \"1h\"\n";
+    let config = with_declared(&setup, &format!("{GATE}\n{delay}"));
+    let _worker = setup.worker(&config).await;
+    let client = setup.server.client().await;
+    start_workflow(&client, "gate", Some(json!({"topic": "odes"})), "gate-off").await;
+    start_workflow(&client, "pause", None, "pause-off").await;
+    wait_for_phase(&client, "gate-off", "ok_to_publish: waiting").await;
+    wait_for_event(&client, "pause-off", "TimerStarted").await;
+
+    for id in ["gate-off", "pause-off"] {
+        let events = cancel_and_close(&client, id).await;
+        assert!(
+            in_order(&events, "TimerCanceled", "WorkflowExecutionCanceled"),
+            "{id}: {events:?}"
+        );
+    }
+    assert!(setup.gateway.requests_to("/publish").is_empty());
 }
 
 #[tokio::test]

@@ -5,7 +5,9 @@ mod common;
 use clawfactory_temporal::config::GatewayApi;
 use clawfactory_temporal::workflows::PoetryResearchWorkflow;
 use common::fake_http::Reply;
-use common::{Setup, start_workflow, wait_until, workflow_result};
+use common::{
+    Setup, cancel_and_close, in_order, start_workflow, wait_for_event, wait_until, workflow_result,
+};
 use serde_json::json;
 use std::time::Duration;
 use temporalio_client::WorkflowQueryOptions;
@@ -227,4 +229,66 @@ async fn echo_gateway_needs_no_network() {
         "{line}"
     );
     assert_eq!(result["name"], "unnamed");
+}
+
+#[tokio::test]
+async fn cancelling_a_poetry_run_mid_settle_cancels_its_timer_and_skips_the_second_turn() {
+    let setup = Setup::new().await;
+    let _worker = setup.worker(&setup.config()).await;
+    let client = setup.server.client().await;
+    let input = json!({"settle": "1h"});
+    start_workflow(&client, "PoetryResearchWorkflow", Some(input), "settling").await;
+    wait_for_event(&client, "settling", "TimerStarted").await;
+
+    let events = cancel_and_close(&client, "settling").await;
+    assert!(
+        in_order(&events, "TimerCanceled", "WorkflowExecutionCanceled"),
+        "{events:?}"
+    );
+    assert_eq!(setup.gateway.requests_to("/api/cron/fire").len(), 1);
+}
+
+#[tokio::test]
+async fn cancelling_a_poetry_run_mid_turn_requests_the_turns_cancellation() {
+    let setup = Setup::new().await;
+    let slow = Reply::ok("fired").delayed(Duration::from_secs(60));
+    setup.gateway.script("/api/cron/fire", [slow]);
+    let mut config = setup.config();
+    config.gateway.timeout = Duration::from_secs(120);
+    let _worker = setup.worker(&config).await;
+    let client = setup.server.client().await;
+    start_workflow(&client, "PoetryResearchWorkflow", None, "turning").await;
+    // Not ActivityTaskStarted: the server records it only when the attempt ends.
+    let gateway = setup.gateway.clone();
+    wait_until("the execute turn", Duration::from_secs(30), || {
+        gateway.requests_to("/api/cron/fire").len() == 1
+    })
+    .await;
+
+    let events = cancel_and_close(&client, "turning").await;
+    assert!(
+        in_order(
+            &events,
+            "ActivityTaskCancelRequested",
+            "WorkflowExecutionCanceled"
+        ),
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| e == "TimerStarted"), "{events:?}");
+}
+
+#[tokio::test]
+async fn cancelling_a_custom_run_mid_delay_cancels_its_timer() {
+    let setup = Setup::new().await;
+    let _worker = setup.worker(&setup.config()).await;
+    let client = setup.server.client().await;
+    let definition = json!({"steps": [{"type": "delay", "duration": "1h"}]});
+    start_workflow(&client, "CustomWorkflow", Some(definition), "delaying").await;
+    wait_for_event(&client, "delaying", "TimerStarted").await;
+
+    let events = cancel_and_close(&client, "delaying").await;
+    assert!(
+        in_order(&events, "TimerCanceled", "WorkflowExecutionCanceled"),
+        "{events:?}"
+    );
 }

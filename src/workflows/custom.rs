@@ -10,6 +10,7 @@
 use super::declared::{self, ContextEngine, DeclaredState, HasDeclaredState};
 use super::definition::{Definition, Step};
 use super::input::fail;
+use super::own_token::with_own_token;
 use super::{WorkflowSettings, options, python_json};
 use crate::activities::{Activities, AgentTurnInput};
 use crate::config::DeclaredWorkflow;
@@ -20,8 +21,8 @@ use std::sync::Arc;
 use temporalio_common::data_converters::RawValue;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    SyncWorkflowContext, TimerResult, WorkflowContext, WorkflowContextView, WorkflowResult,
-    WorkflowTermination,
+    SyncWorkflowContext, TimerOptions, TimerResult, WorkflowContext, WorkflowContextView,
+    WorkflowResult, WorkflowTermination,
 };
 
 /// The reference keeps the first 500 characters of an HTTP step's result.
@@ -156,20 +157,22 @@ async fn run_step(
         result,
         duration,
     };
+    let token = ctx.cancellation_token();
     match definition {
         Step::AgentTurn { agent_id, instance } => {
-            let result = ctx
-                .execute_activity(
-                    Activities::trigger_agent_turn,
-                    AgentTurnInput::new(agent_id, instance.as_deref()),
-                    options::agent_turn(settings, agent_id),
-                )
-                .await?;
+            let turn = AgentTurnInput::new(agent_id, instance.as_deref());
+            let options = options::agent_turn(settings, agent_id);
+            let result = with_own_token(&token, options, |options| {
+                ctx.execute_activity(Activities::trigger_agent_turn, turn, options)
+            })
+            .await?;
             Ok(entry("agent_turn", Some(result), None))
         }
         Step::Delay { text, duration } => {
+            let timer = TimerOptions::builder(*duration).build();
             if !duration.is_zero()
-                && let TimerResult::Cancelled = ctx.timer(*duration).await
+                && let TimerResult::Cancelled =
+                    with_own_token(&token, timer, |o| ctx.timer(o)).await
             {
                 return Err(WorkflowTermination::cancelled());
             }
@@ -177,13 +180,11 @@ async fn run_step(
         }
         Step::Http { params } => {
             let params_json = serde_json::to_string(params).expect("params serialize");
-            let body = ctx
-                .execute_activity(
-                    Activities::http_request,
-                    params_json,
-                    options::http(params.timeout()),
-                )
-                .await?;
+            let options = options::http(params.timeout());
+            let body = with_own_token(&token, options, |options| {
+                ctx.execute_activity(Activities::http_request, params_json, options)
+            })
+            .await?;
             let excerpt = body.chars().take(HTTP_RESULT_CHARS).collect();
             Ok(entry("http", Some(excerpt), None))
         }

@@ -6,6 +6,7 @@ pub mod declared;
 pub mod definition;
 mod input;
 mod options;
+pub mod own_token;
 mod poetry_research;
 pub mod python_json;
 mod weather_check;

@@ -1,6 +1,7 @@
 //! `PoetryResearchWorkflow`: execute turn → durable settle → synthesize turn.
 
 use super::input::{check_instance, fail};
+use super::own_token::with_own_token;
 use super::{WorkflowSettings, options};
 use crate::activities::{Activities, AgentTurnInput};
 use crate::config::TurnConfig;
@@ -13,8 +14,8 @@ use std::time::Duration;
 use temporalio_common::data_converters::RawValue;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityOptions, TimerResult, WorkflowContext, WorkflowContextView, WorkflowResult,
-    WorkflowTermination,
+    ActivityOptions, TimerOptions, TimerResult, WorkflowContext, WorkflowContextView,
+    WorkflowResult, WorkflowTermination,
 };
 
 pub const EXECUTE_TURN: &str = "poetry-research-execute";
@@ -122,7 +123,9 @@ impl PoetryResearchWorkflow {
 
         if !settle.is_zero() {
             set_phase(ctx, settling_phase(ctx, settle));
-            if let TimerResult::Cancelled = ctx.timer(settle).await {
+            let timer = TimerOptions::builder(settle).build();
+            let token = ctx.cancellation_token();
+            if let TimerResult::Cancelled = with_own_token(&token, timer, |o| ctx.timer(o)).await {
                 return Err(WorkflowTermination::cancelled());
             }
         }
@@ -151,9 +154,11 @@ async fn agent_turn(
     options: &ActivityOptions,
 ) -> WorkflowResult<String> {
     set_phase(ctx, phase.to_owned());
-    let result = ctx
-        .execute_activity(Activities::trigger_agent_turn, turn, options.clone())
-        .await;
+    let token = ctx.cancellation_token();
+    let result = with_own_token(&token, options.clone(), |options| {
+        ctx.execute_activity(Activities::trigger_agent_turn, turn, options)
+    })
+    .await;
     if result.is_err() {
         set_phase(ctx, format!("failed while {phase}"));
     }

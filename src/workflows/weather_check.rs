@@ -2,6 +2,7 @@
 
 use super::input::fail;
 use super::options;
+use super::own_token::with_own_token;
 use crate::activities::Activities;
 use crate::failure::FailureType;
 use crate::payload::json_value;
@@ -29,9 +30,11 @@ impl WeatherCheckWorkflow {
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: RawValue) -> WorkflowResult<String> {
         let location =
             location(&input).map_err(|message| fail(FailureType::InvalidInput, message))?;
-        let summary = ctx
-            .execute_activity(Activities::check_weather, location, options::weather())
-            .await?;
+        let token = ctx.cancellation_token();
+        let summary = with_own_token(&token, options::weather(), |options| {
+            ctx.execute_activity(Activities::check_weather, location, options)
+        })
+        .await?;
         Ok(summary)
     }
 }

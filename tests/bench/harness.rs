@@ -184,6 +184,16 @@ pub fn start_worker(
     notify: &mut NotifySocket,
     log: &Path,
 ) -> (ChildGuard, Duration) {
+    start_worker_with(config, notify, log, &[])
+}
+
+/// [`start_worker`] with `env` set for the worker only.
+pub fn start_worker_with(
+    config: &Path,
+    notify: &mut NotifySocket,
+    log: &Path,
+    env: &[(&str, &str)],
+) -> (ChildGuard, Duration) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -194,6 +204,7 @@ pub fn start_worker(
         .args(["worker", "--log", "text", "--config"])
         .arg(config)
         .env("NOTIFY_SOCKET", &notify.path)
+        .envs(env.iter().copied())
         .env_remove("CLAWFACTORY_CONFIG")
         .stdout(Stdio::null())
         .stderr(log)

@@ -13,6 +13,10 @@
 //!   run resumes when its timer fires.
 //! - `queue_floor::` — how long the dev server keeps a workflow task in its queue when a
 //!   poll is already waiting, measured with raw gRPC calls and no SDK worker at all.
+//! - `evictions::` — what each run evicted from the worker's cache mid-wait leaves behind:
+//!   RssAnon per eviction for each kind of waiting run, with and without the own tokens of
+//!   `src/workflows/own_token.rs`. Its two tests that are not ignored (about 10 s, a dev server
+//!   each) fail the day the SDK changes what that module works around.
 //! - `plot::` — renders the scale curve (`target/bench/scale.jsonl`) to `docs/benchmark-scale.png`.
 //!
 //! Each starts its own Temporal dev server (database on tmpfs, so the disk's fsync latency does
@@ -23,6 +27,7 @@
 mod common;
 
 mod burst;
+mod evictions;
 mod harness;
 mod history;
 mod plot;

@@ -1,3 +1,7 @@
+//! Renders the eviction curve (`evictions::evictions_file()`) to `docs/benchmark-evictions.png`:
+//! the worker's RSS over the waiting runs started through a cache of 100, per kind of wait,
+//! with own tokens and with the workflow's token.
+//!
 //! Renders the scale curve (`scale::points_file()`, one JSON line per point) to
 //! `docs/benchmark-scale.png`: the worker's RSS while the runs wait (and, for the default
 //! cache, a restarted worker's peak while they all resume), and how long after their timers
@@ -5,6 +9,7 @@
 //! targets. The text is set in DejaVu Sans read from the system (`BENCH_PLOT_FONT`, default
 //! Debian's `fonts-dejavu-core` path); no font is kept in the repository.
 
+use crate::evictions::evictions_file;
 use crate::scale::points_file;
 use clawfactory_temporal::config::WorkerConfig;
 use plotters::prelude::*;
@@ -146,24 +151,78 @@ fn render(points: &[Value], out: &Path) -> Result<(), Box<dyn std::error::Error>
     Ok(())
 }
 
-#[test]
-#[ignore = "renders docs/benchmark-scale.png from the scale benchmark's points: cargo test --test bench -- --ignored plot::"]
-fn render_the_scale_curve() {
-    let file = points_file();
-    let text = std::fs::read_to_string(&file)
-        .unwrap_or_else(|err| panic!("{}: {err} (run scale:: first)", file.display()));
-    let points: Vec<Value> = text
-        .lines()
+/// One JSON value per non-empty line of `file`, written by the benchmark `run` names.
+fn read_lines(file: &Path, run: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(file)
+        .unwrap_or_else(|err| panic!("{}: {err} (run {run} first)", file.display()));
+    text.lines()
         .filter(|line| !line.trim().is_empty())
-        .map(|line| serde_json::from_str(line).expect("a scale point"))
-        .collect();
+        .map(|line| serde_json::from_str(line).expect("a benchmark line"))
+        .collect()
+}
+
+fn register_font() {
     let font_path = std::env::var("BENCH_PLOT_FONT").unwrap_or_else(|_| FONT.into());
     let font = std::fs::read(&font_path).unwrap_or_else(|err| {
         panic!("{font_path}: {err} (install fonts-dejavu-core or set BENCH_PLOT_FONT)")
     });
     plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(font.into()))
         .unwrap_or_else(|_| panic!("{font_path} is not a font plotters can read"));
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmark-scale.png");
+}
+
+fn docs_file(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs")
+        .join(name)
+}
+
+#[test]
+#[ignore = "renders docs/benchmark-scale.png from the scale benchmark's points: cargo test --test bench -- --ignored plot::"]
+fn render_the_scale_curve() {
+    let points = read_lines(&points_file(), "scale::");
+    register_font();
+    let out = docs_file("benchmark-scale.png");
     render(&points, &out).unwrap();
     println!("rendered {} points to {}", points.len(), out.display());
+}
+
+/// The worker's VmRSS over the runs started, one line per kind, from the newest row of each
+/// kind and token mode measured with `malloc` = `glibc`.
+fn eviction_series(rows: &[Value], token: &str) -> Series {
+    let mut newest: BTreeMap<String, &Value> = BTreeMap::new();
+    for row in rows
+        .iter()
+        .filter(|r| r["token"] == token && r["malloc"] == "glibc")
+    {
+        newest.insert(row["kind"].as_str().unwrap().to_owned(), row);
+    }
+    newest
+        .into_iter()
+        .map(|(kind, row)| {
+            let line = row["points"].as_array().unwrap()[1..]
+                .iter()
+                .map(|p| (p["open"].as_f64().unwrap(), p["rss_mib"].as_f64().unwrap()))
+                .collect();
+            (kind, line)
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "renders docs/benchmark-evictions.png from the eviction benchmark's rows: cargo test --test bench -- --ignored plot::"]
+fn render_the_eviction_curve() {
+    let rows = read_lines(&evictions_file(), "evictions::");
+    register_font();
+    let out = docs_file("benchmark-evictions.png");
+    let root = BitMapBackend::new(&out, (1400, 560)).into_drawing_area();
+    root.fill(&WHITE).unwrap();
+    let (left, right) = root.split_horizontally(700);
+    let target = (32.0, "target: 32 MiB");
+    let own = eviction_series(&rows, "own");
+    panel(&left, "Own tokens: worker RSS", "MiB", &own, target).unwrap();
+    let shared = eviction_series(&rows, "shared");
+    let title = "Workflow token (before): worker RSS";
+    panel(&right, title, "MiB", &shared, target).unwrap();
+    root.present().unwrap();
+    println!("rendered {} rows to {}", rows.len(), out.display());
 }

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use temporalio_common::protos::temporal::api::enums::v1::EventType;
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 
-fn list_or(name: &str, default: Vec<usize>) -> Vec<usize> {
+pub fn list_or(name: &str, default: Vec<usize>) -> Vec<usize> {
     match std::env::var(name) {
         Ok(text) => text
             .split(',')
@@ -127,7 +127,7 @@ async fn turns_reach(turns: &AtomicUsize, count: usize, deadline: Instant, why: 
 
 /// Waits until the worker has used less than 20 ms of CPU in a second (its last workflow
 /// tasks done), at most 60 s.
-async fn quiet(pid: u32) {
+pub async fn quiet(pid: u32) {
     let give_up = Instant::now() + Duration::from_secs(60);
     let mut before = cpu_seconds(pid);
     while Instant::now() < give_up {

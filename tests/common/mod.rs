@@ -27,7 +27,8 @@ pub use temporal_server::{TASK_QUEUE, TemporalServer, temporal_bin};
 pub use worker_process::WorkerProcess;
 #[allow(unused_imports)]
 pub use workflow::{
-    Failed, RetryState, start_workflow, start_workflow_raw, workflow_failure, workflow_result,
+    Failed, RetryState, cancel_and_close, event_types, in_order, start_workflow,
+    start_workflow_raw, wait_for_event, workflow_failure, workflow_result,
 };
 
 use std::path::PathBuf;

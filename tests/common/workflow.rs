@@ -9,7 +9,10 @@ use clawfactory_temporal::commands::run::failure_chain;
 use clawfactory_temporal::payload::json_payload;
 use std::time::Duration;
 use temporalio_client::errors::WorkflowGetResultError;
-use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_client::{
+    Client, WorkflowCancelOptions, WorkflowFetchHistoryOptions, WorkflowGetResultOptions,
+    WorkflowStartOptions,
+};
 use temporalio_common::UntypedWorkflow;
 use temporalio_common::data_converters::RawValue;
 use temporalio_common::protos::temporal::api::common::v1::Payload;
@@ -104,4 +107,48 @@ pub async fn workflow_failure(client: &Client, workflow_id: &str) -> Failed {
         retry_state,
         non_retryable,
     }
+}
+
+/// The run's history as event type names (`TimerStarted`, `TimerCanceled`, ...).
+pub async fn event_types(client: &Client, workflow_id: &str) -> Vec<String> {
+    use futures::StreamExt;
+    client
+        .get_workflow_handle::<UntypedWorkflow>(workflow_id)
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .map(|event| format!("{:?}", event.expect("a history event").event_type()))
+        .collect()
+        .await
+}
+
+/// Waits up to 60 s for the run's history to contain `event` (e.g. `TimerStarted`).
+pub async fn wait_for_event(client: &Client, workflow_id: &str, event: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let events = event_types(client, workflow_id).await;
+        if events.iter().any(|e| e == event) {
+            return events;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{workflow_id}: no {event} within 60 s: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Requests the run's cancellation, as `temporal workflow cancel` does, and returns its
+/// history once it is closed (waits up to 60 s).
+pub async fn cancel_and_close(client: &Client, workflow_id: &str) -> Vec<String> {
+    client
+        .get_workflow_handle::<UntypedWorkflow>(workflow_id)
+        .cancel(WorkflowCancelOptions::default())
+        .await
+        .expect("request the cancellation");
+    wait_for_event(client, workflow_id, "WorkflowExecutionCanceled").await
+}
+
+/// Whether `first` comes before `then` in a history (both present).
+pub fn in_order(events: &[String], first: &str, then: &str) -> bool {
+    let at = |name: &str| events.iter().position(|e| e == name);
+    matches!((at(first), at(then)), (Some(a), Some(b)) if a < b)
 }

@@ -20,6 +20,7 @@ use super::run::{Decision, Engine};
 use super::{DeclaredState, HasDeclaredState};
 use crate::workflow_types::MAX_DECLARED;
 use crate::workflows::WorkflowSettings;
+use crate::workflows::own_token::with_own_token;
 use futures::FutureExt;
 use futures::future::LocalBoxFuture;
 use std::any::Any;
@@ -33,8 +34,8 @@ use temporalio_sdk::workflow_replayer::{
     WorkflowReplayerOptionsBuilder, workflow_replayer_options_builder,
 };
 use temporalio_sdk::{
-    ActivityOptions, CancellableFuture, LocalActivityOptions, SyncWorkflowContext, TimerOptions,
-    TimerResult, WorkerOptionsBuilder, WorkflowContext, WorkflowContextView, WorkflowTermination,
+    ActivityOptions, LocalActivityOptions, SyncWorkflowContext, TimerOptions, TimerResult,
+    WorkerOptionsBuilder, WorkflowContext, WorkflowContextView, WorkflowTermination,
     worker_options_builder,
 };
 use temporalio_workflow::workflow_interceptors::WorkflowOutputValue;
@@ -338,12 +339,9 @@ impl<W: HasDeclaredState + WorkflowImplementation + 'static> Engine for ContextE
     ) -> LocalBoxFuture<'static, Result<String, ActivityExecutionError>> {
         let ctx = self.0.clone();
         async move {
-            ctx.execute_activity(
-                crate::activities::Activities::trigger_agent_turn,
-                input,
-                options,
-            )
-            .await
+            let turn = crate::activities::Activities::trigger_agent_turn;
+            let token = ctx.cancellation_token();
+            with_own_token(&token, options, |o| ctx.execute_activity(turn, input, o)).await
         }
         .boxed_local()
     }
@@ -355,8 +353,9 @@ impl<W: HasDeclaredState + WorkflowImplementation + 'static> Engine for ContextE
     ) -> LocalBoxFuture<'static, Result<String, ActivityExecutionError>> {
         let ctx = self.0.clone();
         async move {
-            ctx.execute_activity(crate::activities::Activities::http_request, params, options)
-                .await
+            let http = crate::activities::Activities::http_request;
+            let token = ctx.cancellation_token();
+            with_own_token(&token, options, |o| ctx.execute_activity(http, params, o)).await
         }
         .boxed_local()
     }
@@ -368,11 +367,11 @@ impl<W: HasDeclaredState + WorkflowImplementation + 'static> Engine for ContextE
     ) -> LocalBoxFuture<'static, Result<Resolved, ActivityExecutionError>> {
         let ctx = self.0.clone();
         async move {
-            ctx.execute_local_activity(
-                DeclaredActivities::resolve_declared_workflow,
-                request,
-                options,
-            )
+            let resolve = DeclaredActivities::resolve_declared_workflow;
+            let token = ctx.cancellation_token();
+            with_own_token(&token, options, |o| {
+                ctx.execute_local_activity(resolve, request, o)
+            })
             .await
         }
         .boxed_local()
@@ -381,8 +380,9 @@ impl<W: HasDeclaredState + WorkflowImplementation + 'static> Engine for ContextE
     fn timer(&self, duration: Duration, summary: String) -> LocalBoxFuture<'static, TimerResult> {
         let ctx = self.0.clone();
         async move {
-            ctx.timer(TimerOptions::builder(duration).summary(summary).build())
-                .await
+            let timer = TimerOptions::builder(duration).summary(summary).build();
+            let token = ctx.cancellation_token();
+            with_own_token(&token, timer, |o| ctx.timer(o)).await
         }
         .boxed_local()
     }
@@ -395,11 +395,11 @@ impl<W: HasDeclaredState + WorkflowImplementation + 'static> Engine for ContextE
     ) -> LocalBoxFuture<'static, Result<Option<Decision>, WorkflowTermination>> {
         let ctx = self.0.clone();
         async move {
-            let timer =
-                std::pin::pin!(ctx.timer(TimerOptions::builder(timeout).summary(summary).build()));
+            let timeout = TimerOptions::builder(timeout).summary(summary).build();
+            let token = ctx.cancellation_token();
+            let mut timer = with_own_token(&token, timeout, |o| ctx.timer(o));
             let waiting =
                 std::pin::pin!(ctx.wait_condition(|w: &W| w.declared().has_decision_for(&step)));
-            let mut timer = timer;
             let mut waiting = waiting;
             temporalio_sdk::workflows::select! {
                 decided = waiting => {
