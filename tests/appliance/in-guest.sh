@@ -175,6 +175,46 @@ rm -f "$KS"
 # --- UI through nginx, loopback-only ports ---
 check "nginx :8082 serves the Temporal UI" bash -c "curl -fsS http://127.0.0.1:8082/ | grep -qi '<html'"
 check "a UI API call through nginx works" bash -c "curl -fsS http://127.0.0.1:8082/api/v1/namespaces | grep -q '\"default\"'"
+# --- the UI in a real browser: Chromium on the host, in this container's network namespace
+#     (run.sh's browser agent), as a person's browser would reach the appliance ---
+browse() { # NAME URL: the rendered page into /srv/results/browser-NAME.html
+  rm -f /srv/results/browser-$1.html /srv/results/browser-$1.done
+  printf '%s %s\n' "$1" "$2" > /srv/results/browser-$1.request
+  wait_for 90 test -e /srv/results/browser-$1.done
+}
+shows() { grep -q -- "$2" /srv/results/browser-$1.html; }
+UI=http://127.0.0.1:8082
+RUN_ID=$(temporal workflow describe --workflow-id poetry-research-manual -o json | python3 -c \
+  'import json, sys; print(json.load(sys.stdin)["workflowExecutionInfo"]["execution"]["runId"])')
+browse list "$UI/namespaces/default/workflows"
+check "the browser renders the workflow list through nginx" \
+  bash -c "$(declare -f shows); shows list poetry-research-manual && shows list PoetryResearchWorkflow"
+browse history "$UI/namespaces/default/workflows/poetry-research-manual/$RUN_ID/history"
+check "the browser renders a run's history: its agent turns and its timer" \
+  bash -c "$(declare -f shows); shows history trigger_agent_turn && shows history 'Timer Started'"
+browse filtered "$UI/namespaces/default/workflows?query=WorkflowType%3D%22CustomWorkflow%22"
+check "the browser's list filter shows only the runs it matches" \
+  bash -c "$(declare -f shows); shows filtered killswitched && ! shows filtered poetry-research-manual"
+# Basic auth on, as docs/debian.md says to turn it on: nothing without the password.
+python3 -W ignore -c 'import crypt; print("ui:" + crypt.crypt("ui-password", crypt.mksalt(crypt.METHOD_SHA512)))' \
+  > /etc/nginx/clawfactory-temporal.htpasswd
+rm /etc/nginx/sites-enabled/clawfactory-temporal # the link to the shipped site: write a copy instead
+sed 's|^    location / {|    auth_basic "Temporal UI";\n    auth_basic_user_file /etc/nginx/clawfactory-temporal.htpasswd;\n\n&|' \
+  /etc/nginx/sites-available/clawfactory-temporal > /etc/nginx/sites-enabled/clawfactory-temporal
+systemctl reload nginx
+status_is() { test "$(curl -s -o /dev/null -w '%{http_code}' $UI/)" = "$1"; }
+# A reload returns before the new workers serve: wait for the change to show.
+check "with basic auth on, the UI answers 401 without the password" wait_for 10 status_is 401
+browse locked "$UI/namespaces/default/workflows"
+check "and the browser gets none of the UI (no app code, no run)" \
+  bash -c "$(declare -f shows); ! shows locked _app/immutable && ! shows locked poetry-research-manual"
+browse unlocked "http://ui:ui-password@127.0.0.1:8082/namespaces/default/workflows"
+check "with the password, the browser renders the workflow list (its API calls authenticated too)" \
+  bash -c "$(declare -f shows); shows unlocked poetry-research-manual"
+rm /etc/nginx/sites-enabled/clawfactory-temporal
+ln -s /etc/nginx/sites-available/clawfactory-temporal /etc/nginx/sites-enabled/clawfactory-temporal
+systemctl reload nginx
+check "basic auth off again: the shipped site answers 200" wait_for 10 status_is 200
 for port in 7233 7243 8233; do
   check "port $port listens on 127.0.0.1 only" bash -c \
     "ss -Hltn 'sport = :$port' | awk '{print \$4}' | grep -q . && ! ss -Hltn 'sport = :$port' | awk '{print \$4}' | grep -vq '^127.0.0.1:'"

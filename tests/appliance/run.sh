@@ -40,6 +40,15 @@ fi
 if command -v debootstrap >/dev/null; then DEBOOTSTRAP=(debootstrap)
 else DEBOOTSTRAP=(env DEBOOTSTRAP_DIR="$TOOLS/usr/share/debootstrap" "$TOOLS/usr/sbin/debootstrap"); fi
 
+# Debian's Chromium for the browser checks (it runs on the host, in the guest's network).
+CHROMIUM=$(command -v chromium || true)
+if [ -z "$CHROMIUM" ]; then
+  apt-get install -y -qq chromium > "$WORK/chromium-install.log" 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq chromium > "$WORK/chromium-install.log" 2>&1; } \
+    || { tail -20 "$WORK/chromium-install.log"; exit 90; }
+  CHROMIUM=$(command -v chromium)
+fi
+
 # 2. The guest's root filesystem, cached.
 if [ ! -x "$ROOTFS/lib/systemd/systemd" ]; then
   rm -rf "$ROOTFS.tmp"
@@ -80,6 +89,38 @@ cleanup() {
   done
 }
 trap cleanup EXIT
+
+# 5. The browser agent: the guest asks for a page (results/browser-NAME.request: NAME URL);
+#    the host's Chromium renders it inside the container's network namespace (its loopback,
+#    where nginx listens) and writes results/browser-NAME.html, then .done.
+container_pid() { # a process of this container's cgroup that is in its network namespace
+  local host_net pid
+  host_net=$(readlink /proc/self/ns/net)
+  for pid in $(find /sys/fs/cgroup/unified/$NAME /sys/fs/cgroup/$NAME -name cgroup.procs -exec cat {} + 2>/dev/null); do
+    [ "$(readlink /proc/$pid/ns/net 2>/dev/null)" != "$host_net" ] && [ -n "$(readlink /proc/$pid/ns/net 2>/dev/null)" ] \
+      && { echo "$pid"; return; }
+  done
+}
+browser_agent() {
+  local req name url pid
+  while sleep 0.3; do
+    for req in "$RESULTS"/browser-*.request; do
+      [ -e "$req" ] || continue
+      read -r name url < "$req"; rm -f "$req"
+      pid=$(container_pid)
+      # A closed run's page goes idle, so the virtual time budget ends the render; an open
+      # run's page long-polls its history and would not (the guest asks for closed ones).
+      nsenter -t "$pid" -n -- timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu \
+        --disable-dev-shm-usage --disable-quic --no-first-run --disable-background-networking \
+        --disable-component-update --disable-sync --user-data-dir="$(mktemp -d)" \
+        --virtual-time-budget=8000 --dump-dom "$url" > "$RESULTS/browser-$name.html" 2> "$RESULTS/browser-$name.log"
+      touch "$RESULTS/browser-$name.done"
+    done
+  done
+}
+browser_agent &
+AGENT=$!
+trap 'kill $AGENT 2>/dev/null; cleanup' EXIT
 T2=$(date +%s.%N)
 set +e
 timeout -k 10 "$TIMEOUT" unshare --mount --propagation private -- /bin/sh -c \

@@ -26,8 +26,10 @@ pub(super) fn free_ports() -> [u16; 3] {
     [free_port(), free_port(), free_port()]
 }
 
-/// A free loopback port never handed out before in this test process: tests run in
-/// parallel, and the OS may offer a just-released port to the next caller.
+/// A free loopback port never handed out before to this or any other test process: tests run
+/// in parallel, and the OS may offer a just-released port to the next caller. Under nextest
+/// (the Nix check) every test is a process of its own, so a set in this process is not
+/// enough: each port handed out is also claimed by a file in a directory all of them share.
 pub fn free_port() -> u16 {
     static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
         std::sync::Mutex::new(std::collections::BTreeSet::new());
@@ -37,9 +39,35 @@ pub fn free_port() -> u16 {
             .local_addr()
             .unwrap()
             .port();
-        if HANDED_OUT.lock().unwrap().insert(port) {
+        if HANDED_OUT.lock().unwrap().insert(port) && claim_across_processes(port) {
             return port;
         }
+    }
+}
+
+/// Creates `<tmp>/clawfactory-test-ports/<port>`; false if another test process holds it. A
+/// claim older than an hour is from an earlier run and is taken over.
+fn claim_across_processes(port: u16) -> bool {
+    const STALE: Duration = Duration::from_secs(3600);
+    let dir = std::env::temp_dir().join("clawfactory-test-ports");
+    let _ = std::fs::create_dir_all(&dir);
+    let claim = dir.join(port.to_string());
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&claim)
+    {
+        Ok(_) => true,
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            let age = std::fs::metadata(&claim)
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok());
+            let stale = age.is_some_and(|age| age > STALE);
+            stale && std::fs::File::create(&claim).is_ok()
+        }
+        // No shared directory to claim in: the process-local set is all there is.
+        Err(_) => true,
     }
 }
 
