@@ -22,6 +22,9 @@ pub struct Args {
 /// says how long the cluster keeps closed runs; an unreachable cluster is reported, not an
 /// error (the file is what is checked).
 pub async fn run(config: &Config, args: &Args) -> Result<ExitCode> {
+    for refused in config.http.refused_declared_steps(&config.declared) {
+        tracing::warn!("{refused}");
+    }
     if !args.offline {
         println!("{}", retention_line(config).await);
     }

@@ -18,6 +18,10 @@ pub struct Args {}
 
 pub async fn run(config: &Config) -> Result<ExitCode> {
     let instances = Instances::resolve(config, GatewayApi::HooksAgent);
+    tracing::info!("{}", config.http.describe_refusals());
+    for refused in config.http.refused_declared_steps(&config.declared) {
+        tracing::warn!("{refused}");
+    }
     let stop = async {
         let signal = shutdown::requested().await;
         tracing::info!(signal, "stop requested");
