@@ -63,12 +63,12 @@ impl HttpConfig {
     pub fn describe_refusals(&self) -> String {
         let allowed: Vec<String> = self.allow.iter().map(ToString::to_string).collect();
         format!(
-            "http steps are refused loopback, private, link-local and other special-purpose \
+            "http steps may not reach loopback, private, link-local or other special-purpose \
              addresses{} unless [http] allow lists them (allow = [{}])",
             if self.allow_public {
                 ""
             } else {
-                ", and every public one,"
+                ", nor public ones (http.allow_public = false),"
             },
             allowed.join(", ")
         )
