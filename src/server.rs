@@ -69,6 +69,12 @@ impl ServerSpec {
             args.push("--dynamic-config-value".into());
             args.push(setting.into());
         }
+        // Registered at every start (start-dev keeps them); the workflows set them.
+        args.extend(
+            crate::search_attributes::server_flags()
+                .into_iter()
+                .map(OsString::from),
+        );
         args.push("--namespace".into());
         args.push(self.namespace.clone().into());
         args.push("--log-level".into());
