@@ -9,7 +9,10 @@ use anyhow::{Result, anyhow};
 use std::collections::HashMap;
 use temporalio_client::Client;
 use temporalio_client::grpc::OperatorService;
-use temporalio_common::protos::temporal::api::operatorservice::v1::ListSearchAttributesRequest;
+use temporalio_common::protos::temporal::api::enums::v1::IndexedValueType;
+use temporalio_common::protos::temporal::api::operatorservice::v1::{
+    AddSearchAttributesRequest, ListSearchAttributesRequest,
+};
 use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributeUpdate};
 
 /// Every OpenClaw instance the run's agent turns went to, each once. A list, not one keyword:
@@ -21,13 +24,22 @@ pub const TURNS: SearchAttributeKey<Vec<String>> = SearchAttributeKey::keyword_l
 /// The declared workflow's name, a `CustomWorkflow` definition's `name`, or the built-in type.
 pub const WORKFLOW: SearchAttributeKey<String> = SearchAttributeKey::keyword("ClawWorkflow");
 
-/// Names and types, as `--search-attribute` and `temporal operator search-attribute create`
-/// spell them.
+/// Names and types (as `--search-attribute` and `temporal operator search-attribute create`
+/// spell them).
 pub const ALL: [(&str, &str); 3] = [
     ("ClawInstance", "KeywordList"),
     ("ClawTurns", "KeywordList"),
     ("ClawWorkflow", "Keyword"),
 ];
+
+/// A type of [`ALL`] as the API takes it.
+fn indexed_value_type(kind: &str) -> IndexedValueType {
+    match kind {
+        "Keyword" => IndexedValueType::Keyword,
+        "KeywordList" => IndexedValueType::KeywordList,
+        other => unreachable!("ALL uses only Keyword and KeywordList, not {other}"),
+    }
+}
 
 /// The workflow code's patch id: runs recorded before the attributes existed have no marker
 /// and replay without setting them (docs/versioning.md).
@@ -68,6 +80,37 @@ pub fn create_command(missing: &[&str], namespace: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" && ")
+}
+
+/// Registers those the namespace lacks (`server`, at every start: start-dev's
+/// `--search-attribute` flags apply only when it creates the database, so a database from an
+/// older version would never get them). Returns the names it added.
+pub async fn register_missing(client: &Client, namespace: &str) -> Result<Vec<&'static str>> {
+    let missing = missing_on(client, namespace).await?;
+    if missing.is_empty() {
+        return Ok(missing);
+    }
+    let search_attributes = ALL
+        .iter()
+        .filter(|(name, _)| missing.contains(name))
+        .map(|(name, kind)| ((*name).to_owned(), indexed_value_type(kind) as i32))
+        .collect();
+    client
+        .connection()
+        .clone()
+        .add_search_attributes(tonic::Request::new(AddSearchAttributesRequest {
+            search_attributes,
+            namespace: namespace.to_owned(),
+        }))
+        .await
+        .map_err(|status| {
+            anyhow!(
+                "cannot register the search attributes {} in namespace {namespace:?}: {}",
+                missing.join(", "),
+                status.message()
+            )
+        })?;
+    Ok(missing)
 }
 
 /// Asks the server which of the attributes its namespace lacks.
@@ -114,6 +157,7 @@ mod tests {
         for ((name, kind), (key, key_type)) in ALL.iter().zip(keys) {
             assert_eq!(*name, key);
             assert_eq!(*kind, format!("{key_type:?}"));
+            assert_eq!(indexed_value_type(kind), key_type);
         }
     }
 
