@@ -17,7 +17,8 @@
 //!   prints), `workflow_types` (the registered type names), `payload` (JSON payloads),
 //!   `failure` (the catalogue of every failure type and whether it is retried),
 //!   `http_response` (bounded response reading), `http_policy` (where `http` steps may go,
-//!   and the client that enforces it).
+//!   and the client that enforces it), `search_attributes` (the custom search attributes
+//!   that make runs findable: registered by `server`, checked by `worker`, set by workflows).
 //! - `gateway/`: how an agent turn reaches OpenClaw — one small `Gateway` trait, one file per
 //!   protocol (`hooks_agent`, `chat_completions`, `cron_fire`, `echo`), the admin RPC, the
 //!   turn table (`turns`) and the start-up `preflight`.
@@ -61,6 +62,7 @@ pub mod namespace;
 pub mod openclaw_cron;
 pub mod payload;
 pub mod schedules;
+pub mod search_attributes;
 pub mod secret;
 pub mod server;
 pub mod shutdown;

@@ -2,13 +2,14 @@
 //! clean stop. `dev` and the appliance's server unit (`server`) both run it this way.
 
 use crate::config::{Config, ServerConfig, TemporalConfig};
-use crate::{namespace, shutdown, systemd, temporal_client};
+use crate::{namespace, search_attributes, shutdown, systemd, temporal_client};
 use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+use temporalio_client::Client;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -69,6 +70,12 @@ impl ServerSpec {
             args.push("--dynamic-config-value".into());
             args.push(setting.into());
         }
+        // On a new database; an existing one gets them through the API (`start_ready`).
+        args.extend(
+            crate::search_attributes::server_flags()
+                .into_iter()
+                .map(OsString::from),
+        );
         args.push("--namespace".into());
         args.push(self.namespace.clone().into());
         args.push("--log-level".into());
@@ -204,7 +211,7 @@ impl RunningServer {
         };
         match ready {
             Some(ready) => {
-                ready?;
+                register_search_attributes(&ready?, &spec.namespace).await;
                 apply_retention(temporal, spec.server.retention).await;
                 Ok(Some(server))
             }
@@ -216,14 +223,14 @@ impl RunningServer {
     }
 
     /// Waits until the frontend answers for the namespace, or fails if the process exits.
-    async fn wait_ready(&mut self, temporal: &TemporalConfig, timeout: Duration) -> Result<()> {
+    async fn wait_ready(&mut self, temporal: &TemporalConfig, timeout: Duration) -> Result<Client> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait()? {
                 bail!("temporal server exited before it was ready ({status})");
             }
             match temporal_client::connect(temporal).await {
-                Ok(_) => return Ok(()),
+                Ok(client) => return Ok(client),
                 Err(err) if Instant::now() >= deadline => {
                     return Err(err.context(format!("temporal server not ready after {timeout:?}")));
                 }
@@ -252,6 +259,16 @@ impl RunningServer {
                 Ok(self.child.wait().await?)
             }
         }
+    }
+}
+
+/// Before READY, so that a worker started after the server finds them. A failure leaves the
+/// server running: its runs then set no attributes, and the worker says so.
+async fn register_search_attributes(client: &Client, namespace: &str) {
+    match search_attributes::register_missing(client, namespace).await {
+        Ok(added) if added.is_empty() => {}
+        Ok(added) => tracing::info!(added = %added.join(", "), "registered the search attributes"),
+        Err(err) => tracing::warn!(error = %format!("{err:#}"), "search attributes not registered"),
     }
 }
 

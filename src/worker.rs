@@ -9,7 +9,7 @@ use crate::workflows::declared::{self, DeclaredActivities};
 use crate::workflows::{
     CustomWorkflow, PoetryResearchWorkflow, WeatherCheckWorkflow, WorkflowSettings,
 };
-use crate::{activities, gateway, systemd, temporal_client};
+use crate::{activities, gateway, search_attributes, systemd, temporal_client};
 use anyhow::{Context, Result, anyhow};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -44,6 +44,8 @@ pub async fn run(
         client = connect => client,
         () = &mut stop => return Ok(()),
     };
+
+    let search_attributes = search_attributes_registered(&client, &config.temporal.namespace).await;
 
     let exporter = match config.worker.metrics_socket()? {
         Some(address) => Some(metrics::serve(address)?),
@@ -83,6 +85,8 @@ pub async fn run(
                 config.weather.base_url.clone(),
                 our_metrics.clone(),
             );
+            let mut settings = WorkflowSettings::from_config(config);
+            settings.search_attributes = search_attributes;
             build(
                 &runtime,
                 client.clone(),
@@ -90,6 +94,7 @@ pub async fn run(
                 instances,
                 queue,
                 activities,
+                Arc::new(settings),
             )
         })
         .collect::<Result<Vec<Worker>>>()?;
@@ -148,6 +153,28 @@ fn spawn_preflight(instances: Instances, http: reqwest::Client) -> tokio::task::
     })
 }
 
+/// Whether new runs may set `crate::search_attributes`: only if the namespace has them all,
+/// since the server fails the workflow task of a run that sets an unregistered attribute. Said
+/// once, with the command that registers them; the worker goes on either way.
+async fn search_attributes_registered(client: &Client, namespace: &str) -> bool {
+    match search_attributes::missing_on(client, namespace).await {
+        Ok(missing) if missing.is_empty() => true,
+        Ok(missing) => {
+            tracing::warn!(
+                missing = %missing.join(", "),
+                register = %search_attributes::create_command(&missing, namespace),
+                "search attributes not registered: new runs will not set them (not findable by \
+                 instance, turn or workflow in the UI) until they are registered and the worker restarted"
+            );
+            false
+        }
+        Err(err) => {
+            tracing::warn!(error = %format!("{err:#}"), "cannot check the search attributes: new runs will not set them");
+            false
+        }
+    }
+}
+
 /// How often `STATUS=` is refreshed while the worker runs.
 const STATUS_PERIOD: Duration = Duration::from_secs(5);
 
@@ -202,8 +229,8 @@ fn build(
     instances: &Instances,
     task_queue: &str,
     activities: Activities,
+    settings: Arc<WorkflowSettings>,
 ) -> Result<Worker> {
-    let settings = Arc::new(WorkflowSettings::from_config(config));
     let poetry_settings = settings.clone();
     let declared_settings = settings.clone();
     let options = WorkerOptions::new(task_queue.to_owned())

@@ -9,8 +9,9 @@ use clawfactory_temporal::config::{Config, Declared, GatewayApi};
 use clawfactory_temporal::payload::json_payload;
 use common::fake_http::Reply;
 use common::{
-    ConfigFile, Setup, TASK_QUEUE, cancel_and_close, cli, in_order, start_workflow, temporal_bin,
-    wait_for_event, wait_until, workflow_failure, workflow_result,
+    ConfigFile, Setup, TASK_QUEUE, cancel_and_close, cli, event_types, in_order, search_attributes,
+    start_workflow, temporal_bin, wait_for_event, wait_until, wait_until_visible, workflow_failure,
+    workflow_result,
 };
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -335,6 +336,55 @@ when = "steps.left.status == 'ok' && steps.right_turn.status == 'ok'"
         after.at - fires[0].at >= slow,
         "the next step waits for both branches"
     );
+}
+
+#[tokio::test]
+async fn a_declared_run_is_findable_by_its_name_and_the_turns_of_every_branch() {
+    let setup = Setup::new().await;
+    let config = with_declared(
+        &setup,
+        r#"
+[[declared.fanout.steps]]
+id = "both"
+type = "parallel"
+
+  [[declared.fanout.steps.steps]]
+  id = "left"
+  type = "agent_turn"
+  turn = "left-turn"
+
+  [[declared.fanout.steps.steps]]
+  id = "right"
+  type = "agent_turn"
+  turn = "right-turn"
+
+[[declared.fanout.steps]]
+id = "again"
+type = "agent_turn"
+turn = "left-turn"
+"#,
+    );
+    let _worker = setup.worker(&config).await;
+    let client = setup.server.client().await;
+    start_workflow(&client, "fanout", None, "fanout-found").await;
+    result_json(&client, "fanout-found").await;
+    let attributes = search_attributes(&client, "fanout-found").await;
+    assert_eq!(attributes.get("ClawWorkflow"), Some(&json!("fanout")));
+    assert_eq!(
+        attributes.get("ClawTurns"),
+        Some(&json!(["left-turn", "right-turn"])),
+        "each turn once, branches in declaration order"
+    );
+    assert_eq!(attributes.get("ClawInstance"), Some(&json!(["default"])));
+    let query = r#"ClawWorkflow = "fanout" AND ClawTurns = "right-turn""#;
+    wait_until_visible(&client, query, &["fanout-found"]).await;
+    let events = event_types(&client, "fanout-found").await;
+    let upserts = events
+        .iter()
+        .filter(|e| e.as_str() == "UpsertWorkflowSearchAttributes")
+        .count();
+    // The SDK's for the marker, `ClawWorkflow`, one per new turn; none for a turn run again.
+    assert_eq!(upserts, 4, "{events:?}");
 }
 
 const GATE: &str = r#"
@@ -706,7 +756,7 @@ async fn check_config_rejects_every_kind_of_bad_declaration_naming_the_workflow_
         ),
         (
             many_steps,
-            "declared.big.steps: a run could need up to 55006 history events",
+            "declared.big.steps: a run could need up to 55009 history events",
         ),
         (
             "[[declared.d.steps]]\nid = \"a\"\ntype = \"delay\"\nduration = \"1s\"\nurl = \"http://127.0.0.1/\"\n".into(),

@@ -112,10 +112,14 @@ fn recorded() -> Vec<(String, History)> {
         .collect()
 }
 
-/// A replayer with the worker's workflows, built as the worker builds them.
-fn replayer() -> WorkflowReplayer {
-    let settings = Arc::new(WorkflowSettings::from_config(&Config::default()));
+/// A replayer with the worker's workflows, built as the worker builds them; `search_attributes`
+/// is what the worker found registered at start.
+fn replayer(search_attributes: bool) -> WorkflowReplayer {
+    let mut settings = WorkflowSettings::from_config(&Config::default());
+    settings.search_attributes = search_attributes;
+    let settings = Arc::new(settings);
     let poetry = settings.clone();
+    let declared_settings = settings.clone();
     let options = WorkflowReplayerOptions::new()
         .register_workflow_with_factory::<PoetryResearchWorkflow, _>(move || {
             PoetryResearchWorkflow::new(poetry.clone())
@@ -129,7 +133,6 @@ fn replayer() -> WorkflowReplayer {
         .unwrap();
     // Declared types are registered by name; what each run did comes from its own history
     // (the recorded definition), not from any config here.
-    let declared_settings = Arc::new(WorkflowSettings::from_config(&Config::default()));
     let options = declared::register(options, &[DECLARED.to_owned()], &declared_settings)
         .unwrap()
         .build();
@@ -138,8 +141,16 @@ fn replayer() -> WorkflowReplayer {
 
 /// Replays each history; the error lists every one that does not replay cleanly.
 async fn replay(histories: Vec<(String, History)>) -> Result<(), String> {
+    replay_on(true, histories).await
+}
+
+/// [`replay`] on a worker that found the search attributes registered or not.
+async fn replay_on(
+    search_attributes: bool,
+    histories: Vec<(String, History)>,
+) -> Result<(), String> {
     let names: Vec<String> = histories.iter().map(|(name, _)| name.clone()).collect();
-    let results = replayer()
+    let results = replayer(search_attributes)
         .replay_workflows(histories.into_iter().map(|(_, h)| WorkflowHistory::from(h)))
         .await
         .map_err(|err| format!("the replayer failed: {err}"))?;
@@ -348,16 +359,7 @@ async fn record_histories() {
     wait_until("histories settle", Duration::from_secs(5), || true).await;
     std::fs::create_dir_all(histories_dir()).unwrap();
     for id in recorded {
-        let history = client
-            .get_workflow_handle::<UntypedWorkflow>(id)
-            .fetch_history(WorkflowFetchHistoryOptions::default())
-            .to_json()
-            .await
-            .unwrap();
-        let value: serde_json::Value = serde_json::from_slice(&history).unwrap();
-        let path = histories_dir().join(format!("{id}.json"));
-        std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap() + "\n").unwrap();
-        println!("recorded {}", path.display());
+        write_history(&client, id).await;
     }
 }
 
@@ -367,6 +369,30 @@ async fn record_histories() {
 #[ignore = "records tests/histories from a real run; not a check"]
 async fn record_declared_history() {
     let setup = Setup::new().await;
+    record_declared(&setup, "declared-research-digest").await;
+}
+
+/// Records runs that set the search attributes (`ClawWorkflow`, `ClawTurns`, `ClawInstance`;
+/// patch `clawfactory-search-attributes`), beside the older histories that do not:
+/// `cargo test --test replay -- --ignored record_findable_histories`.
+#[tokio::test]
+#[ignore = "records tests/histories from a real run; not a check"]
+async fn record_findable_histories() {
+    let setup = Setup::new().await;
+    setup.gateway.script("/api/cron/fire", [Reply::ok("fired")]);
+    let worker = setup.worker(&setup.config()).await;
+    let client = setup.server.client().await;
+    let id = "poetry-research-findable";
+    let input = json!({"settle": "1s", "instance": "default"});
+    start_workflow(&client, "PoetryResearchWorkflow", Some(input), id).await;
+    workflow_result(&client, id).await.unwrap();
+    write_history(&client, id).await;
+    drop(worker);
+    record_declared(&setup, "declared-research-digest-findable").await;
+}
+
+/// A run of [`DECLARED`] through its approval, recorded as `tests/histories/<id>.json`.
+async fn record_declared(setup: &Setup, id: &str) {
     setup
         .gateway
         .script("/api/cron/fire", [Reply::ok("three new poems")]);
@@ -375,7 +401,6 @@ async fn record_declared_history() {
     config.declared = Config::parse(&text).unwrap().declared;
     let _worker = setup.worker(&config).await;
     let client = setup.server.client().await;
-    let id = "declared-research-digest";
     start_workflow(&client, DECLARED, None, id).await;
     let gateway = setup.gateway.clone();
     wait_until("the notification", Duration::from_secs(30), || {
@@ -396,6 +421,10 @@ async fn record_declared_history() {
         .unwrap();
     let result = workflow_result(&client, id).await.unwrap();
     assert!(result.contains(r#""status": "completed""#), "{result}");
+    write_history(&client, id).await;
+}
+
+async fn write_history(client: &temporalio_client::Client, id: &str) {
     let history = client
         .get_workflow_handle::<UntypedWorkflow>(id)
         .fetch_history(WorkflowFetchHistoryOptions::default())
@@ -406,6 +435,61 @@ async fn record_declared_history() {
     let path = histories_dir().join(format!("{id}.json"));
     std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap() + "\n").unwrap();
     println!("recorded {}", path.display());
+}
+
+#[tokio::test]
+async fn every_history_replays_on_a_worker_that_found_the_search_attributes_missing() {
+    // A run follows its own history's marker, not what the replaying worker found.
+    if let Err(failures) = replay_on(false, recorded()).await {
+        panic!("recorded histories no longer replay:\n{failures}");
+    }
+}
+
+#[tokio::test]
+async fn recorded_runs_with_search_attributes_set_them_before_each_agent_turn() {
+    // Replay above covers the new code path only if these histories really hold it.
+    for name in [
+        "poetry-research-findable.json",
+        "declared-research-digest-findable.json",
+    ] {
+        let (_, history) = recorded()
+            .into_iter()
+            .find(|(file, _)| file == name)
+            .unwrap_or_else(|| panic!("{name} is recorded"));
+        let kinds: Vec<&str> = history
+            .events
+            .iter()
+            .filter_map(|event| match event.attributes.as_ref()? {
+                Attributes::MarkerRecordedEventAttributes(marker)
+                    if marker.marker_name == "core_patch" =>
+                {
+                    Some("patch")
+                }
+                Attributes::UpsertWorkflowSearchAttributesEventAttributes(upsert) => {
+                    let fields = &upsert.search_attributes.as_ref()?.indexed_fields;
+                    // The SDK's own, for the marker: `TemporalChangeVersion`.
+                    let ours = fields.keys().all(|name| name.starts_with("Claw"));
+                    Some(if ours { "upsert" } else { "version" })
+                }
+                Attributes::ActivityTaskScheduledEventAttributes(activity)
+                    if activity.activity_type.as_ref().unwrap().name == "trigger_agent_turn" =>
+                {
+                    Some("turn")
+                }
+                _ => None,
+            })
+            .collect();
+        let expected: &[&str] = if name.starts_with("poetry") {
+            &[
+                "patch", "version", "upsert", "upsert", "turn", "upsert", "turn",
+            ]
+        } else {
+            &[
+                "patch", "version", "upsert", "upsert", "turn", "upsert", "turn", "upsert", "turn",
+            ]
+        };
+        assert_eq!(kinds, expected, "{name}");
+    }
 }
 
 #[tokio::test]

@@ -4,7 +4,8 @@
 mod common;
 
 use clawfactory_temporal::schedules::is_managed;
-use common::{Setup, cli, wait_until, workflow_result};
+use common::{Setup, cli, search_attributes, wait_until, wait_until_visible, workflow_result};
+use serde_json::json;
 use std::time::Duration;
 use temporalio_common::protos::temporal::api::schedule::v1::Schedule;
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeScheduleResponse;
@@ -257,4 +258,18 @@ cron = ["0 3 * * *"]
         result.starts_with(r#"{"name": "nightly", "steps_completed": 1"#),
         "{result}"
     );
+    // Findable: Temporal names the schedule, the run names its definition and turn.
+    let attributes = search_attributes(&client, &workflow_id).await;
+    assert_eq!(
+        attributes.get("TemporalScheduledById"),
+        Some(&json!("custom-nightly")),
+        "{attributes:?}"
+    );
+    assert_eq!(attributes.get("ClawWorkflow"), Some(&json!("nightly")));
+    assert_eq!(
+        attributes.get("ClawTurns"),
+        Some(&json!(["nightly-digest"]))
+    );
+    let query = r#"TemporalScheduledById = "custom-nightly" AND ClawTurns = "nightly-digest""#;
+    wait_until_visible(&client, query, &[&workflow_id]).await;
 }

@@ -4,16 +4,16 @@
 
 mod common;
 
-use common::{BIN, free_port, temporal_bin};
+use clawfactory_temporal::config::TemporalConfig;
+use clawfactory_temporal::{search_attributes, temporal_client};
+use common::{BIN, TemporalServer, free_port, temporal_bin};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_runs_the_dev_server_as_a_notify_service() {
-    let dir = tempfile::tempdir().unwrap();
-    let grpc = free_port();
-    let data = dir.path().join("data");
-    let config = dir.path().join("server.toml");
+/// A `server` config on free loopback ports with its database at `db_file`.
+fn server_config(dir: &Path, grpc: u16, db_file: &Path) -> PathBuf {
+    let config = dir.join("server.toml");
     std::fs::write(
         &config,
         format!(
@@ -23,23 +23,67 @@ async fn server_runs_the_dev_server_as_a_notify_service() {
             free_port(),
             free_port(),
             free_port(),
-            data.join("temporal.db").display().to_string(),
+            db_file.display().to_string(),
         ),
     )
     .unwrap();
+    config
+}
+
+/// `server` on `config`, notifying `socket`, its log in `log`.
+fn spawn_server(config: &Path, socket: &Path, log: &Path) -> common::ChildGuard {
+    common::ChildGuard(
+        Command::new(BIN)
+            .args(["server", "--log", "json", "--config"])
+            .arg(config)
+            .env("NOTIFY_SOCKET", socket)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_before_the_search_attributes_gets_them_by_the_time_server_is_ready() {
+    // start-dev's `--search-attribute` flags apply only to a database it creates.
+    let dir = tempfile::tempdir().unwrap();
+    let old = TemporalServer::start_without_search_attributes(dir.path()).await;
+    let db_file = old.db_file.clone();
+    let client = old.client().await;
+    let missing = search_attributes::missing_on(&client, "default")
+        .await
+        .unwrap();
+    assert_eq!(missing.len(), search_attributes::ALL.len());
+    drop(old);
+
+    let grpc = free_port();
+    let config = server_config(dir.path(), grpc, &db_file);
+    let socket_path = dir.path().join("notify.sock");
+    let mut notify = common::NotifySocket::bind(socket_path.clone());
+    let _server = spawn_server(&config, &socket_path, &dir.path().join("server.log"));
+    notify.wait_for(Duration::from_secs(60), |m| m.contains("READY=1"));
+    let temporal = TemporalConfig {
+        address: format!("127.0.0.1:{grpc}"),
+        ..Default::default()
+    };
+    let client = temporal_client::connect(&temporal).await.unwrap();
+    let missing = search_attributes::missing_on(&client, "default")
+        .await
+        .unwrap();
+    assert_eq!(missing, Vec::<&str>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_runs_the_dev_server_as_a_notify_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let grpc = free_port();
+    let data = dir.path().join("data");
+    let config = server_config(dir.path(), grpc, &data.join("temporal.db"));
     let socket_path = dir.path().join("notify.sock");
     let mut notify = common::NotifySocket::bind(socket_path.clone());
     let log = dir.path().join("server.log");
-    let mut server = common::ChildGuard(
-        Command::new(BIN)
-            .args(["server", "--log", "json", "--config"])
-            .arg(&config)
-            .env("NOTIFY_SOCKET", &socket_path)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let mut server = spawn_server(&config, &socket_path, &log);
 
     let ready = notify.wait_for(Duration::from_secs(60), |m| m.contains("READY=1"));
     assert!(

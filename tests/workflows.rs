@@ -6,7 +6,8 @@ use clawfactory_temporal::config::GatewayApi;
 use clawfactory_temporal::workflows::PoetryResearchWorkflow;
 use common::fake_http::Reply;
 use common::{
-    Setup, cancel_and_close, in_order, start_workflow, wait_for_event, wait_until, workflow_result,
+    Setup, cancel_and_close, in_order, search_attributes, start_workflow, wait_for_event,
+    wait_until, wait_until_visible, workflow_result,
 };
 use serde_json::json;
 use std::time::Duration;
@@ -290,5 +291,84 @@ async fn cancelling_a_custom_run_mid_delay_cancels_its_timer() {
     assert!(
         in_order(&events, "TimerCanceled", "WorkflowExecutionCanceled"),
         "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_poetry_run_is_findable_by_the_turns_it_ran_its_instance_and_its_workflow() {
+    let setup = Setup::new().await;
+    let _worker = setup.worker(&setup.config()).await;
+    let client = setup.server.client().await;
+    let fire = "/api/cron/fire";
+    setup.gateway.script(fire, [Reply::ok("fired")]);
+    for id in ["poetry-a", "poetry-b"] {
+        start_workflow(
+            &client,
+            "PoetryResearchWorkflow",
+            Some(json!({"settle": "0s"})),
+            id,
+        )
+        .await;
+        workflow_result(&client, id).await.unwrap();
+    }
+    // A run whose first turn fails never reaches the second.
+    setup
+        .gateway
+        .script(fire, (0..3).map(|_| Reply::status(500, "model overloaded")));
+    start_workflow(&client, "PoetryResearchWorkflow", None, "poetry-failed").await;
+    workflow_result(&client, "poetry-failed").await.unwrap_err();
+
+    let attributes = search_attributes(&client, "poetry-a").await;
+    assert_eq!(
+        attributes.get("ClawTurns"),
+        Some(&json!([
+            "poetry-research-execute",
+            "poetry-research-synthesize"
+        ]))
+    );
+    assert_eq!(attributes.get("ClawInstance"), Some(&json!(["default"])));
+    assert_eq!(
+        attributes.get("ClawWorkflow"),
+        Some(&json!("PoetryResearchWorkflow"))
+    );
+    let all = ["poetry-a", "poetry-b", "poetry-failed"];
+    let execute = r#"ClawTurns = "poetry-research-execute""#;
+    wait_until_visible(&client, execute, &all).await;
+    let synthesize = r#"ClawTurns = "poetry-research-synthesize""#;
+    wait_until_visible(&client, synthesize, &["poetry-a", "poetry-b"]).await;
+    let by_workflow = r#"ClawWorkflow = "PoetryResearchWorkflow" AND ClawInstance = "default""#;
+    wait_until_visible(&client, by_workflow, &all).await;
+}
+
+#[tokio::test]
+async fn a_worker_on_a_namespace_without_the_attributes_warns_once_and_its_runs_complete() {
+    let setup = Setup::without_search_attributes().await;
+    let worker = setup.worker(&setup.config()).await;
+    let client = setup.server.client().await;
+    setup.gateway.script("/api/cron/fire", [Reply::ok("fired")]);
+    for id in ["plain-1", "plain-2"] {
+        start_workflow(
+            &client,
+            "PoetryResearchWorkflow",
+            Some(json!({"settle": "0s"})),
+            id,
+        )
+        .await;
+        assert_eq!(
+            workflow_result(&client, id).await,
+            Ok("Poetry research workflow completed".into())
+        );
+    }
+    let attributes = search_attributes(&client, "plain-1").await;
+    assert!(!attributes.contains_key("ClawTurns"), "{attributes:?}");
+    let log = worker.output();
+    assert_eq!(
+        log.matches("search attributes not registered").count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.contains("temporal operator search-attribute create --namespace default --name ClawInstance --name ClawTurns --type KeywordList"),
+        "{log}"
     );
 }

@@ -64,6 +64,24 @@ impl AgentTurnInput {
         }
     }
 
+    /// The turn's id, whatever the shape.
+    pub fn turn(&self) -> &str {
+        match self {
+            AgentTurnInput::TurnId(turn) => turn,
+            AgentTurnInput::WithMessage { agent_turn, .. }
+            | AgentTurnInput::OnInstance { agent_turn, .. } => agent_turn,
+        }
+    }
+
+    /// The instance it names; `None`: the worker's default.
+    pub fn instance(&self) -> Option<&str> {
+        match self {
+            AgentTurnInput::TurnId(_) => None,
+            AgentTurnInput::WithMessage { instance, .. } => instance.as_deref(),
+            AgentTurnInput::OnInstance { instance, .. } => Some(instance),
+        }
+    }
+
     /// The turn with a message replacing its prompt; without one, the shapes of [`Self::new`].
     pub fn with_message(agent_turn: &str, instance: Option<&str>, message: Option<String>) -> Self {
         match message {

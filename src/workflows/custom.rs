@@ -9,6 +9,7 @@
 
 use super::declared::{self, ContextEngine, DeclaredState, HasDeclaredState};
 use super::definition::{Definition, Step};
+use super::findable;
 use super::input::fail;
 use super::own_token::with_own_token;
 use super::{WorkflowSettings, options, python_json};
@@ -92,9 +93,13 @@ impl CustomWorkflow {
             return declared::run_definition(&engine, &settings, name, definition, input).await;
         }
         let definition = Definition::from_value(&value).map_err(invalid)?;
+        let findable = findable::decide(ctx, &settings);
+        if findable {
+            findable::start(ctx, &definition.name);
+        }
         let mut results = Vec::with_capacity(definition.steps.len());
         for (index, step) in definition.steps.iter().enumerate() {
-            results.push(run_step(ctx, &settings, index, step).await?);
+            results.push(run_step(ctx, &settings, findable, index, step).await?);
         }
         Ok(python_json::dumps(&Summary {
             name: definition.name,
@@ -145,9 +150,11 @@ fn declared_form(
     Ok((name, definition, input))
 }
 
+/// Runs step `step`; an agent turn is listed in `ClawTurns` first if the run is `findable`.
 async fn run_step(
     ctx: &mut WorkflowContext<CustomWorkflow>,
     settings: &WorkflowSettings,
+    findable: bool,
     step: usize,
     definition: &Step,
 ) -> WorkflowResult<StepResult> {
@@ -160,6 +167,10 @@ async fn run_step(
     let token = ctx.cancellation_token();
     match definition {
         Step::AgentTurn { agent_id, instance } => {
+            if findable {
+                let on = instance.as_deref().unwrap_or(&settings.default_instance);
+                findable::add_turn(ctx, agent_id, on);
+            }
             let turn = AgentTurnInput::new(agent_id, instance.as_deref());
             let options = options::agent_turn(settings, agent_id);
             let result = with_own_token(&token, options, |options| {

@@ -121,16 +121,19 @@ impl Definition {
     }
 }
 
-/// A run must fit in Temporal's history: each activity step records up to 6 events, each
-/// delay 5, the run itself 5; the server terminates a run past the limit, midway.
+/// A run must fit in Temporal's history: each activity step records up to 6 events (an agent
+/// turn one more, its search-attribute upsert), each delay 5, the run itself 8 (with the
+/// search attributes' marker, the SDK's `TemporalChangeVersion` upsert and our first); the
+/// server terminates a run past the limit, midway.
 fn check_history_size(steps: &[Step]) -> Result<(), String> {
-    use super::declared::{ACTIVITY_EVENTS, TIMER_EVENTS};
-    let events: u64 = 5 + steps
+    use super::declared::{ACTIVITY_EVENTS, TIMER_EVENTS, TURN_UPSERT_EVENTS};
+    let events: u64 = 8 + steps
         .iter()
         .map(|step| match step {
             Step::Delay { duration, .. } if duration.is_zero() => 0,
             Step::Delay { .. } => TIMER_EVENTS,
-            Step::AgentTurn { .. } | Step::Http { .. } => ACTIVITY_EVENTS,
+            Step::AgentTurn { .. } => ACTIVITY_EVENTS + TURN_UPSERT_EVENTS,
+            Step::Http { .. } => ACTIVITY_EVENTS,
         })
         .sum::<u64>();
     if events > HISTORY_EVENT_LIMIT {

@@ -4,6 +4,7 @@
 mod custom;
 pub mod declared;
 pub mod definition;
+mod findable;
 mod input;
 mod options;
 pub mod own_token;
@@ -33,6 +34,11 @@ pub struct WorkflowSettings {
     /// Turns with their own `timeout`; others use `agent_turn_timeout`.
     pub turn_timeouts: BTreeMap<String, Duration>,
     pub poetry_settle: Duration,
+    /// The instance a run's turns go to when its input names none (`gateway.instance`).
+    pub default_instance: String,
+    /// Whether new runs set `crate::search_attributes`: the worker turns it off when the
+    /// namespace lacks them. Replayed runs follow their history instead.
+    pub search_attributes: bool,
 }
 
 impl WorkflowSettings {
@@ -48,6 +54,8 @@ impl WorkflowSettings {
                 .filter_map(|(id, turn)| Some((id.clone(), turn.timeout?)))
                 .collect(),
             poetry_settle: config.workflows.poetry_research.settle,
+            default_instance: config.gateway.instance.clone(),
+            search_attributes: true,
         }
     }
 }

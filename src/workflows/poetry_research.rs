@@ -1,5 +1,6 @@
 //! `PoetryResearchWorkflow`: execute turn → durable settle → synthesize turn.
 
+use super::findable;
 use super::input::{check_instance, fail};
 use super::own_token::with_own_token;
 use super::{WorkflowSettings, options};
@@ -113,8 +114,13 @@ impl PoetryResearchWorkflow {
         };
         let settle = run.settle.unwrap_or(settings.poetry_settle);
         let instance = run.instance.as_deref();
+        let findable = findable::decide(ctx, &settings);
+        if findable {
+            findable::start(ctx, "PoetryResearchWorkflow");
+        }
         agent_turn(
             ctx,
+            findable,
             "executing",
             AgentTurnInput::new(EXECUTE_TURN, instance),
             &options::agent_turn(&settings, EXECUTE_TURN),
@@ -132,7 +138,7 @@ impl PoetryResearchWorkflow {
 
         let synthesize = options::agent_turn(&settings, SYNTHESIZE_TURN);
         let turn = AgentTurnInput::new(SYNTHESIZE_TURN, instance);
-        agent_turn(ctx, "synthesizing", turn, &synthesize).await?;
+        agent_turn(ctx, findable, "synthesizing", turn, &synthesize).await?;
 
         set_phase(ctx, "done".into());
         Ok(RESULT.to_owned())
@@ -146,14 +152,21 @@ impl PoetryResearchWorkflow {
     }
 }
 
-/// Runs one agent turn under `phase`; a failure leaves `failed while <phase>` for the query.
+/// Runs one agent turn under `phase` (listed in `ClawTurns` first if the run is `findable`);
+/// a failure leaves `failed while <phase>` for the query.
 async fn agent_turn(
     ctx: &mut WorkflowContext<PoetryResearchWorkflow>,
+    findable: bool,
     phase: &str,
     turn: AgentTurnInput,
     options: &ActivityOptions,
 ) -> WorkflowResult<String> {
     set_phase(ctx, phase.to_owned());
+    if findable {
+        let settings = ctx.state(|s| s.settings.clone());
+        let instance = turn.instance().unwrap_or(&settings.default_instance);
+        findable::add_turn(ctx, turn.turn(), instance);
+    }
     let token = ctx.cancellation_token();
     let result = with_own_token(&token, options.clone(), |options| {
         ctx.execute_activity(Activities::trigger_agent_turn, turn, options)

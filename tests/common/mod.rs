@@ -27,8 +27,9 @@ pub use temporal_server::{TASK_QUEUE, TemporalServer, temporal_bin};
 pub use worker_process::WorkerProcess;
 #[allow(unused_imports)]
 pub use workflow::{
-    Failed, RetryState, cancel_and_close, event_types, in_order, start_workflow,
-    start_workflow_raw, wait_for_event, workflow_failure, workflow_result,
+    Failed, RetryState, cancel_and_close, event_types, in_order, search_attributes, start_workflow,
+    start_workflow_raw, visible, wait_for_event, wait_until_visible, workflow_failure,
+    workflow_result,
 };
 
 use std::path::PathBuf;
@@ -57,8 +58,19 @@ impl Setup {
         Setup::in_dir(tmpfs_dir()).await
     }
 
+    /// Like `new`, on a server without the custom search attributes (an external cluster's).
+    pub async fn without_search_attributes() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let server = TemporalServer::start_without_search_attributes(dir.path()).await;
+        Setup::with_server(dir, server).await
+    }
+
     async fn in_dir(dir: tempfile::TempDir) -> Setup {
         let server = TemporalServer::start(dir.path()).await;
+        Setup::with_server(dir, server).await
+    }
+
+    async fn with_server(dir: tempfile::TempDir, server: TemporalServer) -> Setup {
         let gateway = fake_http::FakeHttp::start().await;
         Setup {
             dir,

@@ -8,6 +8,7 @@ use super::process::{append_to, free_port, free_ports};
 use clawfactory_temporal::config::{ServerConfig, TemporalConfig};
 use clawfactory_temporal::server::ServerSpec;
 use clawfactory_temporal::temporal_client;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -42,6 +43,8 @@ pub struct TemporalServer {
     started: bool,
     /// Flags after the appliance's own (a later `--dynamic-config-value` of a key wins).
     extra_args: Vec<String>,
+    /// Off: an external cluster's namespace, where nobody registered the attributes.
+    search_attributes: bool,
 }
 
 impl TemporalServer {
@@ -58,6 +61,22 @@ impl TemporalServer {
             log: dir.join("temporal-server.log"),
             started: false,
             extra_args,
+            search_attributes: true,
+        };
+        server.restart().await;
+        server
+    }
+
+    /// Without the appliance's custom search attributes registered.
+    pub async fn start_without_search_attributes(dir: &Path) -> TemporalServer {
+        let mut server = TemporalServer {
+            grpc_port: free_port(),
+            db_file: dir.join("temporal.db"),
+            child: None,
+            log: dir.join("temporal-server.log"),
+            started: false,
+            extra_args: Vec::new(),
+            search_attributes: false,
         };
         server.restart().await;
         server
@@ -111,8 +130,12 @@ impl TemporalServer {
             },
             namespace: "default".into(),
         };
+        let mut args = spec.args();
+        if !self.search_attributes {
+            args = without_search_attributes(args);
+        }
         let mut child = Command::new(temporal_bin())
-            .args(spec.args())
+            .args(args)
             .args(&self.extra_args)
             .arg("--headless")
             .stdout(log.try_clone().unwrap())
@@ -159,6 +182,20 @@ impl TemporalServer {
             .await
             .unwrap()
     }
+}
+
+/// `args` without any `--search-attribute NAME=TYPE`.
+fn without_search_attributes(args: Vec<OsString>) -> Vec<OsString> {
+    let mut kept = Vec::with_capacity(args.len());
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "--search-attribute" {
+            args.next();
+        } else {
+            kept.push(arg);
+        }
+    }
+    kept
 }
 
 impl Drop for TemporalServer {

@@ -8,6 +8,7 @@ use super::temporal_server::TASK_QUEUE;
 use clawfactory_temporal::commands::run::failure_chain;
 use clawfactory_temporal::payload::json_payload;
 use std::time::Duration;
+use temporalio_client::NamespacedClient;
 use temporalio_client::errors::WorkflowGetResultError;
 use temporalio_client::{
     Client, WorkflowCancelOptions, WorkflowFetchHistoryOptions, WorkflowGetResultOptions,
@@ -151,4 +152,77 @@ pub async fn cancel_and_close(client: &Client, workflow_id: &str) -> Vec<String>
 pub fn in_order(events: &[String], first: &str, then: &str) -> bool {
     let at = |name: &str| events.iter().position(|e| e == name);
     matches!((at(first), at(then)), (Some(a), Some(b)) if a < b)
+}
+
+/// The run's search attributes as the server keeps them, each value decoded from JSON.
+pub async fn search_attributes(
+    client: &Client,
+    workflow_id: &str,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    use temporalio_client::grpc::WorkflowService;
+    use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
+    use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeWorkflowExecutionRequest;
+    let described = client
+        .connection()
+        .clone()
+        .describe_workflow_execution(tonic::Request::new(DescribeWorkflowExecutionRequest {
+            namespace: client.namespace(),
+            execution: Some(WorkflowExecution {
+                workflow_id: workflow_id.to_owned(),
+                run_id: String::new(),
+            }),
+        }))
+        .await
+        .expect("describe the run")
+        .into_inner();
+    let fields = described
+        .workflow_execution_info
+        .and_then(|info| info.search_attributes)
+        .map(|attributes| attributes.indexed_fields)
+        .unwrap_or_default();
+    fields
+        .into_iter()
+        .map(|(name, payload)| (name, serde_json::from_slice(&payload.data).unwrap()))
+        .collect()
+}
+
+/// The ids of the runs a visibility query finds, sorted.
+pub async fn visible(client: &Client, query: &str) -> Vec<String> {
+    use temporalio_client::grpc::WorkflowService;
+    use temporalio_common::protos::temporal::api::workflowservice::v1::ListWorkflowExecutionsRequest;
+    let listed = client
+        .connection()
+        .clone()
+        .list_workflow_executions(tonic::Request::new(ListWorkflowExecutionsRequest {
+            namespace: client.namespace(),
+            page_size: 100,
+            query: query.to_owned(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_or_else(|status| panic!("list {query:?}: {status}"))
+        .into_inner();
+    let mut ids: Vec<String> = listed
+        .executions
+        .into_iter()
+        .filter_map(|run| run.execution.map(|e| e.workflow_id))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Waits up to 30 s for `query` to find exactly `ids` (visibility lags behind the runs).
+pub async fn wait_until_visible(client: &Client, query: &str, ids: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = visible(client, query).await;
+        if found == ids {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{query:?} finds {found:?}, not {ids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -21,7 +21,9 @@ mod run;
 mod slots;
 
 pub use facts::Facts;
-pub use plan::{ACTIVITY_EVENTS, HISTORY_EVENT_LIMIT, Plan, STEP_TYPES, TIMER_EVENTS};
+pub use plan::{
+    ACTIVITY_EVENTS, HISTORY_EVENT_LIMIT, Plan, STEP_TYPES, TIMER_EVENTS, TURN_UPSERT_EVENTS,
+};
 pub use resolve::{DeclaredActivities, ResolveRequest, Resolved};
 pub use run::{Decision, Engine, Run};
 pub use slots::{
@@ -53,6 +55,8 @@ pub fn check(config: &Config, instances: &Instances) -> Result<(), String> {
 pub struct DeclaredState {
     pub phase: String,
     decisions: Vec<Decision>,
+    /// Set when the run sets its search attributes: the instance of turns that name none.
+    findable: Option<String>,
 }
 
 impl Default for DeclaredState {
@@ -60,6 +64,7 @@ impl Default for DeclaredState {
         Self {
             phase: "starting".into(),
             decisions: Vec::new(),
+            findable: None,
         }
     }
 }
@@ -163,6 +168,7 @@ async fn run_resolved(
     request: ResolveRequest,
     input: &serde_json::Value,
 ) -> Result<String, WorkflowTermination> {
+    engine.make_findable(settings, &request.workflow);
     engine.set_phase("resolving the definition".into());
     let resolved = engine.resolve(request, resolve_options()).await?;
     // The recorded definition compiled the same way on every replay: compile is pure.

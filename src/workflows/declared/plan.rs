@@ -202,8 +202,12 @@ impl Step {
     }
 }
 
-/// Started, the first workflow task (3), the definition's marker, completed.
-const RUN_EVENTS: u64 = 6;
+/// Started, the first workflow task (3), the definition's marker, the search attributes'
+/// patch marker with the SDK's `TemporalChangeVersion` upsert, our first upsert
+/// (`ClawWorkflow`), completed.
+const RUN_EVENTS: u64 = 9;
+/// The upsert that lists an agent turn in `ClawTurns` before it starts.
+pub const TURN_UPSERT_EVENTS: u64 = 1;
 /// An activity: scheduled, started, closed, and the workflow task it wakes (3).
 pub const ACTIVITY_EVENTS: u64 = 6;
 /// A timer: started, fired, and the workflow task it wakes (3).
@@ -213,7 +217,8 @@ pub const TIMER_EVENTS: u64 = 5;
 /// signal; every further signal sent to the run adds 4 more.
 fn step_events(step: &Step) -> u64 {
     match &step.kind {
-        Kind::AgentTurn { .. } | Kind::Http { .. } => ACTIVITY_EVENTS,
+        Kind::AgentTurn { .. } => ACTIVITY_EVENTS + TURN_UPSERT_EVENTS,
+        Kind::Http { .. } => ACTIVITY_EVENTS,
         Kind::Delay { duration, .. } if duration.is_zero() => 0,
         Kind::Delay { .. } => TIMER_EVENTS,
         Kind::Approval { .. } => TIMER_EVENTS + 4,
@@ -733,7 +738,7 @@ timeout = "1h"
         .unwrap();
         assert_eq!(
             plan.history_events(),
-            RUN_EVENTS + ACTIVITY_EVENTS + TIMER_EVENTS + TIMER_EVENTS + 4
+            RUN_EVENTS + ACTIVITY_EVENTS + TURN_UPSERT_EVENTS + TIMER_EVENTS + TIMER_EVENTS + 4
         );
     }
 }

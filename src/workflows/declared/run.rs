@@ -63,6 +63,10 @@ pub trait Engine {
     ) -> LocalBoxFuture<'static, Result<Option<Decision>, WorkflowTermination>>;
     /// What the `phase` query answers from now on.
     fn set_phase(&self, phase: String);
+    /// Decides, before the run's first command, whether it sets its search attributes
+    /// (`crate::workflows::findable`); if so names its workflow, and each agent turn lists
+    /// itself from then on. Engines without a server have none to set.
+    fn make_findable(&self, _settings: &WorkflowSettings, _workflow: &str) {}
     fn workflow_time(&self) -> Option<SystemTime>;
 }
 

@@ -20,6 +20,7 @@ use super::run::{Decision, Engine};
 use super::{DeclaredState, HasDeclaredState};
 use crate::workflow_types::MAX_DECLARED;
 use crate::workflows::WorkflowSettings;
+use crate::workflows::findable;
 use crate::workflows::own_token::with_own_token;
 use futures::FutureExt;
 use futures::future::LocalBoxFuture;
@@ -337,6 +338,10 @@ impl<W: HasDeclaredState + WorkflowImplementation + 'static> Engine for ContextE
         input: crate::activities::AgentTurnInput,
         options: ActivityOptions,
     ) -> LocalBoxFuture<'static, Result<String, ActivityExecutionError>> {
+        // Now, not in the future: the upsert is ordered before the activity it announces.
+        if let Some(default) = self.0.state(|w| w.declared().findable.clone()) {
+            findable::add_turn(&self.0, input.turn(), input.instance().unwrap_or(&default));
+        }
         let ctx = self.0.clone();
         async move {
             let turn = crate::activities::Activities::trigger_agent_turn;
@@ -418,6 +423,15 @@ impl<W: HasDeclaredState + WorkflowImplementation + 'static> Engine for ContextE
 
     fn set_phase(&self, phase: String) {
         self.0.state_mut(|w| w.declared_mut().phase = phase);
+    }
+
+    fn make_findable(&self, settings: &WorkflowSettings, workflow: &str) {
+        if findable::decide(&self.0, settings) {
+            findable::start(&self.0, workflow);
+            let default = settings.default_instance.clone();
+            self.0
+                .state_mut(|w| w.declared_mut().findable = Some(default));
+        }
     }
 
     fn workflow_time(&self) -> Option<SystemTime> {
