@@ -192,9 +192,11 @@ check "the browser renders the workflow list through nginx" \
 browse history "$UI/namespaces/default/workflows/poetry-research-manual/$RUN_ID/history"
 check "the browser renders a run's history: its agent turns and its timer" \
   bash -c "$(declare -f shows); shows history trigger_agent_turn && shows history 'Timer Started'"
-browse filtered "$UI/namespaces/default/workflows?query=WorkflowType%3D%22CustomWorkflow%22"
-check "the browser's list filter shows only the runs it matches" \
-  bash -c "$(declare -f shows); shows filtered killswitched && ! shows filtered poetry-research-manual"
+# A filter on the appliance's own search attribute (registered by its server unit, set by the
+# workflows): PoetryResearch runs ran the synthesize turn; the killswitched CustomWorkflow did not.
+browse filtered "$UI/namespaces/default/workflows?query=ClawTurns%3D%22poetry-research-synthesize%22"
+check "the browser's ClawTurns filter shows only the runs that ran that turn" \
+  bash -c "$(declare -f shows); shows filtered poetry-research-manual && ! shows filtered killswitched"
 # Basic auth on, as docs/debian.md says to turn it on: nothing without the password.
 python3 -W ignore -c 'import crypt; print("ui:" + crypt.crypt("ui-password", crypt.mksalt(crypt.METHOD_SHA512)))' \
   > /etc/nginx/clawfactory-temporal.htpasswd
