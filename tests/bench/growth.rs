@@ -218,33 +218,65 @@ async fn benchmark() {
         started: AtomicU64::new(0),
         completed: AtomicU64::new(0),
     });
-    let mut samples = vec![sample(&db, &counters).await];
+    let steady = Duration::from_secs(steady_secs);
+    let samples = steady_phase(&client, &db, &counters, rate, steady).await;
+    let steady_runs = counters.completed.load(Ordering::Relaxed);
+    let burst = burst_phase(&client, &db, &counters, burst_size).await;
+
+    // One retention later every run is gone: what the file keeps of them.
+    tokio::time::sleep(retention + Duration::from_secs(20)).await;
+    let drained = sample(&db, &counters).await;
+
+    let figures = summarize(&samples, retention, rate, steady_runs, burst, drained);
+    print_table(&samples, &figures);
+    write_samples(&samples);
+    println!("BENCH_JSON {figures}");
+}
+
+/// Runs started at `rate` a second for `duration`, all awaited; the database every
+/// `SAMPLE_EVERY` from the first start to the last result.
+async fn steady_phase(
+    client: &temporalio_client::Client,
+    db: &Path,
+    counters: &Arc<Counters>,
+    rate: f64,
+    duration: Duration,
+) -> Vec<Sample> {
+    let mut samples = vec![sample(db, counters).await];
     let mut runs = Vec::new();
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_sample = SAMPLE_EVERY;
-    let steady = Duration::from_secs(steady_secs);
-    while counters.began.elapsed() < steady {
+    while counters.began.elapsed() < duration {
         ticks.tick().await;
         let id = format!("growth-{}", runs.len());
         runs.push(tokio::spawn(run_one(client.clone(), id, counters.clone())));
         if counters.began.elapsed() >= next_sample {
-            samples.push(sample(&db, &counters).await);
+            samples.push(sample(db, counters).await);
             next_sample += SAMPLE_EVERY;
         }
     }
     for run in runs {
         run.await.unwrap();
     }
-    samples.push(sample(&db, &counters).await);
-    let steady_runs = counters.completed.load(Ordering::Relaxed);
+    samples.push(sample(db, counters).await);
+    samples
+}
 
-    // The burst, and the WAL while it lasts.
-    let burst_began = counters.began.elapsed().as_secs_f64();
+/// `size` runs at once and the WAL's largest size while they last (a sample every 250 ms
+/// sees what a burst does to it; the 5 s of the steady phase would miss a short peak), then
+/// the WAL after 30 s idle and after a checkpoint from outside the server.
+async fn burst_phase(
+    client: &temporalio_client::Client,
+    db: &Path,
+    counters: &Arc<Counters>,
+    size: usize,
+) -> Value {
+    let began = Instant::now();
     let peak_wal = Arc::new(AtomicU64::new(0));
     let watching = Arc::new(AtomicBool::new(true));
     let watcher = tokio::spawn({
-        let (peak_wal, watching, wal) = (peak_wal.clone(), watching.clone(), wal_path(&db));
+        let (peak_wal, watching, wal) = (peak_wal.clone(), watching.clone(), wal_path(db));
         async move {
             while watching.load(Ordering::Relaxed) {
                 peak_wal.fetch_max(file_len(&wal), Ordering::Relaxed);
@@ -252,46 +284,29 @@ async fn benchmark() {
             }
         }
     });
-    futures::stream::iter(0..burst_size)
+    futures::stream::iter(0..size)
         .map(|i| run_one(client.clone(), format!("burst-{i}"), counters.clone()))
         .buffer_unordered(BURST_CONCURRENCY)
         .collect::<Vec<()>>()
         .await;
     watching.store(false, Ordering::Relaxed);
     watcher.await.unwrap();
-    let burst_wall = counters.began.elapsed().as_secs_f64() - burst_began;
-    let after_burst = sample(&db, &counters).await;
+    let wall = began.elapsed().as_secs_f64();
+    let after = sample(db, counters).await;
     tokio::time::sleep(Duration::from_secs(30)).await;
-    let idle = sample(&db, &counters).await;
-    let path = db.clone();
-    let checkpoint = tokio::task::spawn_blocking(move || checkpoint_truncate(&path))
+    let idle = sample(db, counters).await;
+    let path = db.to_owned();
+    let (busy, log, checkpointed) = tokio::task::spawn_blocking(move || checkpoint_truncate(&path))
         .await
         .unwrap()
         .expect("checkpoint");
-    let checkpointed = sample(&db, &counters).await;
-
-    // One retention later every run is gone: what the file keeps of them.
-    tokio::time::sleep(retention + Duration::from_secs(20)).await;
-    let drained = sample(&db, &counters).await;
-
-    let figures = summarize(
-        &samples,
-        retention,
-        rate,
-        steady_runs,
-        json!({
-            "runs": burst_size, "wall_s": burst_wall,
-            "peak_wal_bytes": peak_wal.load(Ordering::Relaxed),
-            "after": after_burst, "after_30s_idle": idle,
-            "checkpoint_truncate": {"busy": checkpoint.0, "log_frames": checkpoint.1,
-                                    "checkpointed_frames": checkpoint.2},
-            "after_checkpoint": checkpointed,
-        }),
-        drained,
-    );
-    print_table(&samples, &figures);
-    write_samples(&samples);
-    println!("BENCH_JSON {figures}");
+    json!({
+        "runs": size, "wall_s": wall,
+        "peak_wal_bytes": peak_wal.load(Ordering::Relaxed),
+        "after": after, "after_30s_idle": idle,
+        "checkpoint_truncate": {"busy": busy, "log_frames": log, "checkpointed_frames": checkpointed},
+        "after_checkpoint": sample(db, counters).await,
+    })
 }
 
 /// The steady window: from one retention plus a minute after the start (the first deletions
