@@ -11,6 +11,9 @@
 //! - `scale::` — 100, 1 000 and 5 000 runs open at once in their settle: worker memory and CPU
 //!   while they wait, the database's size, a worker and a server restart, and how soon every
 //!   run resumes when its timer fires.
+//! - `growth::` — the database and its WAL under a retention of minutes: disk per retained
+//!   run at steady state, whether deleted runs' pages are reused, the WAL under a burst and
+//!   after a checkpoint (database on disk under `target/bench/growth`).
 //! - `queue_floor::` — how long the dev server keeps a workflow task in its queue when a
 //!   poll is already waiting, measured with raw gRPC calls and no SDK worker at all.
 //! - `evictions::` — what each run evicted from the worker's cache mid-wait leaves behind:
@@ -28,6 +31,7 @@ mod common;
 
 mod burst;
 mod evictions;
+mod growth;
 mod harness;
 mod history;
 mod plot;
