@@ -54,6 +54,19 @@ impl TemporalServer {
 
     /// Started with these flags after the appliance's own.
     pub async fn start_with(dir: &Path, extra_args: Vec<String>) -> TemporalServer {
+        TemporalServer::start_configured(dir, extra_args, true).await
+    }
+
+    /// Without the appliance's custom search attributes registered.
+    pub async fn start_without_search_attributes(dir: &Path) -> TemporalServer {
+        TemporalServer::start_configured(dir, Vec::new(), false).await
+    }
+
+    async fn start_configured(
+        dir: &Path,
+        extra_args: Vec<String>,
+        search_attributes: bool,
+    ) -> TemporalServer {
         let mut server = TemporalServer {
             grpc_port: free_port(),
             db_file: dir.join("temporal.db"),
@@ -61,22 +74,7 @@ impl TemporalServer {
             log: dir.join("temporal-server.log"),
             started: false,
             extra_args,
-            search_attributes: true,
-        };
-        server.restart().await;
-        server
-    }
-
-    /// Without the appliance's custom search attributes registered.
-    pub async fn start_without_search_attributes(dir: &Path) -> TemporalServer {
-        let mut server = TemporalServer {
-            grpc_port: free_port(),
-            db_file: dir.join("temporal.db"),
-            child: None,
-            log: dir.join("temporal-server.log"),
-            started: false,
-            extra_args: Vec::new(),
-            search_attributes: false,
+            search_attributes,
         };
         server.restart().await;
         server
