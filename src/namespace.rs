@@ -4,32 +4,29 @@
 //! Sunday; the appliance's server applies `server.retention` at every start instead.
 //! `check-config` reads it back from any cluster, and never changes an external one.
 
-use crate::config::TemporalConfig;
 use crate::duration;
-use crate::temporal_client::connection_options;
 use anyhow::{Context, Result, anyhow};
 use std::time::Duration;
-use temporalio_client::Connection;
 use temporalio_client::grpc::WorkflowService;
+use temporalio_client::{Client, Connection};
 use temporalio_common::protos::temporal::api::namespace::v1::NamespaceConfig;
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
     DescribeNamespaceRequest, UpdateNamespaceRequest,
 };
 
 /// The namespace's retention as the server reports it.
-pub async fn retention(temporal: &TemporalConfig) -> Result<Duration> {
-    let mut connection = connect(temporal).await?;
-    current_retention(&mut connection, &temporal.namespace).await
+pub async fn retention(client: &Client, namespace: &str) -> Result<Duration> {
+    current_retention(&mut client.connection().clone(), namespace).await
 }
 
 /// Sets the namespace's retention unless it already is `wanted`; returns the value it
 /// replaced, `None` when nothing changed (every start after the first).
 pub async fn apply_retention(
-    temporal: &TemporalConfig,
+    client: &Client,
+    namespace: &str,
     wanted: Duration,
 ) -> Result<Option<Duration>> {
-    let mut connection = connect(temporal).await?;
-    let namespace = &temporal.namespace;
+    let mut connection = client.connection().clone();
     let current = current_retention(&mut connection, namespace).await?;
     if current == wanted {
         return Ok(None);
@@ -43,7 +40,7 @@ pub async fn apply_retention(
     // Only the fields set in `config` change; the namespace's other settings stay.
     connection
         .update_namespace(tonic::Request::new(UpdateNamespaceRequest {
-            namespace: namespace.clone(),
+            namespace: namespace.to_owned(),
             config: Some(NamespaceConfig {
                 workflow_execution_retention_ttl: Some(ttl),
                 ..Default::default()
@@ -59,12 +56,6 @@ pub async fn apply_retention(
             )
         })?;
     Ok(Some(current))
-}
-
-async fn connect(temporal: &TemporalConfig) -> Result<Connection> {
-    Connection::connect(connection_options(temporal)?)
-        .await
-        .map_err(|err| anyhow!("cannot connect to Temporal at {}: {err}", temporal.url()))
 }
 
 async fn current_retention(connection: &mut Connection, namespace: &str) -> Result<Duration> {

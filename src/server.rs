@@ -136,19 +136,19 @@ fn python_scripts_dir() -> Option<PathBuf> {
 /// Sets the namespace's retention to `server.retention`. A failure is logged, not fatal: the
 /// server still keeps runs (for the retention it had), and refusing to serve would stop every
 /// workflow over a setting.
-async fn apply_retention(temporal: &TemporalConfig, retention: Duration) {
+async fn apply_retention(client: &Client, namespace: &str, retention: Duration) {
     let wanted = crate::duration::format(retention);
-    match namespace::apply_retention(temporal, retention).await {
+    match namespace::apply_retention(client, namespace, retention).await {
         Ok(Some(was)) => tracing::info!(
-            namespace = %temporal.namespace,
+            %namespace,
             "closed runs are now kept for {wanted} (server.retention; was {})",
             crate::duration::format(was)
         ),
         Ok(None) => {
-            tracing::debug!(namespace = %temporal.namespace, "closed runs are kept for {wanted}")
+            tracing::debug!(%namespace, "closed runs are kept for {wanted}")
         }
         Err(err) => tracing::error!(
-            namespace = %temporal.namespace,
+            %namespace,
             "server.retention = {wanted} not applied, closed runs may be deleted sooner: {err:#}"
         ),
     }
@@ -211,8 +211,9 @@ impl RunningServer {
         };
         match ready {
             Some(ready) => {
-                register_search_attributes(&ready?, &spec.namespace).await;
-                apply_retention(temporal, spec.server.retention).await;
+                let client = ready?;
+                register_search_attributes(&client, &spec.namespace).await;
+                apply_retention(&client, &spec.namespace, spec.server.retention).await;
                 Ok(Some(server))
             }
             None => {

@@ -233,7 +233,10 @@ async fn the_server_sets_the_namespaces_retention_at_every_start_and_check_confi
     // The dev server creates the namespace with one day; the first start makes it 90 days.
     let config = retention_config(dir.path(), grpc, "2160h");
     let server = start_server(&config, dir.path());
-    let kept = clawfactory_temporal::namespace::retention(&temporal).await;
+    let client = clawfactory_temporal::temporal_client::connect(&temporal)
+        .await
+        .unwrap();
+    let kept = clawfactory_temporal::namespace::retention(&client, "default").await;
     assert_eq!(kept.unwrap(), 90 * day);
     let (code, text) = check_config(&config);
     assert_eq!(code, 0, "{text}");
@@ -251,7 +254,10 @@ async fn the_server_sets_the_namespaces_retention_at_every_start_and_check_confi
         "a stopped server is reported, not an error: {text}"
     );
     let server = start_server(&config, dir.path());
-    let kept = clawfactory_temporal::namespace::retention(&temporal).await;
+    let client = clawfactory_temporal::temporal_client::connect(&temporal)
+        .await
+        .unwrap();
+    let kept = clawfactory_temporal::namespace::retention(&client, "default").await;
     assert_eq!(kept.unwrap(), 2 * day);
     stop_server(server);
 

@@ -39,7 +39,11 @@ async fn retention_line(config: &Config) -> String {
     const WAIT: Duration = Duration::from_secs(5);
     let namespace = &config.temporal.namespace;
     let wanted = duration::format(config.server.retention);
-    match tokio::time::timeout(WAIT, crate::namespace::retention(&config.temporal)).await {
+    let read = async {
+        let client = crate::temporal_client::connect(&config.temporal).await?;
+        crate::namespace::retention(&client, namespace).await
+    };
+    match tokio::time::timeout(WAIT, read).await {
         Ok(Ok(current)) if current == config.server.retention => {
             format!("# namespace {namespace}: closed runs are kept for {wanted}")
         }

@@ -203,7 +203,7 @@ async fn benchmark() {
         .flat_map(|v| ["--dynamic-config-value".to_owned(), (*v).to_owned()])
         .collect();
     let server = TemporalServer::start_with(&dir, extra).await;
-    namespace::apply_retention(&server.temporal_config(), retention)
+    namespace::apply_retention(&server.client().await, "default", retention)
         .await
         .expect("set the namespace's retention");
     let (gateway_port, _) = fast_gateway().await;
