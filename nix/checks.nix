@@ -15,25 +15,28 @@ in
 
   clippy = craneLib.cargoClippy (commonArgs // {
     inherit cargoArtifacts;
-    cargoClippyExtraArgs = "--all-targets -- --deny warnings";
+    # Every target: `--all-targets` leaves out the heavy runs (`test = false`), `--test '*'` not.
+    cargoClippyExtraArgs = "--lib --bins --test '*' -- --deny warnings";
   });
 
   fmt = craneLib.cargoFmt { inherit (crate) src; };
 
   # The end-to-end tests start real `temporal server start-dev` processes on loopback (the
-  # build sandbox has a loopback interface); tests/units.rs runs systemd-analyze. Both tools
+  # build sandbox has a loopback interface); tests/it/operations/units.rs runs systemd-analyze. Both tools
   # are inputs of this derivation only, so the dependency cache does not depend on them.
   tests = craneLib.cargoNextest (commonArgs // {
     inherit cargoArtifacts;
     nativeCheckInputs = [ pkgs.temporal-cli pkgs.systemd ];
+    # Every test target, the heavy runs (`test = false` in Cargo.toml) included, as in CI.
+    cargoNextestExtraArgs = "--lib --bins --test '*'";
     TEMPORAL_BIN = lib.getExe pkgs.temporal-cli;
-    # tests/real_gateway.rs needs the real OpenClaw gateway, installed from the npm registry;
+    # tests/openclaw/real.rs needs the real OpenClaw gateway, installed from the npm registry;
     # the sandbox has no network, so those tests print this reason and pass without running.
     # CI (.ci/run) installs it and runs them.
     CLAWFACTORY_SKIP_REAL_GATEWAY = "the Nix build sandbox has no network to install Node 24 and openclaw@2026.9.6 from the npm registry (CI runs these tests)";
     preCheck = ''
       export HOME="$(mktemp -d)"
-      echo "tests/real_gateway.rs: SKIPPED inside the Nix sandbox: $CLAWFACTORY_SKIP_REAL_GATEWAY"
+      echo "tests/openclaw/real.rs: SKIPPED inside the Nix sandbox: $CLAWFACTORY_SKIP_REAL_GATEWAY"
     '';
   });
 

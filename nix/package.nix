@@ -14,13 +14,13 @@ let
     inherit root;
     fileset = lib.fileset.unions [
       (craneLib.fileset.commonCargoSources root)
-      # The unit files and the nginx site: postInstall installs them; tests/units.rs reads them.
+      # The unit files and the nginx site: postInstall installs them; tests/it/operations/units.rs reads them.
       ./systemd
       ./nginx
       # The failure catalogue's table: src/failure.rs's unit test include_str!s it to hold the
       # catalogue and the docs to each other (a compile error without it).
       ../docs/failures.md
-      # Recorded workflow histories that tests/replay.rs replays against today's workflow code.
+      # Recorded workflow histories that tests/it/workflows/replay.rs replays against today's workflow code.
       ../tests/histories
     ];
   };

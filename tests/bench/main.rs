@@ -20,15 +20,21 @@
 //!   RssAnon per eviction for each kind of waiting run, with and without the own tokens of
 //!   `src/workflows/own_token.rs`. Its two tests that are not ignored (about 10 s, a dev server
 //!   each) fail the day the SDK changes what that module works around.
+//! - `backup::` — backup time and size for 10 000 completed runs, and the latency of a run
+//!   started while backups run back to back (the debug binary, like the tests).
 //! - `plot::` — renders the scale curve (`target/bench/scale.jsonl`) to `docs/benchmark-scale.png`.
 //!
 //! Each starts its own Temporal dev server (database on tmpfs, so the disk's fsync latency does
 //! not set the pace) and, except `queue_floor`, a fast fake gateway and the dist-profile worker
 //! binary (`target/dist/clawfactory-temporal`, or `BENCH_WORKER=/path/to/binary`).
 
+// This target uses a part of the shared harness, and rustc judges unused code one target
+// at a time: `it` and `openclaw` use the rest, and have no such allowance.
+#[allow(dead_code, unused_imports)]
 #[path = "../common/mod.rs"]
 mod common;
 
+mod backup;
 mod burst;
 mod evictions;
 mod growth;

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Debug, Clone)]
@@ -340,47 +340,15 @@ pub async fn write_reply(stream: &mut TcpStream, reply: &Reply) -> Sent {
     sent
 }
 
-pub async fn read_request(stream: &mut TcpStream) -> Option<Recorded> {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(pos) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos + 4;
-        }
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-    };
-    let at = Instant::now();
-    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next()?.split(' ');
-    let method = request_line.next()?.to_owned();
-    let target = request_line.next()?.to_owned();
-    let headers: HashMap<String, String> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let length: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    while buffer.len() < head_end + length {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-    }
-    let body = String::from_utf8_lossy(&buffer[head_end..head_end + length]).into_owned();
+/// The next request on `stream`, recorded.
+pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Recorded> {
+    let request = super::http1::read_request(stream).await?;
     Some(Recorded {
-        method,
-        target,
-        headers,
-        body,
-        at,
+        method: request.method,
+        target: request.target,
+        headers: request.headers,
+        body: String::from_utf8_lossy(&request.body).into_owned(),
+        at: request.head_at,
     })
 }
 

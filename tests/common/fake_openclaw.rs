@@ -9,7 +9,7 @@
 //! Tests script what each new run does (how long, how it ends), admission failures, and
 //! connections cut mid-wait, and read back every request and every run.
 
-use super::fake_http::{Recorded, Reply, accept_forever, read_request, write_reply};
+use crate::common::fake_http::{Recorded, Reply, accept_forever, read_request, write_reply};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -51,10 +51,8 @@ impl Outcome {
 /// A started run, as the test reads it back.
 #[derive(Debug, Clone)]
 pub struct Run {
-    pub run_id: String,
     pub idempotency_key: Option<String>,
     pub body: Value,
-    pub via: &'static str,
 }
 
 struct Entry {
@@ -221,7 +219,7 @@ impl FakeOpenClaw {
             .or(request.header("x-openclaw-idempotency-key"))
             .map(str::to_owned)
             .or_else(|| body["idempotencyKey"].as_str().map(str::to_owned));
-        let entry = self.run_for(key, &body, "hooks");
+        let entry = self.run_for(key, &body);
         if body["waitForCompletion"] != Value::Bool(true) {
             return Some(Reply::json(200, json!({"ok": true, "runId": entry.run_id})));
         }
@@ -256,7 +254,7 @@ impl FakeOpenClaw {
     }
 
     /// The existing run for (key, dispatch payload), or a new one.
-    fn run_for(&self, key: Option<String>, body: &Value, via: &'static str) -> Arc<Entry> {
+    fn run_for(&self, key: Option<String>, body: &Value) -> Arc<Entry> {
         let mut dispatch = body.clone();
         if let Some(fields) = dispatch.as_object_mut() {
             fields.remove("waitForCompletion");
@@ -275,10 +273,8 @@ impl FakeOpenClaw {
             let _ = finish.send(Some(outcome.status));
         });
         state.runs.push(Run {
-            run_id: run_id.clone(),
             idempotency_key: key,
             body: body.clone(),
-            via,
         });
         let entry = Arc::new(Entry { run_id, done });
         if let Some(replay_key) = replay_key {
@@ -336,7 +332,7 @@ impl FakeOpenClaw {
             return invalid("Missing user message in `messages`.".into());
         };
         // No idempotency on this endpoint: every request is a new run.
-        let entry = self.run_for(None, &body, "chat");
+        let entry = self.run_for(None, &body);
         let mut done = entry.done.clone();
         let status = done.wait_for(Option::is_some).await.unwrap().unwrap();
         if status != "ok" {

@@ -1,35 +1,25 @@
 //! Test harness: a REAL `temporal server start-dev` per test, the real worker binary, and a
 //! loopback fake HTTP server (gateway / weather / generic endpoints) that records every
 //! request and answers from a script.
-#![allow(dead_code)]
 
 pub mod fake_http;
-pub mod fake_openclaw;
-pub mod header_sniffer;
-pub mod real_openclaw;
-pub mod tls_proxy;
+pub mod http1;
 
 // One file per concern; the names tests use are re-exported here (`common::Setup`, ...).
-// Each test binary uses only some of them, hence `allow(unused_imports)` on the re-exports.
 mod config_file;
 mod process;
 mod temporal_server;
 mod worker_process;
 mod workflow;
 
-#[allow(unused_imports)]
 pub use config_file::{ConfigFile, schedule, turn};
-#[allow(unused_imports)]
 pub use process::{BIN, ChildGuard, NotifySocket, cli, free_port, wait_until};
-#[allow(unused_imports)]
 pub use temporal_server::{TASK_QUEUE, TemporalServer, temporal_bin};
-#[allow(unused_imports)]
 pub use worker_process::WorkerProcess;
-#[allow(unused_imports)]
 pub use workflow::{
     Failed, RetryState, cancel_and_close, event_types, in_order, search_attributes, start_workflow,
-    start_workflow_raw, visible, wait_for_event, wait_until_visible, workflow_failure,
-    workflow_result,
+    start_workflow_raw, start_zero_settle_runs, wait_for_event, wait_until_visible,
+    workflow_failure, workflow_result,
 };
 
 use std::path::PathBuf;
@@ -81,27 +71,6 @@ impl Setup {
 
     pub fn config(&self) -> ConfigFile {
         ConfigFile::new(self.dir.path(), &self.server, &self.gateway.url())
-    }
-
-    /// A worker config speaking `api` to an OpenClaw gateway at `url`, with both of its tokens
-    /// written to files the config names (they are different secrets).
-    pub fn openclaw_config(
-        &self,
-        api: clawfactory_temporal::config::GatewayApi,
-        url: String,
-        hooks_token: &str,
-        gateway_token: &str,
-    ) -> ConfigFile {
-        let hooks = self.path("hooks-token");
-        let gateway = self.path("gateway-token");
-        std::fs::write(&hooks, format!("{hooks_token}\n")).unwrap();
-        std::fs::write(&gateway, format!("{gateway_token}\n")).unwrap();
-        let mut config = self.config();
-        config.gateway.api = Some(api);
-        config.gateway.url = url;
-        config.gateway.token_file = Some(gateway);
-        config.gateway.hooks_token_file = Some(hooks);
-        config
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

@@ -135,6 +135,7 @@ impl Drop for ChildGuard {
 
 /// A NOTIFY_SOCKET the test owns: what a service would tell systemd arrives here.
 pub struct NotifySocket {
+    #[allow(dead_code, reason = "read by the benchmarks, not by every target")]
     pub path: PathBuf,
     socket: std::os::unix::net::UnixDatagram,
     /// Every message so far, in order.

@@ -163,6 +163,7 @@ impl TemporalServer {
     }
 
     /// The server process, while it runs.
+    #[allow(dead_code, reason = "read by the benchmarks, not by every target")]
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }

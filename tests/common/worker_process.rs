@@ -65,6 +65,7 @@ impl WorkerProcess {
         count_ready(&self.log)
     }
 
+    #[allow(dead_code, reason = "read by the heavy runs, not by every target")]
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("worker running").id()
     }

@@ -7,6 +7,7 @@
 use super::temporal_server::TASK_QUEUE;
 use clawfactory_temporal::commands::run::failure_chain;
 use clawfactory_temporal::payload::json_payload;
+use serde_json::json;
 use std::time::Duration;
 use temporalio_client::NamespacedClient;
 use temporalio_client::errors::WorkflowGetResultError;
@@ -225,4 +226,17 @@ pub async fn wait_until_visible(client: &Client, query: &str, ids: &[&str]) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Starts `ids` as zero-settle `PoetryResearchWorkflow` runs, all at once.
+pub async fn start_zero_settle_runs(client: &Client, ids: &[String]) {
+    futures::future::join_all(ids.iter().map(|id| {
+        start_workflow(
+            client,
+            "PoetryResearchWorkflow",
+            Some(json!({"settle": "0s"})),
+            id,
+        )
+    }))
+    .await;
 }

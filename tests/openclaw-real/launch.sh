@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts the real OpenClaw gateway for tests/common/real_openclaw.rs, which sets every variable
+# Starts the real OpenClaw gateway for tests/openclaw/harness.rs, which sets every variable
 # below and, as root, runs this script as PID 1 of private network, PID and mount namespaces
 # (`unshare --net --pid --mount --fork --kill-child`): the namespace's only interface is `lo`,
 # so nothing the gateway does can leave the machine, and when the gateway exits every process

@@ -1,7 +1,7 @@
 //! Durable execution: runs survive a SIGKILLed worker and a restarted server, and a worker
 //! asked to stop lets go of in-flight work promptly.
 
-mod common;
+use crate::common;
 
 use clawfactory_temporal::workflows::PoetryResearchWorkflow;
 use common::fake_http::Reply;

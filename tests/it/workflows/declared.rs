@@ -3,7 +3,7 @@
 //! URLs of http steps. Each test starts runs BY NAME, as the UI, the `temporal` CLI and
 //! schedules do.
 
-mod common;
+use crate::common;
 
 use clawfactory_temporal::config::{Config, Declared, GatewayApi};
 use clawfactory_temporal::payload::json_payload;

@@ -7,7 +7,7 @@
 //! change keeps them replaying by branching on `ctx.patched("<change-id>")`; new histories are
 //! added by re-running the recorder — see docs/versioning.md.
 
-mod common;
+use crate::common;
 
 use clawfactory_temporal::config::Config;
 use clawfactory_temporal::payload::json_payload;
@@ -239,7 +239,7 @@ async fn a_history_the_code_would_not_produce_fails_replay() {
 
 /// Records the histories replayed above from a real server and the real worker. Run it when
 /// a workflow gains a new shape worth guarding:
-/// `cargo test --test replay -- --ignored record_histories`.
+/// `cargo test --test it -- --ignored workflows::replay::record_histories`.
 #[tokio::test]
 #[ignore = "records tests/histories from a real run; not a check"]
 async fn record_histories() {
@@ -364,7 +364,7 @@ async fn record_histories() {
 }
 
 /// Records the declared workflow's history (the others stay as recorded from older code):
-/// `cargo test --test replay -- --ignored record_declared_history`.
+/// `cargo test --test it -- --ignored workflows::replay::record_declared_history`.
 #[tokio::test]
 #[ignore = "records tests/histories from a real run; not a check"]
 async fn record_declared_history() {
@@ -374,7 +374,7 @@ async fn record_declared_history() {
 
 /// Records runs that set the search attributes (`ClawWorkflow`, `ClawTurns`, `ClawInstance`;
 /// patch `clawfactory-search-attributes`), beside the older histories that do not:
-/// `cargo test --test replay -- --ignored record_findable_histories`.
+/// `cargo test --test it -- --ignored workflows::replay::record_findable_histories`.
 #[tokio::test]
 #[ignore = "records tests/histories from a real run; not a check"]
 async fn record_findable_histories() {

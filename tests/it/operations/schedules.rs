@@ -1,7 +1,7 @@
 //! `schedules apply` against a real server: idempotent, updates only what changed, prunes
 //! only its own, validates everything before touching anything.
 
-mod common;
+use crate::common;
 
 use clawfactory_temporal::schedules::is_managed;
 use common::{Setup, cli, search_attributes, wait_until, wait_until_visible, workflow_result};

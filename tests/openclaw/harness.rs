@@ -1,5 +1,5 @@
 //! The REAL OpenClaw gateway (`openclaw@2026.9.6` on Node 24, installed by
-//! `tests/openclaw-real/install.sh`) for the tests in `tests/real_gateway.rs`, with:
+//! `tests/openclaw-real/install.sh`) for the tests in `tests/openclaw/real.rs`, with:
 //! - a scripted OpenAI-compatible model stub ([`ModelStub`]: reply text, delay, failure, hold
 //!   until released) as the gateway's only model provider;
 //! - a "front door" on 127.0.0.1 that the worker and the tests talk to;
@@ -16,7 +16,9 @@
 //! network, and neither the install script nor an install in its source set) the tests skip
 //! instead, printing the reason, whatever the machine has installed.
 
-use super::fake_http::{Recorded, read_request};
+use crate::common::fake_http::{Recorded, read_request};
+use crate::common::{self, http1, wait_until};
+use crate::fake_openclaw::FakeOpenClaw;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -26,6 +28,22 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+/// The gateway's three HTTP endpoints the worker calls.
+pub const HOOKS: &str = "/hooks/agent";
+pub const CHAT: &str = "/v1/chat/completions";
+pub const ADMIN: &str = "/api/v1/admin/rpc";
+
+/// The shared real gateway, or return from the test (skipped, the reason printed).
+macro_rules! real_gateway {
+    ($test:expr) => {
+        match crate::harness::shared($test).await {
+            Some(gateway) => gateway,
+            None => return,
+        }
+    };
+}
+pub(crate) use real_gateway;
 
 pub const OPENCLAW_VERSION: &str = "2026.9.6";
 pub const NODE_VERSION: &str = "24.21.0";
@@ -150,8 +168,6 @@ pub enum Turn {
     /// at once (401/403 put the provider in a one-minute cooldown for every later run, 5xx
     /// are retried for 60–90 s).
     Fail(u16),
-    /// Wait, then answer this text.
-    Delay(Duration, String),
     /// Wait until the gate is released, then answer this text.
     Hold(Gate, String),
 }
@@ -159,12 +175,8 @@ pub enum Turn {
 /// One call the gateway made to the model.
 #[derive(Debug, Clone)]
 pub struct ModelCall {
-    pub at: Instant,
-    /// The script whose marker the call carried.
-    pub marker: Option<String>,
     /// The text of the call's user messages.
     pub user_text: String,
-    pub stream: bool,
     pub status: u16,
 }
 
@@ -208,7 +220,13 @@ impl ModelStub {
 
     async fn serve<S: AsyncRead + AsyncWrite + Unpin>(&self, mut stream: S) {
         // Keep-alive: OpenClaw's HTTP client reuses connections.
-        while let Some((method, target, _headers, body)) = read_http_request(&mut stream).await {
+        while let Some(http1::Request {
+            method,
+            target,
+            body,
+            ..
+        }) = http1::read_request(&mut stream).await
+        {
             let (status, content_type, body) = if method == "GET" && target.ends_with("/models") {
                 (
                     200,
@@ -240,29 +258,23 @@ impl ModelStub {
         let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let user_text = user_text(&request);
         let stream = request["stream"] == Value::Bool(true);
-        let (marker, turn) = {
+        let turn = {
             let mut state = self.state.lock().unwrap();
             let found = state
                 .scripts
                 .iter_mut()
                 .find(|(marker, _)| user_text.contains(marker.as_str()));
             match found {
-                Some((marker, queue)) => (
-                    Some(marker.clone()),
-                    queue
-                        .pop_front()
-                        .unwrap_or_else(|| Turn::Reply(DEFAULT_REPLY.into())),
-                ),
-                None => (None, Turn::Reply(DEFAULT_REPLY.into())),
+                Some((_, queue)) => queue
+                    .pop_front()
+                    .unwrap_or_else(|| Turn::Reply(DEFAULT_REPLY.into())),
+                None => Turn::Reply(DEFAULT_REPLY.into()),
             }
         };
         let index = {
             let mut state = self.state.lock().unwrap();
             state.calls.push(ModelCall {
-                at: Instant::now(),
-                marker,
                 user_text,
-                stream,
                 status: 0,
             });
             state.calls.len() - 1
@@ -270,10 +282,6 @@ impl ModelStub {
         let (status, reply) = match turn {
             Turn::Reply(text) => (200, text),
             Turn::Fail(status) => (status, String::new()),
-            Turn::Delay(delay, text) => {
-                tokio::time::sleep(delay).await;
-                (200, text)
-            }
             Turn::Hold(gate, text) => {
                 gate.wait().await;
                 (200, text)
@@ -342,81 +350,6 @@ fn user_text(request: &Value) -> String {
         text.push('\n');
     }
     text
-}
-
-/// One HTTP/1.1 request: method, target, lower-cased headers, body (Content-Length or chunked).
-async fn read_http_request<S: AsyncRead + Unpin>(
-    stream: &mut S,
-) -> Option<(String, String, HashMap<String, String>, Vec<u8>)> {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    let head_end = loop {
-        if let Some(pos) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos + 4;
-        }
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next()?.split(' ');
-    let method = request_line.next()?.to_owned();
-    let target = request_line.next()?.to_owned();
-    let headers: HashMap<String, String> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let mut rest = buffer[head_end..].to_vec();
-    let chunked = headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        let mut body = Vec::new();
-        loop {
-            let line_end = loop {
-                if let Some(pos) = rest.windows(2).position(|w| w == b"\r\n") {
-                    break pos;
-                }
-                let n = stream.read(&mut chunk).await.ok()?;
-                if n == 0 {
-                    return None;
-                }
-                rest.extend_from_slice(&chunk[..n]);
-            };
-            let size_text = String::from_utf8_lossy(&rest[..line_end]).into_owned();
-            let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-            while rest.len() < line_end + 2 + size + 2 {
-                let n = stream.read(&mut chunk).await.ok()?;
-                if n == 0 {
-                    return None;
-                }
-                rest.extend_from_slice(&chunk[..n]);
-            }
-            body.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
-            rest.drain(..line_end + 2 + size + 2);
-            if size == 0 {
-                break body;
-            }
-        }
-    } else {
-        let length: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        while rest.len() < length {
-            let n = stream.read(&mut chunk).await.ok()?;
-            if n == 0 {
-                return None;
-            }
-            rest.extend_from_slice(&chunk[..n]);
-        }
-        rest.truncate(length);
-        rest
-    };
-    Some((method, target, headers, body))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -706,7 +639,7 @@ fn config(
 }
 
 fn free_port_pair() -> (u16, u16) {
-    (super::free_port(), super::free_port())
+    (common::free_port(), common::free_port())
 }
 
 /// Runs on the gateway's own thread: starts everything, reports, waits for `stop`, stops.
@@ -1137,4 +1070,43 @@ impl Tap {
         let _ = client.write_all(answer.body.as_bytes()).await;
         let _ = client.shutdown().await;
     }
+}
+
+/// A gateway under test, real or fake: where it listens and its two tokens.
+pub struct Target {
+    pub name: &'static str,
+    pub port: u16,
+    pub gateway_token: String,
+    pub hooks_token: String,
+}
+
+impl Target {
+    pub fn real(gateway: &RealOpenClaw) -> Target {
+        Target {
+            name: "real",
+            port: gateway.port,
+            gateway_token: gateway.gateway_token.clone(),
+            hooks_token: gateway.hooks_token.clone(),
+        }
+    }
+
+    pub fn fake(fake: &FakeOpenClaw) -> Target {
+        Target {
+            name: "fake",
+            port: fake.port,
+            gateway_token: fake.gateway_token.clone(),
+            hooks_token: fake.hooks_token.clone(),
+        }
+    }
+}
+
+/// Waits until OpenClaw's log holds `count` hook runs named `name`, and returns them.
+pub async fn hook_runs(gateway: &RealOpenClaw, name: &str, count: usize) -> Vec<HookRun> {
+    wait_until(
+        &format!("{count} hook run(s) named {name} in OpenClaw's log"),
+        Duration::from_secs(20),
+        || gateway.hook_runs_named(name).len() >= count,
+    )
+    .await;
+    gateway.hook_runs_named(name)
 }

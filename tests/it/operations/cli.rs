@@ -1,7 +1,7 @@
 //! The command line as a person uses it: `run`, `check-config`, `dev`, and the promise that
 //! no token ever shows up in anything we print.
 
-mod common;
+use crate::common;
 
 use clawfactory_temporal::config::GatewayApi;
 use common::fake_http::Reply;

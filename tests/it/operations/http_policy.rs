@@ -4,7 +4,7 @@
 //! loopback fake; the "public address is allowed" rule is covered by the unit tests of
 //! `http_policy`, never by a connection.
 
-mod common;
+use crate::common;
 
 use common::fake_http::{FakeHttp, Reply};
 use common::{Failed, RetryState, Setup, start_workflow, workflow_failure, workflow_result};

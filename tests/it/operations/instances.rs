@@ -3,7 +3,7 @@
 //! input; `run --instance` and `[schedules.<id>] instance` target one; and the Prometheus
 //! endpoint counts agent turns by instance and outcome.
 
-mod common;
+use crate::common;
 
 use clawfactory_temporal::config::InstanceConfig;
 use clawfactory_temporal::config::{ScheduleConfig, Schedules};

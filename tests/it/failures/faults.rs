@@ -7,7 +7,7 @@
 //! 200 whose body is shorter than its Content-Length (then close); a 50 MB body; a server that
 //! accepts the connection and never answers.
 
-mod common;
+use crate::common;
 
 use clawfactory_temporal::config::{GatewayApi, TurnConfig};
 use common::fake_http::{FakeHttp, Reply, Wire, single_idempotency_key};

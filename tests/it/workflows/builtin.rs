@@ -1,6 +1,6 @@
 //! Each workflow end to end: real Temporal dev server, real worker binary, fake gateway.
 
-mod common;
+use crate::common;
 
 use clawfactory_temporal::config::GatewayApi;
 use clawfactory_temporal::workflows::PoetryResearchWorkflow;

@@ -3,11 +3,14 @@
 //! refuse (saying why) a wrong CA, a certificate for another name, or a missing client
 //! certificate. And an API key really travels as `authorization: Bearer <key>`.
 
-mod common;
+mod header_sniffer;
+mod proxy;
+
+use crate::common;
+use header_sniffer::HeaderSniffer;
+use proxy::{TestCa, TlsProxy};
 
 use clawfactory_temporal::config::TemporalConfig;
-use common::header_sniffer::HeaderSniffer;
-use common::tls_proxy::{TestCa, TlsProxy};
 use common::{BIN, ChildGuard, Setup, WorkerProcess, cli, wait_until};
 use std::path::Path;
 use std::time::Duration;

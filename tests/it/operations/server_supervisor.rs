@@ -2,7 +2,7 @@
 //! only once the frontend answers, the server's own log lines re-emitted with their level,
 //! SIGTERM passed on, the server's exit status as ours.
 
-mod common;
+use crate::common;
 
 use clawfactory_temporal::config::TemporalConfig;
 use clawfactory_temporal::{search_attributes, temporal_client};

@@ -10,7 +10,7 @@
 //!
 //! Bounded: `BURST` runs, each waited for at most 120 s, the worker's start at most 60 s.
 
-mod common;
+use crate::common;
 
 use common::{NotifySocket, Setup, WorkerProcess, start_workflow, workflow_result};
 use futures::StreamExt;

@@ -1,7 +1,7 @@
 //! Scaling out the Temporal way: several worker processes on one task queue share the work,
 //! and losing one mid-run loses no workflow.
 
-mod common;
+use crate::common;
 
 use common::{Setup, WorkerProcess, start_workflow, workflow_result};
 use serde_json::json;

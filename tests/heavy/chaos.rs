@@ -8,13 +8,13 @@
 //! - Soak: 2000 runs through one worker; its RSS and open file descriptors do not grow with
 //!   the number of workflows.
 //!
-//! Both print their figures (`cargo test --test chaos -- --nocapture`). They run one at a
+//! Both print their figures (`cargo test --test heavy -- --nocapture`). They run one at a
 //! time: on a 2-core machine two loads at once would only measure each other.
 
-mod common;
+use crate::common;
 
+use crate::fake_openclaw::{FakeOpenClaw, Outcome};
 use clawfactory_temporal::config::GatewayApi;
-use common::fake_openclaw::{FakeOpenClaw, Outcome};
 use common::{ConfigFile, Setup, workflow_result};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,7 +2,7 @@
 //! no READY before Temporal answers (with STATUS saying why), READY with a status line,
 //! watchdog pings at half of WATCHDOG_USEC, STOPPING on SIGTERM, exit 0.
 
-mod common;
+use crate::common;
 
 use common::{BIN, Setup};
 use std::process::{Command, Stdio};

@@ -3,10 +3,12 @@
 //! every rejection names the field and the value. A small seeded generator of our own keeps
 //! the cases the same on every run (a failure reproduces) and the whole file fast.
 //!
-//! The last test starts every workflow type with hostile inputs on a real dev server: each
-//! must fail typed and non-retryable, never wedge its workflow task.
+//! Two tests run on a real dev server: `hostile_inputs_fail_every_workflow_type_typed_and_at_once`
+//! starts every workflow type with hostile inputs (each must fail typed and non-retryable,
+//! never wedge its workflow task), and the last one runs random declared definitions to an
+//! end (each completes or fails typed).
 
-mod common;
+use crate::common;
 
 use clawfactory_temporal::config::{Config, DeclaredWorkflow, Env, GatewayApi, Instances, Source};
 use clawfactory_temporal::duration;

@@ -1,11 +1,12 @@
 //! Agent turns that really run on OpenClaw: the `hooks-agent` and `chat-completions`
 //! protocols and cron-job resolution, against the faithful loopback fake of the gateway.
 
-mod common;
+use crate::OpenClawSetup;
+use crate::common;
 
+use crate::fake_openclaw::{FakeOpenClaw, Outcome};
 use clawfactory_temporal::config::{GatewayApi, OnSkipped, TurnConfig};
 use common::fake_http::{Reply, single_idempotency_key};
-use common::fake_openclaw::{FakeOpenClaw, Outcome};
 use common::{ConfigFile, Setup, WorkerProcess, start_workflow, workflow_result};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -672,7 +673,7 @@ async fn the_nix_import_evaluates_to_the_same_declaration_as_the_toml_one() {
         .is_err()
     {
         // Uncaptured, so a skip shows in CI's log.
-        common::real_openclaw::report("SKIPPED the Nix import check: no nix-instantiate on PATH");
+        crate::harness::report("SKIPPED the Nix import check: no nix-instantiate on PATH");
         return;
     }
     let world = World::new().await;

@@ -1,7 +1,7 @@
 //! Retry and failure classification: what is retried, how often, how far apart, and which
 //! typed failure a caller sees when it is not.
 
-mod common;
+use crate::common;
 
 use clawfactory_temporal::workflows::PoetryResearchWorkflow;
 use common::fake_http::Reply;
