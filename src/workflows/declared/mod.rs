@@ -4,23 +4,23 @@
 //! per-step retry, timeout and `continue_on_error`, and `on_failure` steps.
 //!
 //! The parts: `expr` (CEL and templates), `plan` (a declaration compiled and checked on its
-//! own), `facts` (the checks against the rest of the config), `resolve` (the recorded lookup
-//! that pins a run to the definition it started with), `run` (the interpreter), `slots`
-//! (one workflow type per name). `docs/declared-workflows.md` is the manual.
+//! own), `config_checks` (the checks against the rest of the config), `resolve` (the
+//! recorded lookup that pins a run to the definition it started with), `run` (the
+//! interpreter), `slots` (one workflow type per name). `docs/declared-workflows.md` is the manual.
 //!
 //! Where the checks run: [`check`] from `main` for every command that loads the config (so
 //! `check-config --offline`, and with it the NixOS build, rejects a bad declaration), the
 //! `resolve` activity when a run starts, and `CustomWorkflow` for a definition in the
 //! declared form.
 
+mod config_checks;
 mod expr;
-mod facts;
 mod plan;
 mod resolve;
 mod run;
 mod slots;
 
-pub use facts::Facts;
+pub use config_checks::Facts;
 pub use plan::{
     ACTIVITY_EVENTS, HISTORY_EVENT_LIMIT, Plan, STEP_TYPES, TIMER_EVENTS, TURN_UPSERT_EVENTS,
 };
