@@ -14,18 +14,16 @@ use super::expr::{Scope, from_json};
 use super::plan::{Kind, OnReject, OnTimeout, Plan, Step};
 use super::resolve::{ResolveRequest, Resolved};
 use crate::activities::{AgentTurnInput, HttpRequestParams};
-use crate::config::StepRetry;
 use crate::duration;
 use crate::failure::FailureType;
 use crate::workflows::WorkflowSettings;
 use crate::workflows::input::fail;
-use crate::workflows::python_json;
+use crate::workflows::{options, python_json};
 use futures::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
-use temporalio_common::RetryPolicy;
 use temporalio_common::error::ActivityExecutionError;
 use temporalio_common::protos::temporal::api::failure::v1::{Failure, failure::FailureInfo};
 use temporalio_sdk::{ActivityOptions, LocalActivityOptions, TimerResult, WorkflowTermination};
@@ -286,7 +284,9 @@ impl<'a> Run<'a> {
                     None => format!("{id}: agent turn {turn}"),
                 };
                 self.activate(id, summary.clone());
-                let options = self.agent_turn_options(turn, *timeout, retry.as_ref(), summary);
+                let mut options =
+                    options::agent_turn(self.settings, turn, *timeout, retry.as_ref());
+                options.summary = Some(summary);
                 let input = AgentTurnInput::with_message(turn, instance, message);
                 let result = self.engine.agent_turn(input, options).await;
                 Ok((
@@ -317,7 +317,8 @@ impl<'a> Run<'a> {
                 };
                 let summary = format!("{id}: {} {url}", method.to_ascii_uppercase());
                 self.activate(id, summary.clone());
-                let options = http_options(*timeout, retry.as_ref(), summary);
+                let mut options = options::http(*timeout, retry.as_ref());
+                options.summary = Some(summary);
                 let params = serde_json::to_string(&params).expect("params serialize");
                 let result = self.engine.http(params, options).await;
                 Ok((
@@ -445,30 +446,6 @@ impl<'a> Run<'a> {
                 why,
             ))),
         }
-    }
-
-    fn agent_turn_options(
-        &self,
-        turn: &str,
-        timeout: Option<Duration>,
-        retry: Option<&StepRetry>,
-        summary: String,
-    ) -> ActivityOptions {
-        let defaults = &self.settings.agent_turn_retry;
-        let start_to_close = timeout
-            .or_else(|| self.settings.turn_timeouts.get(turn).copied())
-            .unwrap_or(self.settings.agent_turn_timeout);
-        let retry = retry.cloned().unwrap_or_default();
-        let policy = RetryPolicy::builder()
-            .initial_interval(retry.initial_interval.unwrap_or(defaults.initial_interval))
-            .maximum_interval(retry.maximum_interval.unwrap_or(defaults.maximum_interval))
-            .maximum_attempts(retry.maximum_attempts.unwrap_or(defaults.maximum_attempts))
-            .build();
-        ActivityOptions::with_start_to_close_timeout(start_to_close)
-            .heartbeat_timeout(self.settings.agent_turn_heartbeat_timeout)
-            .retry_policy(policy)
-            .summary(summary)
-            .build()
     }
 
     fn activate(&self, id: &str, phase: String) {
@@ -606,21 +583,6 @@ struct StepSummary {
 
 fn excerpt(text: &str) -> String {
     text.chars().take(RESULT_EXCERPT_CHARS).collect()
-}
-
-/// HTTP calls: the step's timeout plus 10 s, as the reference; retry from 5 s, 3 attempts,
-/// unless the step says otherwise.
-fn http_options(timeout: Duration, retry: Option<&StepRetry>, summary: String) -> ActivityOptions {
-    let retry = retry.cloned().unwrap_or_default();
-    let policy = RetryPolicy::builder()
-        .initial_interval(retry.initial_interval.unwrap_or(Duration::from_secs(5)))
-        .maybe_maximum_interval(retry.maximum_interval)
-        .maximum_attempts(retry.maximum_attempts.unwrap_or(3))
-        .build();
-    ActivityOptions::with_start_to_close_timeout(timeout + Duration::from_secs(10))
-        .retry_policy(policy)
-        .summary(summary)
-        .build()
 }
 
 /// A failure the workflow itself raises (not an activity's), typed and non-retryable.
