@@ -19,16 +19,16 @@ mod plan;
 mod resolve;
 mod run;
 mod slots;
+mod steps;
 
 pub use config_checks::Facts;
-pub use plan::{
-    ACTIVITY_EVENTS, HISTORY_EVENT_LIMIT, Plan, STEP_TYPES, TIMER_EVENTS, TURN_UPSERT_EVENTS,
-};
+pub use plan::{ACTIVITY_EVENTS, HISTORY_EVENT_LIMIT, Plan, TIMER_EVENTS, TURN_UPSERT_EVENTS};
 pub use resolve::{DeclaredActivities, ResolveRequest, Resolved};
 pub use run::{Decision, Engine, Run};
 pub use slots::{
     APPROVE_SIGNAL, DeclaredWorkflow, PHASE_QUERY, REJECT_SIGNAL, Registrar, register,
 };
+pub use steps::STEP_TYPES;
 
 use crate::config::{Config, DeclaredWorkflow as Declaration, Instances};
 use crate::failure::FailureType;
