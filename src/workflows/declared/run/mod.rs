@@ -1,17 +1,22 @@
-//! Runs a compiled [`Plan`]: evaluates conditions, templates messages, runs each step through
-//! an [`Engine`] (the SDK's workflow context behind a small object-safe interface), records
-//! every step's outcome, and builds the result.
+//! Runs a compiled [`Plan`]: evaluates conditions, runs each step's kind (`steps/<kind>.rs`)
+//! through an [`Engine`] (the SDK's workflow context behind a small object-safe interface),
+//! records every step's outcome, applies `continue_on_error` and `on_failure`, and builds
+//! the result (`result`). How a step fails is `step_failure`.
 //!
 //! Why an `Engine` trait object instead of `WorkflowContext<W>`: every declared name is its
 //! own Rust type (see `slots`), and code generic over it would be compiled once per slot.
-//! Behind the trait this interpreter is compiled once, and unit tests drive it without a
-//! server.
+//! Behind the trait this interpreter is compiled once, and unit tests (`tests`) drive it
+//! without a server through `scripted_engine`.
 //!
 //! Determinism: everything here depends only on the plan, the run's input, and what the
 //! engine's durable commands return; expressions are CEL (no clock, no randomness, no I/O).
 
 mod result;
+#[cfg(test)]
+mod scripted_engine;
 mod step_failure;
+#[cfg(test)]
+mod tests;
 
 pub use step_failure::{StepError, StepFailure, activity_failure, workflow_failure};
 
