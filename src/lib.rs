@@ -26,9 +26,12 @@
 //!   `http_request`), each a thin adapter that turns errors into typed failures
 //!   (`activity_error`).
 //! - `workflows/`: deterministic workflow code, one file per workflow; no I/O, no clock.
-//!   `workflows/declared/` runs the declared workflows: `plan` compiles and checks a
-//!   declaration, `expr` its CEL expressions, `run` interprets it step by step, `slots` gives
-//!   each declared name a workflow type of its own.
+//!   `workflows/declared/` runs the declared workflows: `plan/` compiles and checks a
+//!   declaration, `expr` its CEL expressions, `steps/` holds one file per step kind (its
+//!   keys, compile and run), `config_checks` checks it against the rest of the config,
+//!   `resolve` records the definition a run follows, `run/` interprets it step by step,
+//!   `slots` gives each declared name a workflow type of its own. `options` sets every
+//!   activity's timeouts and retries, built-in and declared.
 //! - `schedules/`: declarative schedules — render (`proto`), plan and apply (`reconcile`),
 //!   and every call to the server (`remote`).
 //! - `openclaw_cron/`: moving OpenClaw cron jobs to schedules — a job and how it moves

@@ -172,7 +172,7 @@ async fn run_step(
                 findable::add_turn(ctx, agent_id, on);
             }
             let turn = AgentTurnInput::new(agent_id, instance.as_deref());
-            let options = options::agent_turn(settings, agent_id);
+            let options = options::agent_turn(settings, agent_id, None, None);
             let result = with_own_token(&token, options, |options| {
                 ctx.execute_activity(Activities::trigger_agent_turn, turn, options)
             })
@@ -191,7 +191,7 @@ async fn run_step(
         }
         Step::Http { params } => {
             let params_json = serde_json::to_string(params).expect("params serialize");
-            let options = options::http(params.timeout());
+            let options = options::http(params.timeout(), None);
             let body = with_own_token(&token, options, |options| {
                 ctx.execute_activity(Activities::http_request, params_json, options)
             })

@@ -123,7 +123,7 @@ impl PoetryResearchWorkflow {
             findable,
             "executing",
             AgentTurnInput::new(EXECUTE_TURN, instance),
-            &options::agent_turn(&settings, EXECUTE_TURN),
+            &options::agent_turn(&settings, EXECUTE_TURN, None, None),
         )
         .await?;
 
@@ -136,7 +136,7 @@ impl PoetryResearchWorkflow {
             }
         }
 
-        let synthesize = options::agent_turn(&settings, SYNTHESIZE_TURN);
+        let synthesize = options::agent_turn(&settings, SYNTHESIZE_TURN, None, None);
         let turn = AgentTurnInput::new(SYNTHESIZE_TURN, instance);
         agent_turn(ctx, findable, "synthesizing", turn, &synthesize).await?;
 

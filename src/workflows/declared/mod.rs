@@ -3,32 +3,36 @@
 //! sequences, approvals and stops, with `when` conditions (CEL), templated messages,
 //! per-step retry, timeout and `continue_on_error`, and `on_failure` steps.
 //!
-//! The parts: `expr` (CEL and templates), `plan` (a declaration compiled and checked on its
-//! own), `facts` (the checks against the rest of the config), `resolve` (the recorded lookup
-//! that pins a run to the definition it started with), `run` (the interpreter), `slots`
-//! (one workflow type per name). `docs/declared-workflows.md` is the manual.
+//! The parts: `expr` (CEL and templates); `plan/` (a declaration compiled and checked on its
+//! own: `ids`, and `compiler` for the keys every step has and what expressions may read);
+//! `steps/` (one file per step kind — `agent_turn`, `http`, `delay`, `parallel`,
+//! `sequence`, `approval`, `stop` — each with its keys, its compile and its run: start there
+//! to add a kind); `config_checks` (the checks against the rest of the config); `resolve`
+//! (the recorded lookup that pins a run to the definition it started with); `run/` (the
+//! interpreter: records, `when`, `continue_on_error`, `on_failure`, the `result`, how a step
+//! fails); `slots` (one workflow type per name). `docs/declared-workflows.md` is the manual.
 //!
 //! Where the checks run: [`check`] from `main` for every command that loads the config (so
 //! `check-config --offline`, and with it the NixOS build, rejects a bad declaration), the
 //! `resolve` activity when a run starts, and `CustomWorkflow` for a definition in the
 //! declared form.
 
+mod config_checks;
 mod expr;
-mod facts;
 mod plan;
 mod resolve;
 mod run;
 mod slots;
+mod steps;
 
-pub use facts::Facts;
-pub use plan::{
-    ACTIVITY_EVENTS, HISTORY_EVENT_LIMIT, Plan, STEP_TYPES, TIMER_EVENTS, TURN_UPSERT_EVENTS,
-};
+pub use config_checks::Facts;
+pub use plan::{ACTIVITY_EVENTS, HISTORY_EVENT_LIMIT, Plan, TIMER_EVENTS, TURN_UPSERT_EVENTS};
 pub use resolve::{DeclaredActivities, ResolveRequest, Resolved};
 pub use run::{Decision, Engine, Run};
 pub use slots::{
     APPROVE_SIGNAL, DeclaredWorkflow, PHASE_QUERY, REJECT_SIGNAL, Registrar, register,
 };
+pub use steps::STEP_TYPES;
 
 use crate::config::{Config, DeclaredWorkflow as Declaration, Instances};
 use crate::failure::FailureType;

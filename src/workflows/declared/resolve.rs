@@ -9,7 +9,7 @@
 //! It sits here rather than in `activities/` because it is part of how declared workflows
 //! run, not a side effect, and it needs the workflow-side checks.
 
-use super::facts::Facts;
+use super::config_checks::Facts;
 use super::plan::Plan;
 use crate::config::{Declared, DeclaredWorkflow};
 use crate::failure::{self, FailureType};

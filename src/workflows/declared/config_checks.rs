@@ -4,7 +4,8 @@
 //! them when a run starts (inside the activity that records the definition, so a replay
 //! after the config changed reads the recorded answer instead of asking again).
 
-use super::plan::{Kind, Plan};
+use super::plan::Plan;
+use super::steps::{AgentTurn, Kind};
 use crate::config::{Config, GatewayApi, Instances};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -58,12 +59,12 @@ impl Facts {
         for step in plan.steps.iter().chain(&plan.on_failure) {
             step.visit(&mut |step| {
                 if result.is_ok()
-                    && let Kind::AgentTurn {
+                    && let Kind::AgentTurn(AgentTurn {
                         turn,
                         instance,
                         message,
                         ..
-                    } = &step.kind
+                    }) = &step.kind
                 {
                     let instance = instance
                         .as_deref()

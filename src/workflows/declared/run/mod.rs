@@ -1,0 +1,361 @@
+//! Runs a compiled [`Plan`]: evaluates conditions, runs each step's kind (`steps/<kind>.rs`)
+//! through an [`Engine`] (the SDK's workflow context behind a small object-safe interface),
+//! records every step's outcome, applies `continue_on_error` and `on_failure`, and builds
+//! the result (`result`). How a step fails is `step_failure`.
+//!
+//! Why an `Engine` trait object instead of `WorkflowContext<W>`: every declared name is its
+//! own Rust type (see `slots`), and code generic over it would be compiled once per slot.
+//! Behind the trait this interpreter is compiled once, and unit tests (`tests`) drive it
+//! without a server through `scripted_engine`.
+//!
+//! Determinism: everything here depends only on the plan, the run's input, and what the
+//! engine's durable commands return; expressions are CEL (no clock, no randomness, no I/O).
+
+mod result;
+#[cfg(test)]
+mod scripted_engine;
+mod step_failure;
+#[cfg(test)]
+mod tests;
+
+pub use step_failure::{StepError, StepFailure, activity_failure, workflow_failure};
+
+use super::expr::{Scope, Template, from_json};
+use super::plan::{Plan, PlannedStep};
+use super::resolve::{ResolveRequest, Resolved};
+use crate::activities::AgentTurnInput;
+use crate::failure::FailureType;
+use crate::workflows::WorkflowSettings;
+use futures::future::LocalBoxFuture;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+use temporalio_common::error::ActivityExecutionError;
+use temporalio_sdk::{ActivityOptions, LocalActivityOptions, TimerResult, WorkflowTermination};
+
+/// The durable operations a declared run needs; implemented over the SDK's context.
+pub trait Engine {
+    fn agent_turn(
+        &self,
+        input: AgentTurnInput,
+        options: ActivityOptions,
+    ) -> LocalBoxFuture<'static, Result<String, ActivityExecutionError>>;
+    fn http(
+        &self,
+        params: String,
+        options: ActivityOptions,
+    ) -> LocalBoxFuture<'static, Result<String, ActivityExecutionError>>;
+    /// The recorded lookup of the run's definition (a local activity).
+    fn resolve(
+        &self,
+        request: ResolveRequest,
+        options: LocalActivityOptions,
+    ) -> LocalBoxFuture<'static, Result<Resolved, ActivityExecutionError>>;
+    fn timer(&self, duration: Duration, summary: String) -> LocalBoxFuture<'static, TimerResult>;
+    /// Waits for an `approve`/`reject` signal meant for `step`; `Ok(None)` when `timeout`
+    /// passes first, `Err` when the run is cancelled.
+    fn decision(
+        &self,
+        step: String,
+        timeout: Duration,
+        summary: String,
+    ) -> LocalBoxFuture<'static, Result<Option<Decision>, WorkflowTermination>>;
+    /// What the `phase` query answers from now on.
+    fn set_phase(&self, phase: String);
+    /// Decides, before the run's first command, whether it sets its search attributes
+    /// (`crate::workflows::findable`); if so names its workflow, and each agent turn lists
+    /// itself from then on. Engines without a server have none to set.
+    fn make_findable(&self, _settings: &WorkflowSettings, _workflow: &str) {}
+    fn workflow_time(&self) -> Option<SystemTime>;
+}
+
+/// A person's decision, as the `approve` and `reject` signals carry it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub approved: bool,
+    #[serde(default)]
+    pub comment: String,
+    /// The approval step it is for; `None`: whichever approval waits first.
+    #[serde(default)]
+    pub step: Option<String>,
+}
+
+/// Whether the workflow goes on after a step.
+pub enum Flow {
+    Continue,
+    Stop(String),
+}
+
+/// One step's outcome as expressions read it (`steps.<id>`).
+#[derive(Debug, Clone)]
+struct Record {
+    kind: &'static str,
+    status: &'static str,
+    result: String,
+    error: String,
+}
+
+/// A run in progress: the plan, the input, and what has happened so far.
+pub struct Run<'a> {
+    engine: &'a dyn Engine,
+    settings: &'a WorkflowSettings,
+    plan: &'a Plan,
+    input: cel::Value,
+    /// The run's input `instance`, else the plan's; a step's own wins over both.
+    instance: Option<String>,
+    records: RefCell<BTreeMap<String, Record>>,
+    failure: RefCell<Option<cel::Value>>,
+    /// What each running step is doing, for the phase query.
+    active: RefCell<BTreeMap<String, String>>,
+}
+
+impl<'a> Run<'a> {
+    pub fn new(
+        engine: &'a dyn Engine,
+        settings: &'a WorkflowSettings,
+        plan: &'a Plan,
+        input: &serde_json::Value,
+    ) -> Result<Run<'a>, String> {
+        let instance = match input.get("instance") {
+            None | Some(serde_json::Value::Null) => plan.instance.clone(),
+            Some(serde_json::Value::String(name)) if !name.trim().is_empty() => Some(name.clone()),
+            Some(_) => {
+                return Err("input.instance: expected the name of an OpenClaw instance".into());
+            }
+        };
+        let records = plan
+            .ids()
+            .into_iter()
+            .map(|(id, kind)| {
+                let record = Record {
+                    kind,
+                    status: "pending",
+                    result: String::new(),
+                    error: String::new(),
+                };
+                (id.to_owned(), record)
+            })
+            .collect();
+        Ok(Run {
+            engine,
+            settings,
+            plan,
+            input: from_json(input),
+            instance,
+            records: RefCell::new(records),
+            failure: RefCell::new(None),
+            active: RefCell::new(BTreeMap::new()),
+        })
+    }
+
+    /// Runs the steps (and, if they fail, `on_failure`), returning the result JSON text or
+    /// the original failure.
+    pub async fn execute(&self) -> Result<String, WorkflowTermination> {
+        match self.sequence(&self.plan.steps).await {
+            Ok(Flow::Continue) => {
+                self.engine.set_phase("done".into());
+                Ok(self.summary("completed", None))
+            }
+            Ok(Flow::Stop(reason)) => {
+                self.engine.set_phase(format!("stopped: {reason}"));
+                Ok(self.summary("stopped", Some(reason)))
+            }
+            Err(StepError::Abort(termination)) => Err(termination),
+            Err(StepError::Failed(failure)) => {
+                self.on_failure(&failure).await?;
+                self.engine.set_phase(format!(
+                    "failed at {}: [{}] {}",
+                    failure.step, failure.failure_type, failure.message
+                ));
+                Err(failure.termination)
+            }
+        }
+    }
+
+    /// Runs `on_failure` with `failure.*` set. A failing on_failure step is logged in the
+    /// phase but never replaces the original failure: that is what the caller must see.
+    async fn on_failure(&self, failure: &StepFailure) -> Result<(), WorkflowTermination> {
+        if self.plan.on_failure.is_empty() {
+            return Ok(());
+        }
+        *self.failure.borrow_mut() = Some(from_json(&serde_json::json!({
+            "type": failure.failure_type,
+            "message": failure.message,
+            "step": failure.step,
+        })));
+        match self.sequence(&self.plan.on_failure).await {
+            Err(StepError::Abort(termination)) => Err(termination),
+            Err(StepError::Failed(_)) | Ok(_) => Ok(()),
+        }
+    }
+
+    pub(super) fn sequence<'s>(
+        &'s self,
+        steps: &'s [PlannedStep],
+    ) -> LocalBoxFuture<'s, Result<Flow, StepError>> {
+        Box::pin(async move {
+            for (index, step) in steps.iter().enumerate() {
+                if let Flow::Stop(reason) = self.step(step).await? {
+                    for later in &steps[index + 1..] {
+                        self.mark(later, "skipped");
+                    }
+                    return Ok(Flow::Stop(reason));
+                }
+            }
+            Ok(Flow::Continue)
+        })
+    }
+
+    pub(super) fn step<'s>(
+        &'s self,
+        step: &'s PlannedStep,
+    ) -> LocalBoxFuture<'s, Result<Flow, StepError>> {
+        Box::pin(async move {
+            if let Some(when) = &step.when {
+                match when.eval_bool(&self.scope()) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.mark(step, "skipped");
+                        return Ok(Flow::Continue);
+                    }
+                    Err(message) => {
+                        let failure = self.expression_failure(step, "when", message);
+                        return self.failed(step, failure);
+                    }
+                }
+            }
+            let outcome = step.kind.run(self, step).await;
+            self.active.borrow_mut().remove(&step.id);
+            self.publish_phase();
+            match outcome {
+                Ok((result, flow)) => {
+                    self.record(&step.id, "ok", result, String::new());
+                    Ok(flow)
+                }
+                Err(StepError::Failed(failure)) => self.failed(step, failure),
+                Err(abort) => Err(abort),
+            }
+        })
+    }
+
+    /// A failed step: recorded, then either continued past or passed up.
+    fn failed(&self, step: &PlannedStep, failure: StepFailure) -> Result<Flow, StepError> {
+        let error = format!("[{}] {}", failure.failure_type, failure.message);
+        if step.continue_on_error {
+            self.record(&step.id, "failed-continued", String::new(), error);
+            Ok(Flow::Continue)
+        } else {
+            self.record(&step.id, "failed", String::new(), error);
+            Err(StepError::Failed(failure))
+        }
+    }
+
+    /// A templated key rendered with what expressions see now; a failing expression fails
+    /// the step with `ExpressionFailed`, naming the key.
+    pub(super) fn render(
+        &self,
+        step: &PlannedStep,
+        key: &str,
+        template: Option<&Template>,
+    ) -> Result<Option<String>, StepError> {
+        template
+            .map(|t| {
+                t.render(&self.scope()).map_err(|message| {
+                    StepError::Failed(self.expression_failure(step, key, message))
+                })
+            })
+            .transpose()
+    }
+
+    pub(super) fn engine(&self) -> &'a dyn Engine {
+        self.engine
+    }
+
+    pub(super) fn settings(&self) -> &'a WorkflowSettings {
+        self.settings
+    }
+
+    /// The instance of agent turns that name none: the run input's, else the plan's.
+    pub(super) fn instance(&self) -> Option<&str> {
+        self.instance.as_deref()
+    }
+
+    /// Names what `id` is doing in the phase until it ends.
+    pub(super) fn activate(&self, id: &str, phase: String) {
+        self.active.borrow_mut().insert(id.to_owned(), phase);
+        self.publish_phase();
+    }
+
+    fn publish_phase(&self) {
+        let active = self.active.borrow();
+        if !active.is_empty() {
+            let phases: Vec<&str> = active.values().map(String::as_str).collect();
+            self.engine.set_phase(phases.join("; "));
+        }
+    }
+
+    /// ` until <time>` in workflow time (replay-safe), or nothing if unknown.
+    pub(super) fn until(&self, wait: Duration) -> String {
+        match self.engine.workflow_time() {
+            Some(now) => format!(" until {}", humantime::format_rfc3339_seconds(now + wait)),
+            None => String::new(),
+        }
+    }
+
+    fn record(&self, id: &str, status: &'static str, result: String, error: String) {
+        if let Some(record) = self.records.borrow_mut().get_mut(id) {
+            record.status = status;
+            record.result = result;
+            record.error = error;
+        }
+    }
+
+    /// Marks a step that will not run, and everything inside it.
+    fn mark(&self, step: &PlannedStep, status: &'static str) {
+        step.visit(&mut |s| {
+            if self
+                .records
+                .borrow()
+                .get(&s.id)
+                .is_some_and(|r| r.status == "pending")
+            {
+                self.record(&s.id, status, String::new(), String::new());
+            }
+        });
+    }
+
+    /// What expressions see now.
+    fn scope(&self) -> Scope {
+        let steps: serde_json::Map<String, serde_json::Value> = self
+            .records
+            .borrow()
+            .iter()
+            .map(|(id, r)| {
+                let json = serde_json::from_str::<serde_json::Value>(&r.result)
+                    .unwrap_or(serde_json::Value::Null);
+                let value = serde_json::json!({
+                    "type": r.kind,
+                    "status": r.status,
+                    "result": r.result,
+                    "json": json,
+                    "error": r.error,
+                });
+                (id.clone(), value)
+            })
+            .collect();
+        Scope {
+            steps: from_json(&serde_json::Value::Object(steps)),
+            input: self.input.clone(),
+            failure: self.failure.borrow().clone(),
+        }
+    }
+
+    fn expression_failure(&self, step: &PlannedStep, key: &str, message: String) -> StepFailure {
+        workflow_failure(
+            &step.id,
+            FailureType::ExpressionFailed,
+            format!("{}.{key}: {message}", step.path),
+        )
+    }
+}
