@@ -48,25 +48,20 @@
 //! against a real Temporal dev server; `docs/` is the manual.
 
 pub mod activities;
-pub mod backup;
 pub mod commands;
 pub mod config;
+pub mod dev_server;
 pub mod duration;
 pub mod failure;
 pub mod gateway;
-pub mod http_policy;
-pub mod http_response;
-pub mod logging;
-pub mod metrics;
+pub mod http;
 pub mod namespace;
 pub mod openclaw_cron;
 pub mod payload;
 pub mod schedules;
 pub mod search_attributes;
 pub mod secret;
-pub mod server;
-pub mod shutdown;
-pub mod systemd;
+pub mod service;
 pub mod temporal_client;
 pub mod worker;
 pub mod workflow_types;

@@ -7,8 +7,8 @@ use clawfactory_temporal::commands::{
     approve, backup, check_config, dev, openclaw_cron, restore, run, schedules, server, worker,
 };
 use clawfactory_temporal::config::{self, Config};
+use clawfactory_temporal::service::{logging, systemd};
 use clawfactory_temporal::workflows::declared;
-use clawfactory_temporal::{logging, systemd};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
 /// instead. One thread because the worker waits almost all the time and its CPU went to
 /// handing tasks between threads: the 500-burst measured 0.4–0.8 ms less CPU per workflow
 /// (docs/benchmark.md#cpu-per-workflow). Nothing may block it: systemd notifications have a
-/// thread of their own (`systemd`, after the hang that doc records), as has the SDK core's
+/// thread of their own (`service::systemd`, after the hang that doc records), as has the SDK core's
 /// processing of workflow histories.
 fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = match std::env::var("CLAWFACTORY_RUNTIME").as_deref() {

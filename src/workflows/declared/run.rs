@@ -18,7 +18,7 @@ use crate::config::StepRetry;
 use crate::duration;
 use crate::failure::FailureType;
 use crate::workflows::WorkflowSettings;
-use crate::workflows::input::fail;
+use crate::workflows::failures::fail;
 use crate::workflows::python_json;
 use futures::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};

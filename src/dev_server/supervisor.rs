@@ -2,7 +2,8 @@
 //! clean stop. `dev` and the appliance's server unit (`server`) both run it this way.
 
 use crate::config::{Config, ServerConfig, TemporalConfig};
-use crate::{namespace, search_attributes, shutdown, systemd, temporal_client};
+use crate::service::{shutdown, systemd};
+use crate::{namespace, search_attributes, temporal_client};
 use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
 use std::future::Future;
@@ -15,7 +16,7 @@ use tokio::process::{Child, Command};
 
 /// How the dev server opens its SQLite file (`--sqlite-pragma`; start-dev sets neither).
 /// WAL, so that a reader never blocks the server's commits: in the default rollback-journal
-/// mode the read lock of a backup (`crate::backup`), or of anyone's `sqlite3`, makes them
+/// mode the read lock of a backup (`super::backup`), or of anyone's `sqlite3`, makes them
 /// fail at once with SQLITE_BUSY and stalls the history shard for seconds. A busy timeout,
 /// so that the server waits out a lock it meets instead of failing the request.
 pub const SQLITE_PRAGMAS: [&str; 2] = ["journal_mode=wal", "busy_timeout=5000"];

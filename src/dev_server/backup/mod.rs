@@ -6,7 +6,7 @@
 //! moment of the database, never a file copy that could tear mid-write.
 //!
 //! That is only harmless to the server because it runs its database in WAL mode
-//! (`server::SQLITE_PRAGMAS`), where a reader never blocks the writer. In the
+//! (`super::supervisor::SQLITE_PRAGMAS`), where a reader never blocks the writer. In the
 //! rollback-journal mode `temporal server start-dev` uses by default, any reader's lock makes
 //! the server's commits fail at once with SQLITE_BUSY (it sets no busy timeout) and its
 //! history shard goes "status unknown" for seconds; docs/backup.md has the measurements.
