@@ -122,7 +122,7 @@ fn key_for(base: &str, generation: u32) -> String {
 async fn with_heartbeats<T>(
     ctx: &ActivityContext,
     generation: u32,
-    work: impl std::future::Future<Output = T>,
+    work: impl Future<Output = T>,
 ) -> T {
     let every = ctx
         .info()

@@ -73,7 +73,7 @@ impl ServerSpec {
         }
         // On a new database; an existing one gets them through the API (`start_ready`).
         args.extend(
-            crate::search_attributes::server_flags()
+            search_attributes::server_flags()
                 .into_iter()
                 .map(OsString::from),
         );
@@ -127,7 +127,7 @@ fn python_scripts_dir() -> Option<PathBuf> {
             "-c",
             "import sysconfig; print(sysconfig.get_path('scripts'))",
         ])
-        .stderr(std::process::Stdio::null())
+        .stderr(Stdio::null())
         .output()
         .ok()?;
     let dir = String::from_utf8(output.stdout).ok()?;
@@ -250,8 +250,11 @@ impl RunningServer {
     pub async fn stop(mut self) -> Result<ExitStatus> {
         let grace = STOP_GRACE;
         if let Some(pid) = self.child.id() {
+            #[allow(unsafe_code)] // SIGTERM: tokio's Child can only send SIGKILL.
             // SAFETY: plain kill(2) on our own child's pid, which has not been reaped yet.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM)
+            };
         }
         match tokio::time::timeout(grace, self.child.wait()).await {
             Ok(status) => Ok(status?),

@@ -41,7 +41,7 @@ pub struct TurnRequest {
     /// with a generation suffix once a run completed with error and the turn must run again.
     pub idempotency_key: String,
     /// When this attempt's start-to-close runs out; waiting past it is pointless.
-    pub deadline: Option<std::time::SystemTime>,
+    pub deadline: Option<SystemTime>,
     /// Replaces the turn's prompt for this run (a declared workflow's templated `message`).
     pub message: Option<String>,
 }

@@ -12,6 +12,7 @@ use std::path::Path;
 /// the database file as long as it is open; a rollback-journal connection holds the file's
 /// lock bytes while it reads or writes. `F_GETLK` reports such a POSIX lock and its owner
 /// without taking one.
+#[allow(unsafe_code)] // F_GETLK through libc: std has no way to ask who holds a lock.
 pub fn lock_holder(db: &Path) -> Result<Option<i32>> {
     // SQLite's os_unix.c: PENDING_BYTE (1 GiB), then RESERVED_BYTE and 510 SHARED bytes; in
     // the WAL index, 8 lock bytes from offset 120 and the dead man switch at 128.
