@@ -25,8 +25,8 @@ pub const SQLITE_PRAGMAS: [&str; 2] = ["journal_mode=wal", "busy_timeout=5000"];
 /// and activity task to matching through its transfer queue, whose reader loads new tasks at
 /// most `history.transferProcessorMaxPollRPS` times a second (default 20). The dev server has
 /// one history shard, so a task created within 50 ms of the previous load waited for the next
-/// one: ~40 ms for every workflow task of a run started after another (the server's
-/// `task_latency_load`; docs/benchmark.md#queue-waits). The reader still loads only when told
+/// one, and so did every workflow task of a run started after another (the server's
+/// `task_latency_load`; docs/benchmark.md#queue-waits has the figures). The reader still loads only when told
 /// of new tasks, so an idle server does no more work.
 pub const DYNAMIC_CONFIG: [&str; 1] = ["history.transferProcessorMaxPollRPS=1000"];
 
