@@ -5,7 +5,8 @@
 //!
 //! Whether a particular failure is retried is decided where it is raised (the same type can
 //! be both, e.g. an unreadable answer is safe to retry on `hooks-agent`, where the key
-//! re-attaches to the run, but not on `chat-completions`); the catalogue records the rule.
+//! re-attaches to the run, but not on `chat-completions`); the catalogue records the rule, and
+//! [`application`] asserts (in debug builds, so every test run) that the decision keeps it.
 
 use std::time::Duration;
 use temporalio_sdk::ApplicationFailure;
@@ -19,6 +20,17 @@ pub enum Retried {
     AsNewRun,
     /// Depends on the protocol; `docs/failures.md` says which.
     ByProtocol,
+}
+
+impl Retried {
+    /// Whether raising a failure with this stance as `non_retryable` keeps the catalogue's rule.
+    pub fn allows(self, non_retryable: bool) -> bool {
+        match self {
+            Retried::Yes | Retried::AsNewRun => !non_retryable,
+            Retried::No => non_retryable,
+            Retried::ByProtocol => true,
+        }
+    }
 }
 
 macro_rules! catalogue {
@@ -105,12 +117,21 @@ impl std::fmt::Display for Message {
 impl std::error::Error for Message {}
 
 /// A typed Temporal application failure, built one way for workflows and activities alike.
+///
+/// `non_retryable` stays the caller's decision, because a `ByProtocol` type is retried on one
+/// protocol and not on another and only the caller knows which; for every other type the
+/// catalogue already holds the answer, so a caller that contradicts it is a bug, caught here.
 pub fn application(
     failure_type: FailureType,
     message: impl Into<String>,
     non_retryable: bool,
     next_retry_delay: Option<Duration>,
 ) -> ApplicationFailure {
+    debug_assert!(
+        failure_type.retried().allows(non_retryable),
+        "{failure_type} raised with non_retryable = {non_retryable}, but the catalogue says {:?}",
+        failure_type.retried()
+    );
     ApplicationFailure::builder(Message(message.into()))
         .type_name(failure_type.name().to_owned())
         .non_retryable(non_retryable)
@@ -168,6 +189,31 @@ mod tests {
                 kind.retried()
             );
         }
+    }
+
+    #[test]
+    fn a_decision_is_checked_against_the_catalogue() {
+        assert!(FailureType::KillswitchActive.retried().allows(true));
+        assert!(!FailureType::KillswitchActive.retried().allows(false));
+        assert!(FailureType::GatewayThrottled.retried().allows(false));
+        assert!(!FailureType::GatewayThrottled.retried().allows(true));
+        assert!(!FailureType::AgentRunFailed.retried().allows(true));
+        for non_retryable in [true, false] {
+            assert!(
+                FailureType::GatewayUnreadableAnswer
+                    .retried()
+                    .allows(non_retryable)
+            );
+        }
+    }
+
+    /// What `activity_error::retryable(KillswitchActive, ..)` would do: it compiles, and the
+    /// first test run that reaches it panics. (Release builds skip the check, and this test.)
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "KillswitchActive raised with non_retryable = false")]
+    fn a_failure_raised_against_its_stance_panics_in_debug_builds() {
+        application(FailureType::KillswitchActive, "switched off", false, None);
     }
 
     #[test]

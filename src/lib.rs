@@ -6,43 +6,58 @@
 //!
 //! # Layout
 //!
-//! The layers, bottom up; each uses only the ones above it in this list.
+//! The layers, bottom up: each module uses only modules listed before it, and after each
+//! name, in parentheses, are the ones it does use (outside its tests). The unit test in
+//! `layers.rs` holds the code to this list.
 //!
-//! - `config/`: the TOML file, environment overrides and secrets; reads and validates,
-//!   nothing else. One file per section (`temporal`, `gateway`, `turns`, `schedules`,
-//!   `declared` (workflows declared by name), `http`, `backup`, `sections` for the small
-//!   ones), `secrets`, `validate`, `cron` (the syntax schedules accept), and `instances`: every OpenClaw instance resolved once (gateway, protocol,
-//!   tokens, task queue, killswitch) for everything above to read.
-//! - Leaves used anywhere: `duration` (the `90s`/`2h` syntax), `secret` (a value that never
-//!   prints), `workflow_types` (the registered type names), `payload` (JSON payloads),
-//!   `failure` (the catalogue of every failure type and whether it is retried),
-//!   `http_response` (bounded response reading), `http_policy` (where `http` steps may go,
-//!   and the client that enforces it), `search_attributes` (the custom search attributes
-//!   that make runs findable: registered by `server`, checked by `worker`, set by workflows).
-//! - `gateway/`: how an agent turn reaches OpenClaw — one small `Gateway` trait, one file per
-//!   protocol (`hooks_agent`, `chat_completions`, `cron_fire`, `echo`), the admin RPC, the
-//!   turn table (`turns`) and the start-up `preflight`.
-//! - `activities/`: the side effects Temporal schedules (`agent_turn`, `weather`,
-//!   `http_request`), each a thin adapter that turns errors into typed failures
-//!   (`activity_error`).
-//! - `workflows/`: deterministic workflow code, one file per workflow; no I/O, no clock.
-//!   `workflows/declared/` runs the declared workflows: `plan/` compiles and checks a
-//!   declaration, `expr` its CEL expressions, `steps/` holds one file per step kind (its
-//!   keys, compile and run), `config_checks` checks it against the rest of the config,
-//!   `resolve` records the definition a run follows, `run/` interprets it step by step,
-//!   `slots` gives each declared name a workflow type of its own. `options` sets every
-//!   activity's timeouts and retries, built-in and declared.
-//! - `schedules/`: declarative schedules — render (`proto`), plan and apply (`reconcile`),
-//!   and every call to the server (`remote`).
-//! - `openclaw_cron/`: moving OpenClaw cron jobs to schedules — a job and how it moves
-//!   (`job`), the declaration that replaces it (`import`), `cutover` and `rollback` (`switch`).
-//! - Process machinery: `worker` (polls the queues), `server` (supervises `temporal server
-//!   start-dev`), `namespace` (the retention the appliance sets), `temporal_client`
-//!   (connecting, TLS), `metrics`, `systemd` (readiness,
-//!   watchdog, status), `shutdown` (signals), `logging` (journald or text), `backup`
-//!   (online copies of the server's SQLite database, and restoring one).
-//! - `commands/`: one file per subcommand — its arguments, output and exit code; `main.rs`
-//!   parses the command line, loads the config and dispatches.
+//! - Leaves, using no other module of the crate: `duration` (the `90s`/`2h` syntax), `secret`
+//!   (a value that never prints), `workflow_types` (the registered type names), `payload`
+//!   (JSON payloads), `failure` (the catalogue of every failure type and whether it is
+//!   retried), `search_attributes` (the custom search attributes that make runs findable:
+//!   registered by the dev server's supervisor, checked by `worker`, set by workflows),
+//!   `http/` (`response`: bounded reading and classifying of answers; `policy`: where `http`
+//!   steps may go, and the client that enforces it), `service/` (what a long-lived process
+//!   needs: `systemd` readiness, watchdog and status, `shutdown` signals, `logging` to journald
+//!   or text, Prometheus `metrics`).
+//! - `config/` (`duration`, `secret`, `workflow_types`, `http`): the TOML file, environment
+//!   overrides and secrets; reads and validates, nothing else. One file per section
+//!   (`temporal`, `gateway`, `turns`, `schedules`, `declared` (workflows declared by name),
+//!   `http`, `backup`, `sections` for the small ones), `secrets`, `validate`, `cron` (the
+//!   syntax schedules accept), and `instances`: every OpenClaw instance resolved once
+//!   (gateway, protocol, tokens, task queue, killswitch) for everything above to read.
+//! - `temporal_client` (`config`, `secret`): connecting to Temporal, TLS. `namespace`
+//!   (`duration`): the retention the appliance sets.
+//! - `gateway/` (`config`, `duration`, `failure`, `http`, `secret`): how an agent turn reaches
+//!   OpenClaw — one small `Gateway` trait, one file per protocol (`hooks_agent`,
+//!   `chat_completions`, `cron_fire`, `echo`), the admin RPC, what the gateway's error answers
+//!   mean (`error_answers`), which run a turn id stands for (`turn_resolver`) and the start-up
+//!   `preflight`.
+//! - `activities/` (`gateway`, `failure`, `http`, `service`'s metrics): the side effects
+//!   Temporal schedules (`agent_turn`, `weather`, `http_request`), each a thin adapter that
+//!   turns errors into typed failures (`activity_error`).
+//! - `workflows/` (`activities`' input types and stubs, `config`, `duration`, `failure`,
+//!   `payload`, `search_attributes`, `workflow_types`): deterministic workflow code, one file
+//!   per workflow; no I/O, no clock. `failures` is how a workflow refuses its input, `options`
+//!   every activity's timeouts and retries (built-in and declared). `workflows/declared/`
+//!   runs the declared workflows: `plan/` compiles and checks a declaration, `expr` its CEL
+//!   expressions, `steps/` holds one file per step kind (its keys, compile and run),
+//!   `config_checks` checks it against the rest of the config, `resolve` records the
+//!   definition a run follows, `run/` interprets it step by step, `slots` gives each declared
+//!   name a workflow type of its own.
+//! - `schedules/` (`config`, `duration`, `payload`, `temporal_client`, `workflow_types`):
+//!   declarative schedules — render (`proto`), plan and apply (`reconcile`), and every call to
+//!   the server (`remote`).
+//! - `openclaw_cron/` (`config`, `duration`, `gateway`, `schedules`): moving OpenClaw cron jobs
+//!   to schedules — a job and how it moves (`job`), the declaration that replaces it
+//!   (`import`), `cutover` and `rollback` (`switch`).
+//! - The two processes: `worker` (`activities`, `config`, `gateway`, `http`,
+//!   `search_attributes`, `service`, `temporal_client`, `workflows`) polls the queues;
+//!   `dev_server/` (`config`, `duration`, `namespace`, `search_attributes`, `service`,
+//!   `temporal_client`) runs the local Temporal dev server: `supervisor` starts `temporal
+//!   server start-dev`, waits for it and stops it, `backup` takes online copies of its SQLite
+//!   database and restores one.
+//! - `commands/` (any of the above): one file per subcommand — its arguments, output and exit
+//!   code; `main.rs` parses the command line, loads the config and dispatches.
 //!
 //! Outside `src/`: `nix/` holds everything that deploys the binary — the flake's package,
 //! module, VM and checks, and, beside them, the systemd units, nginx site and Debian packaging
@@ -50,26 +65,29 @@
 //! rewrites paths in them instead of writing units of its own). `tests/` runs the real binary
 //! against a real Temporal dev server; `docs/` is the manual.
 
+// Stricter than Cargo.toml's [lints], which the tests must meet too. The unsafe code is two
+// libc calls std has no wrapper for (fcntl F_GETLK, kill SIGTERM): each site allows it and
+// says why it is sound.
+#![deny(unsafe_code)]
+#![warn(unused_qualifications, clippy::undocumented_unsafe_blocks)]
+
 pub mod activities;
-pub mod backup;
 pub mod commands;
 pub mod config;
+pub mod dev_server;
 pub mod duration;
 pub mod failure;
 pub mod gateway;
-pub mod http_policy;
-pub mod http_response;
-pub mod logging;
-pub mod metrics;
+pub mod http;
+#[cfg(test)]
+mod layers;
 pub mod namespace;
 pub mod openclaw_cron;
 pub mod payload;
 pub mod schedules;
 pub mod search_attributes;
 pub mod secret;
-pub mod server;
-pub mod shutdown;
-pub mod systemd;
+pub mod service;
 pub mod temporal_client;
 pub mod worker;
 pub mod workflow_types;

@@ -1,14 +1,19 @@
 //! The command line: global flags, loading the config (an error exits 2), and dispatch to
 //! one file per subcommand in `commands/`.
 
+// Stricter than Cargo.toml's [lints], which the tests must meet too. The one unsafe call,
+// mallopt, allows it where it is made and says why it is sound.
+#![deny(unsafe_code)]
+#![warn(unused_qualifications, clippy::undocumented_unsafe_blocks)]
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use clawfactory_temporal::commands::{
     approve, backup, check_config, dev, openclaw_cron, restore, run, schedules, server, worker,
 };
 use clawfactory_temporal::config::{self, Config};
+use clawfactory_temporal::service::{logging, systemd};
 use clawfactory_temporal::workflows::declared;
-use clawfactory_temporal::{logging, systemd};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -68,9 +73,9 @@ fn main() -> ExitCode {
 
 /// One thread runs every task; `CLAWFACTORY_RUNTIME=multi-thread` gives tokio's thread pool
 /// instead. One thread because the worker waits almost all the time and its CPU went to
-/// handing tasks between threads: the 500-burst measured 0.4–0.8 ms less CPU per workflow
-/// (docs/benchmark.md#cpu-per-workflow). Nothing may block it: systemd notifications have a
-/// thread of their own (`systemd`, after the hang that doc records), as has the SDK core's
+/// handing tasks between threads: one thread took less CPU per workflow in the 500-burst
+/// (docs/benchmark.md#cpu-per-workflow has the figures). Nothing may block it: systemd notifications have a
+/// thread of their own (`service::systemd`, after the hang that doc records), as has the SDK core's
 /// processing of workflow histories.
 fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = match std::env::var("CLAWFACTORY_RUNTIME").as_deref() {
@@ -84,13 +89,14 @@ fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// glibc's malloc serves blocks above 128 KiB with their own mmap and gives freed memory back
 /// to the kernel as soon as 128 KiB are free at the top of the heap; the SDK's history and
 /// HTTP/2 buffers crossed those lines on every workflow task, so the burst spent its CPU in
-/// mmap, munmap and page faults. 4 MiB keeps them in the heap: 18 % less CPU per workflow,
-/// peak RSS unchanged (docs/benchmark.md#cpu-per-workflow). Not done when `GLIBC_TUNABLES`
+/// mmap, munmap and page faults. 4 MiB keeps them in the heap: less CPU per workflow, the same
+/// peak RSS (docs/benchmark.md#cpu-per-workflow has the figures). Not done when `GLIBC_TUNABLES`
 /// is set, so an operator's own malloc settings win.
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("GLIBC_TUNABLES").is_none() {
         const THRESHOLD: libc::c_int = 4 << 20;
+        #[allow(unsafe_code)] // mallopt has no safe wrapper.
         // SAFETY: mallopt only changes allocator parameters; called before any thread starts.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD);

@@ -1,6 +1,7 @@
 //! The custom search attributes that make runs findable in the UI (`ClawTurns =
 //! "poetry-research-execute"`): their one definition, which the dev server registers
-//! (`crate::server`), the worker checks for at start (`crate::worker`), and the workflows set.
+//! (`crate::dev_server::supervisor`), the worker checks for at start (`crate::worker`), and the
+//! workflows set.
 //!
 //! Which schedule started a run is not repeated here: Temporal sets its own
 //! `TemporalScheduledById` on every scheduled run.

@@ -3,13 +3,14 @@
 use crate::activities::{Activities, InstanceGateway};
 use crate::config::{Config, Instances};
 use crate::gateway::TurnTable;
-use crate::http_policy::guarded::GuardedClient;
-use crate::metrics::{self, Metrics};
+use crate::http::policy::guarded::GuardedClient;
+use crate::service::metrics::{self, Metrics};
+use crate::service::systemd;
 use crate::workflows::declared::{self, DeclaredActivities};
 use crate::workflows::{
     CustomWorkflow, PoetryResearchWorkflow, WeatherCheckWorkflow, WorkflowSettings,
 };
-use crate::{activities, gateway, search_attributes, systemd, temporal_client};
+use crate::{activities, gateway, search_attributes, temporal_client};
 use anyhow::{Context, Result, anyhow};
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -9,7 +9,7 @@ use super::InstanceGateway;
 use super::activity_error::{non_retryable, retryable};
 use crate::failure::FailureType;
 use crate::gateway::{GatewayError, TurnRequest};
-use crate::metrics::{Metrics, TurnOutcome};
+use crate::service::metrics::{Metrics, TurnOutcome};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -122,7 +122,7 @@ fn key_for(base: &str, generation: u32) -> String {
 async fn with_heartbeats<T>(
     ctx: &ActivityContext,
     generation: u32,
-    work: impl std::future::Future<Output = T>,
+    work: impl Future<Output = T>,
 ) -> T {
     let every = ctx
         .info()

@@ -1,7 +1,7 @@
 //! `http_request`: the reference's generic HTTP step. Returns the first 4000 characters of
 //! a 2xx body; other statuses fail, retryable only where retrying can help.
 //!
-//! Where a step may go is the `[http]` policy's call (`http_policy`), for the URL and every
+//! Where a step may go is the `[http]` policy's call (`http::policy`), for the URL and every
 //! redirect.
 //!
 //! Only the first `READ_LIMIT` bytes are ever read: the result is a prefix by definition
@@ -10,8 +10,8 @@
 
 use super::activity_error::{non_retryable, retryable};
 use crate::failure::FailureType;
-use crate::http_policy::guarded::{ErrorKind, GuardedClient, GuardedError, RequestBody};
-use crate::http_response::{self, BodyLimit, ResponseClass, ResponseError};
+use crate::http::policy::guarded::{ErrorKind, GuardedClient, GuardedError, RequestBody};
+use crate::http::response::{BodyLimit, ResponseClass, ResponseError, capture};
 use serde::Deserialize;
 use std::time::Duration;
 use temporalio_sdk::activities::ActivityError;
@@ -88,7 +88,7 @@ impl HttpRequestParams {
     }
 }
 
-/// Performs the request through the policy-enforcing client (`http_policy`): a destination
+/// Performs the request through the policy-enforcing client (`http::policy`): a destination
 /// the policy refuses fails at once, typed, naming the rule, before anything is sent there.
 pub async fn perform(http: &GuardedClient, params_text: &str) -> Result<String, ActivityError> {
     let params = HttpRequestParams::parse(params_text)
@@ -110,7 +110,7 @@ pub async fn perform(http: &GuardedClient, params_text: &str) -> Result<String, 
         .send(method, url, body, params.timeout())
         .await
         .map_err(|err| guarded_failure(&what, &err))?;
-    let response = http_response::capture(response, BodyLimit::Prefix(READ_LIMIT))
+    let response = capture(response, BodyLimit::Prefix(READ_LIMIT))
         .await
         .map_err(|err| transport_failure(&what, &err))?;
     match response.class() {

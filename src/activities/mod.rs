@@ -13,8 +13,8 @@ pub use http_request::HttpRequestParams;
 
 use crate::failure::FailureType;
 use crate::gateway::Gateway;
-use crate::http_policy::guarded::GuardedClient;
-use crate::metrics::Metrics;
+use crate::http::policy::guarded::GuardedClient;
+use crate::service::metrics::Metrics;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -2,7 +2,8 @@
 
 use super::activity_error::{non_retryable, retryable};
 use crate::failure::FailureType;
-use crate::http_response::{self, BodyLimit, MAX_BODY_BYTES, ResponseClass, ResponseError};
+use crate::http;
+use crate::http::response::{BodyLimit, MAX_BODY_BYTES, ResponseClass, ResponseError};
 use serde::Deserialize;
 use temporalio_sdk::activities::ActivityError;
 
@@ -42,7 +43,7 @@ pub async fn check(
     let what = format!("GET {url}");
     let unavailable = |msg: String| retryable(FailureType::WeatherUnavailable, msg, None);
     let request = http.get(url).timeout(REQUEST_TIMEOUT);
-    let response = http_response::send(request, BodyLimit::Whole(MAX_BODY_BYTES))
+    let response = http::response::send(request, BodyLimit::Whole(MAX_BODY_BYTES))
         .await
         .map_err(|err| match err {
             // A report is a few KiB: a body this large will not shrink on a retry.

@@ -1,6 +1,6 @@
 //! `backup`: a consistent copy of the dev server's database, taken while it runs, checked,
 //! named by UTC time; older copies beyond `[backup] keep` removed. The machinery is
-//! `crate::backup`; `clawfactory-temporal-backup.timer` runs this daily on the appliance.
+//! `crate::dev_server::backup`; `clawfactory-temporal-backup.timer` runs this daily on the appliance.
 
 use crate::config::Config;
 use anyhow::{Context, Result};
@@ -27,9 +27,10 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode> {
     let dir = args.to.unwrap_or_else(|| config.backup.dir.clone());
     let keep = config.backup.keep as usize;
     // SQLite blocks (for as long as the copy takes): off the async runtime's threads.
-    let taken = tokio::task::spawn_blocking(move || crate::backup::take(&db, &dir, keep))
-        .await
-        .context("the backup task failed")??;
+    let taken =
+        tokio::task::spawn_blocking(move || crate::dev_server::backup::take(&db, &dir, keep))
+            .await
+            .context("the backup task failed")??;
     let line = format!(
         "backup {}: {:.1} MiB in {:.2} s (copy {:.2} s); integrity ok; {} namespace(s), {} execution(s)",
         taken.path.display(),

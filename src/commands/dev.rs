@@ -2,8 +2,9 @@
 //! its SQLite file under a state dir, plus the worker (echo gateway unless configured).
 
 use crate::config::{Config, GatewayApi, Instances};
-use crate::server::{RunningServer, ServerSpec};
-use crate::{shutdown, worker};
+use crate::dev_server::supervisor::{RunningServer, ServerSpec};
+use crate::service::shutdown;
+use crate::worker;
 use anyhow::{Result, bail};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;

@@ -1,5 +1,6 @@
 //! One file per subcommand: its arguments (clap), what it prints, and its exit code. The
-//! machinery they share lives beside `commands/`: `worker`, `server`, `schedules`, `backup`.
+//! machinery they share lives beside `commands/`: `worker`, `dev_server` (the supervisor and
+//! the backups), `schedules`.
 
 pub mod approve;
 pub mod backup;

@@ -1,5 +1,5 @@
 //! `restore`: put a backup in place of the dev server's database, which must be stopped. The
-//! machinery is `crate::backup`; docs/backup.md has the procedure under systemd.
+//! machinery is `crate::dev_server::backup`; docs/backup.md has the procedure under systemd.
 
 use crate::config::Config;
 use anyhow::{Context, Result};
@@ -26,9 +26,10 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode> {
     let db = config.server.db_file.clone();
     let file = args.file;
     let target = db.clone();
-    let restored = tokio::task::spawn_blocking(move || crate::backup::restore(&file, &target))
-        .await
-        .context("the restore task failed")??;
+    let restored =
+        tokio::task::spawn_blocking(move || crate::dev_server::backup::restore(&file, &target))
+            .await
+            .context("the restore task failed")??;
     let line = format!(
         "restored {} (owner {}:{}, mode {:o}); {} namespace(s), {} execution(s)",
         db.display(),

@@ -1,6 +1,6 @@
 //! `server`: the appliance's `clawfactory-temporal.service` — supervise the local Temporal
 //! dev server under systemd (readiness, watchdog, journald). The machinery is
-//! `crate::server`, shared with `dev`.
+//! `crate::dev_server::supervisor`, shared with `dev`.
 
 use crate::config::Config;
 use anyhow::Result;
@@ -16,5 +16,5 @@ use std::process::ExitCode;
 pub struct Args {}
 
 pub async fn run(config: &Config) -> Result<ExitCode> {
-    crate::server::supervise(config).await
+    crate::dev_server::supervisor::supervise(config).await
 }

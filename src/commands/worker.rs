@@ -2,7 +2,8 @@
 //! SIGTERM or Ctrl-C, then drain in-flight work and exit 0.
 
 use crate::config::{Config, GatewayApi, Instances};
-use crate::{shutdown, worker};
+use crate::service::shutdown;
+use crate::worker;
 use anyhow::Result;
 use clap::Args as ClapArgs;
 use std::process::ExitCode;

@@ -1,8 +1,8 @@
 //! `[http]`: where `http` steps may make the worker go (the policy itself, and why its default
-//! is what it is, is in `http_policy`).
+//! is what it is, is in `crate::http::policy`).
 
 use super::declared::{Declared, StepDecl};
-use crate::http_policy::{AllowRule, Policy};
+use crate::http::policy::{AllowRule, Policy};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr};
 

@@ -26,11 +26,10 @@ pub struct WorkerConfig {
     pub max_cached_workflows: usize,
 }
 
-/// See `WorkerConfig::max_cached_workflows`. Chosen from the benchmark's scale curve
-/// (docs/benchmark.md#open-runs): a cached waiting run holds ~55 KB, so with the SDK's own
-/// default (1000) 1000 waiting runs took the worker from 16 to 71 MiB; with 100 they took it to
-/// 28 MiB (200: 34 MiB). A run evicted while it waits costs ~1 ms of replay when it wakes, and
-/// the SDK keeps 6–12 KB of it until the worker restarts.
+/// See `WorkerConfig::max_cached_workflows`. Chosen from the benchmark's scale curve: a cached
+/// waiting run holds its memory for hours to save a little replay when it wakes, so with the
+/// SDK's own default (1000) a worker with many waiting runs grew several times over, and with
+/// 100 it stayed small. docs/benchmark.md#open-runs has the figures and the choice.
 pub const DEFAULT_MAX_CACHED_WORKFLOWS: usize = 100;
 
 impl Default for WorkerConfig {

@@ -2,10 +2,10 @@
 //! `admin-http-rpc` plugin). Used to read cron jobs, never to run them: `cron.run` over this
 //! RPC fails every run in OpenClaw 2026.9.6.
 
-use super::openclaw::{self, Hints};
+use super::error_answers::{self, Hints};
 use super::{Endpoint, GatewayError, response_error};
 use crate::failure::FailureType;
-use crate::http_response::ResponseClass;
+use crate::http::response::ResponseClass;
 use crate::secret::Secret;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -45,7 +45,7 @@ impl AdminRpc {
             .await
             .map_err(|err| response_error(&what, &err))?;
         if response.class() != ResponseClass::Success {
-            return Err(openclaw::status_error(&what, &response, &HINTS));
+            return Err(error_answers::status_error(&what, &response, &HINTS));
         }
         let answer: Value =
             serde_json::from_str(&response.body).map_err(|err| GatewayError::Retryable {
@@ -57,7 +57,7 @@ impl AdminRpc {
             Some(payload) if answer["ok"] == Value::Bool(true) => Ok(payload.clone()),
             _ => Err(GatewayError::NonRetryable {
                 failure_type: FailureType::GatewayRejected,
-                message: format!("{what}: {}", openclaw::error_message(&response.body)),
+                message: format!("{what}: {}", error_answers::error_message(&response.body)),
             }),
         }
     }

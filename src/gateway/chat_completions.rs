@@ -5,14 +5,14 @@
 //! So once a 2xx status has arrived (the run is over) nothing is retried: a reply that is
 //! cut off or malformed fails the turn, non-retryable, rather than running the agent again.
 
-use super::openclaw::{self, Hints};
-use super::turns::TurnResolver;
+use super::error_answers::{self, Hints};
+use super::turn_resolver::TurnResolver;
 use super::{
     Endpoint, Gateway, GatewayError, TurnRequest, deadline_margin, out_of_time, request_timeout,
     response_error,
 };
 use crate::failure::FailureType;
-use crate::http_response::{ResponseClass, ResponseError, body_excerpt};
+use crate::http::response::{ResponseClass, ResponseError, body_excerpt};
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use std::time::SystemTime;
@@ -73,12 +73,12 @@ impl ChatCompletionsGateway {
             return Err(GatewayError::RunFailed {
                 message: format!(
                     "{what}: HTTP 502: {}",
-                    openclaw::error_message(&response.body)
+                    error_answers::error_message(&response.body)
                 ),
             });
         }
         if response.class() != ResponseClass::Success {
-            return Err(openclaw::status_error(&what, &response, &HINTS));
+            return Err(error_answers::status_error(&what, &response, &HINTS));
         }
         reply_text(&response.body).ok_or_else(|| {
             reply_lost(

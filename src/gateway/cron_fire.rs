@@ -4,10 +4,10 @@
 //! Fire-and-forget: a 2xx means "accepted", and the response body is the result. A 2xx whose
 //! body then breaks off is still "accepted" (never fired twice); see `accepted_without_answer`.
 
-use super::openclaw::{self, Hints};
+use super::error_answers::{self, Hints};
 use super::{Endpoint, Gateway, GatewayError, TurnRequest, response_error};
 use crate::failure::FailureType;
-use crate::http_response::{ResponseClass, ResponseError, format_bytes};
+use crate::http::response::{ResponseClass, ResponseError, format_bytes};
 use futures::future::BoxFuture;
 use serde_json::json;
 
@@ -68,7 +68,7 @@ impl CronFireGateway {
                 })
             }
             ResponseClass::Success => Ok(response.body),
-            _ => Err(openclaw::status_error(&what, &response, &HINTS)),
+            _ => Err(error_answers::status_error(&what, &response, &HINTS)),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! One authenticated JSON endpoint of the gateway: where it is, which token it takes, how
 //! long a request may wait. Every protocol posts through this.
 
-use crate::http_response::{self, BodyLimit, Captured, MAX_BODY_BYTES, ResponseError};
+use crate::http;
+use crate::http::response::{BodyLimit, Captured, MAX_BODY_BYTES, ResponseError};
 use crate::secret::Secret;
 use serde_json::Value;
 use std::time::Duration;
@@ -46,7 +47,7 @@ impl Endpoint {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
         }
-        let mut response = http_response::send(request, BodyLimit::Whole(MAX_BODY_BYTES)).await?;
+        let mut response = http::response::send(request, BodyLimit::Whole(MAX_BODY_BYTES)).await?;
         if let Some(token) = &self.token
             && response.body.contains(token.expose())
         {

@@ -9,15 +9,15 @@
 //! a gateway that never answers ends the attempt with a typed, retryable failure naming the
 //! URL shortly before Temporal would time it out without one.
 
-use super::openclaw::{self, Hints};
-use super::turns::{TurnResolver, TurnSpec};
+use super::error_answers::{self, Hints};
+use super::turn_resolver::{TurnResolver, TurnSpec};
 use super::{
     Endpoint, Gateway, GatewayError, TurnRequest, deadline_margin, out_of_time, request_timeout,
     response_error,
 };
 use crate::config::OnSkipped;
 use crate::failure::FailureType;
-use crate::http_response::{ResponseClass, body_excerpt};
+use crate::http::response::{ResponseClass, body_excerpt};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -91,7 +91,7 @@ impl HooksAgentGateway {
                 Ok(response) => response,
             };
             if response.class() != ResponseClass::Success {
-                return Err(openclaw::status_error(&what, &response, &HINTS));
+                return Err(error_answers::status_error(&what, &response, &HINTS));
             }
             return self.outcome(&what, &turn.agent_turn, &response.body);
         }

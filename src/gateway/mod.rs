@@ -8,10 +8,10 @@ mod chat_completions;
 mod cron_fire;
 mod echo;
 mod endpoint;
+mod error_answers;
 mod hooks_agent;
-mod openclaw;
 pub mod preflight;
-mod turns;
+mod turn_resolver;
 
 pub use admin_rpc::AdminRpc;
 pub use chat_completions::ChatCompletionsGateway;
@@ -19,11 +19,11 @@ pub use cron_fire::CronFireGateway;
 pub use echo::EchoGateway;
 pub use endpoint::Endpoint;
 pub use hooks_agent::HooksAgentGateway;
-pub use turns::{TurnResolver, TurnSpec, TurnTable, spec_from_cron_job};
+pub use turn_resolver::{TurnResolver, TurnSpec, TurnTable, spec_from_cron_job};
 
 use crate::config::{GatewayApi, Instance};
 use crate::failure::FailureType;
-use crate::http_response::ResponseError;
+use crate::http::response::ResponseError;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -41,7 +41,7 @@ pub struct TurnRequest {
     /// with a generation suffix once a run completed with error and the turn must run again.
     pub idempotency_key: String,
     /// When this attempt's start-to-close runs out; waiting past it is pointless.
-    pub deadline: Option<std::time::SystemTime>,
+    pub deadline: Option<SystemTime>,
     /// Replaces the turn's prompt for this run (a declared workflow's templated `message`).
     pub message: Option<String>,
 }

@@ -5,7 +5,7 @@
 
 use super::admin_rpc::AdminRpc;
 use crate::config::{GatewayApi, Instance};
-use crate::http_response;
+use crate::http;
 use serde_json::json;
 use std::time::Duration;
 
@@ -41,8 +41,8 @@ pub async fn check(instance: &Instance, http: &reqwest::Client) -> Vec<String> {
     }
     let readyz = format!("{}/readyz", gateway.url.trim_end_matches('/'));
     let request = http.get(&readyz).timeout(TIMEOUT);
-    match http_response::send(request, http_response::BodyLimit::Prefix(64 * 1024)).await {
-        Ok(response) if response.class() == http_response::ResponseClass::Success => {}
+    match http::response::send(request, http::response::BodyLimit::Prefix(64 * 1024)).await {
+        Ok(response) if response.class() == http::response::ResponseClass::Success => {}
         Ok(response) => problems.push(format!(
             "OpenClaw gateway not ready: {}",
             response.describe(&format!("GET {readyz}"))

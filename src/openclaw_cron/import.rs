@@ -321,8 +321,7 @@ mod tests {
         let text = render(&imported, Format::Toml).unwrap();
         assert!(text.contains("# left out: once"), "{text}");
         let config = Config::parse(&text).unwrap();
-        let instances =
-            crate::config::Instances::resolve(&config, crate::config::GatewayApi::HooksAgent);
+        let instances = crate::config::Instances::resolve(&config, GatewayApi::HooksAgent);
         crate::workflows::declared::check(&config, &instances).unwrap();
         assert_eq!(config.turns.0, imported.turns);
         assert_eq!(config.schedules.0, imported.schedules);

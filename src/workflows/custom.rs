@@ -9,8 +9,8 @@
 
 use super::declared::{self, ContextEngine, DeclaredState, HasDeclaredState};
 use super::definition::{Definition, Step};
+use super::failures::fail;
 use super::findable;
-use super::input::fail;
 use super::own_token::with_own_token;
 use super::{WorkflowSettings, options, python_json};
 use crate::activities::{Activities, AgentTurnInput};

@@ -149,7 +149,7 @@ fn check_history_size(steps: &[Step]) -> Result<(), String> {
 /// An optional instance name; present means non-empty.
 fn instance_field(object: &Map<String, Value>) -> Result<Option<&str>, String> {
     let instance = optional_string(object, "instance")?;
-    super::input::check_instance(instance)?;
+    super::failures::check_instance(instance)?;
     Ok(instance)
 }
 

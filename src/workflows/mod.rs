@@ -4,8 +4,8 @@
 mod custom;
 pub mod declared;
 pub mod definition;
+mod failures;
 mod findable;
-mod input;
 mod options;
 pub mod own_token;
 mod poetry_research;

@@ -4,8 +4,8 @@
 //! Why: in temporalio-workflow 1.1.1 a command started on the workflow's own cancellation
 //! token registers a callback on that token, and the callback holds the run's context, which
 //! owns the token. Only a command that completes removes its callback; an evicted run's
-//! future is dropped mid-wait, so the context keeps itself alive (5 KiB or more per eviction;
-//! docs/scaling.md, "Evicted runs and the SDK's cancellation cycle"). On a child token that
+//! future is dropped mid-wait, so the context keeps itself alive (docs/scaling.md, "Evicted
+//! runs and the SDK's cancellation cycle", has what that costs). On a child token that
 //! the command's future owns, the callback goes when the future goes. Workflow cancellation
 //! still reaches the command: the workflow token cancels its children. Tokens are not
 //! commands, so histories replay unchanged.

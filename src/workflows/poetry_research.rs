@@ -1,7 +1,7 @@
 //! `PoetryResearchWorkflow`: execute turn → durable settle → synthesize turn.
 
+use super::failures::{check_instance, fail};
 use super::findable;
-use super::input::{check_instance, fail};
 use super::own_token::with_own_token;
 use super::{WorkflowSettings, options};
 use crate::activities::{Activities, AgentTurnInput};

@@ -1,6 +1,6 @@
 //! `WeatherCheckWorkflow(location)`: one `check_weather` activity, its summary as the result.
 
-use super::input::fail;
+use super::failures::fail;
 use super::options;
 use super::own_token::with_own_token;
 use crate::activities::Activities;

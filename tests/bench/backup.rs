@@ -55,7 +55,7 @@ async fn backup_benchmark() {
             let db = db.clone();
             let dir = dir.to_owned();
             let taken = tokio::task::spawn_blocking(move || {
-                clawfactory_temporal::backup::take(&db, &dir, 2)
+                clawfactory_temporal::dev_server::backup::take(&db, &dir, 2)
             })
             .await
             .unwrap()
@@ -96,7 +96,7 @@ async fn backup_benchmark() {
         std::thread::spawn(move || {
             let mut n = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                clawfactory_temporal::backup::take(&db, &dir, 2).unwrap();
+                clawfactory_temporal::dev_server::backup::take(&db, &dir, 2).unwrap();
                 n += 1;
             }
             n

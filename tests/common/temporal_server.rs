@@ -6,7 +6,7 @@
 
 use super::process::{append_to, free_port, free_ports};
 use clawfactory_temporal::config::{ServerConfig, TemporalConfig};
-use clawfactory_temporal::server::ServerSpec;
+use clawfactory_temporal::dev_server::supervisor::ServerSpec;
 use clawfactory_temporal::temporal_client;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -22,15 +22,13 @@ pub fn temporal_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("TEMPORAL_BIN") {
         return PathBuf::from(bin);
     }
-    Some(clawfactory_temporal::server::locate_temporal_bin(
-        Path::new("temporal"),
-    ))
-    .filter(|found| found.is_file())
-    .expect(
-        "the Temporal CLI is needed for these tests: `python3 -m venv target/venv && \
+    Some(clawfactory_temporal::dev_server::supervisor::locate_temporal_bin(Path::new("temporal")))
+        .filter(|found| found.is_file())
+        .expect(
+            "the Temporal CLI is needed for these tests: `python3 -m venv target/venv && \
          target/venv/bin/pip install -r tests/requirements.txt`, then put target/venv/bin on \
          PATH (or set TEMPORAL_BIN)",
-    )
+        )
 }
 
 /// A real Temporal dev server on free loopback ports with its own SQLite file.

@@ -38,7 +38,7 @@ use crate::config::{Config, DeclaredWorkflow as Declaration, Instances};
 use crate::failure::FailureType;
 use crate::payload::json_value;
 use crate::workflows::WorkflowSettings;
-use crate::workflows::input::fail;
+use crate::workflows::failures::fail;
 use std::time::Duration;
 use temporalio_common::data_converters::RawValue;
 use temporalio_sdk::{LocalActivityOptions, WorkflowTermination};

@@ -1,5 +1,5 @@
 //! The regression test of the current-thread hang (docs/benchmark.md): a worker on a
-//! current-thread runtime (the default since issue 16) runs a burst while systemd
+//! current-thread runtime (the default: docs/benchmark.md#cpu-per-workflow) runs a burst while systemd
 //! reads nothing from its notify socket, whose queue the test fills before the worker starts.
 //!
 //! The worker used to send its notifications from runtime threads with a blocking send, which

@@ -3,7 +3,7 @@
 //! `failure.*` and the result show them.
 
 use crate::failure::FailureType;
-use crate::workflows::input::fail;
+use crate::workflows::failures::fail;
 use temporalio_common::error::ActivityExecutionError;
 use temporalio_common::protos::temporal::api::failure::v1::{Failure, failure::FailureInfo};
 use temporalio_sdk::WorkflowTermination;

@@ -62,7 +62,7 @@ impl GuardedError {
                 format!("could not resolve {host} ({detail})")
             }
             ErrorKind::TimedOut => "timed out".to_owned(),
-            ErrorKind::NoAnswer(err) => crate::http_response::describe_transport_error(err),
+            ErrorKind::NoAnswer(err) => crate::http::response::describe_transport_error(err),
             ErrorKind::BadRedirect(detail) => detail.clone(),
         };
         match &self.redirected_to {

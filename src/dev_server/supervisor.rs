@@ -2,7 +2,8 @@
 //! clean stop. `dev` and the appliance's server unit (`server`) both run it this way.
 
 use crate::config::{Config, ServerConfig, TemporalConfig};
-use crate::{namespace, search_attributes, shutdown, systemd, temporal_client};
+use crate::service::{shutdown, systemd};
+use crate::{namespace, search_attributes, temporal_client};
 use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
 use std::future::Future;
@@ -15,7 +16,7 @@ use tokio::process::{Child, Command};
 
 /// How the dev server opens its SQLite file (`--sqlite-pragma`; start-dev sets neither).
 /// WAL, so that a reader never blocks the server's commits: in the default rollback-journal
-/// mode the read lock of a backup (`crate::backup`), or of anyone's `sqlite3`, makes them
+/// mode the read lock of a backup (`super::backup`), or of anyone's `sqlite3`, makes them
 /// fail at once with SQLITE_BUSY and stalls the history shard for seconds. A busy timeout,
 /// so that the server waits out a lock it meets instead of failing the request.
 pub const SQLITE_PRAGMAS: [&str; 2] = ["journal_mode=wal", "busy_timeout=5000"];
@@ -24,8 +25,8 @@ pub const SQLITE_PRAGMAS: [&str; 2] = ["journal_mode=wal", "busy_timeout=5000"];
 /// and activity task to matching through its transfer queue, whose reader loads new tasks at
 /// most `history.transferProcessorMaxPollRPS` times a second (default 20). The dev server has
 /// one history shard, so a task created within 50 ms of the previous load waited for the next
-/// one: ~40 ms for every workflow task of a run started after another (the server's
-/// `task_latency_load`; docs/benchmark.md#queue-waits). The reader still loads only when told
+/// one, and so did every workflow task of a run started after another (the server's
+/// `task_latency_load`; docs/benchmark.md#queue-waits has the figures). The reader still loads only when told
 /// of new tasks, so an idle server does no more work.
 pub const DYNAMIC_CONFIG: [&str; 1] = ["history.transferProcessorMaxPollRPS=1000"];
 
@@ -72,7 +73,7 @@ impl ServerSpec {
         }
         // On a new database; an existing one gets them through the API (`start_ready`).
         args.extend(
-            crate::search_attributes::server_flags()
+            search_attributes::server_flags()
                 .into_iter()
                 .map(OsString::from),
         );
@@ -126,7 +127,7 @@ fn python_scripts_dir() -> Option<PathBuf> {
             "-c",
             "import sysconfig; print(sysconfig.get_path('scripts'))",
         ])
-        .stderr(std::process::Stdio::null())
+        .stderr(Stdio::null())
         .output()
         .ok()?;
     let dir = String::from_utf8(output.stdout).ok()?;
@@ -249,8 +250,11 @@ impl RunningServer {
     pub async fn stop(mut self) -> Result<ExitStatus> {
         let grace = STOP_GRACE;
         if let Some(pid) = self.child.id() {
+            #[allow(unsafe_code)] // SIGTERM: tokio's Child can only send SIGKILL.
             // SAFETY: plain kill(2) on our own child's pid, which has not been reaped yet.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM)
+            };
         }
         match tokio::time::timeout(grace, self.child.wait()).await {
             Ok(status) => Ok(status?),

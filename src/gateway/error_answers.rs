@@ -5,7 +5,7 @@
 
 use super::GatewayError;
 use crate::failure::FailureType;
-use crate::http_response::{Captured, ResponseClass, body_excerpt};
+use crate::http::response::{Captured, ResponseClass, body_excerpt};
 use serde_json::Value;
 use std::time::Duration;
 
