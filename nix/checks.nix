@@ -26,6 +26,8 @@ in
   # are inputs of this derivation only, so the dependency cache does not depend on them.
   tests = craneLib.cargoNextest (commonArgs // {
     inherit cargoArtifacts;
+    # The package's source plus the docs' config examples the schema test reads.
+    src = crate.testSrc;
     nativeCheckInputs = [ pkgs.temporal-cli pkgs.systemd ];
     # Every test target, the heavy runs (`test = false` in Cargo.toml) included, as in CI.
     cargoNextestExtraArgs = "--lib --bins --test '*'";

@@ -10,18 +10,32 @@ let
   # Cargo's sources (crane: Cargo.toml, Cargo.lock, every *.rs and *.toml) and exactly the other
   # files that the build, clippy or the tests read, so that a README or docs edit does not
   # change the package's hash. nix/tests/rehearse-crane.sh (CI) builds and tests from this set.
-  src = lib.fileset.toSource {
+  srcFiles = lib.fileset.unions [
+    (craneLib.fileset.commonCargoSources root)
+    # The unit files and the nginx site: postInstall installs them; tests/it/operations/units.rs reads them.
+    ./systemd
+    ./nginx
+    # The failure catalogue's table: src/failure.rs's unit test include_str!s it to hold the
+    # catalogue and the docs to each other (a compile error without it).
+    ../docs/failures.md
+    # Recorded workflow histories that tests/it/workflows/replay.rs replays against today's workflow code.
+    ../tests/histories
+    # The config file's JSON Schema: postInstall installs it; src/config/schema.rs's unit test
+    # holds it equal to what the config types generate.
+    ../docs/config.schema.json
+  ];
+  src = lib.fileset.toSource { inherit root; fileset = srcFiles; };
+
+  # What the tests read besides: the config examples in the README and docs (each ```toml block;
+  # the Debian package's temporal.toml is a *.toml, already in `src`), which src/config/schema.rs
+  # validates against the schema and loads. Only the tests' source has them, so a docs edit does
+  # not rebuild the package.
+  testSrc = lib.fileset.toSource {
     inherit root;
     fileset = lib.fileset.unions [
-      (craneLib.fileset.commonCargoSources root)
-      # The unit files and the nginx site: postInstall installs them; tests/it/operations/units.rs reads them.
-      ./systemd
-      ./nginx
-      # The failure catalogue's table: src/failure.rs's unit test include_str!s it to hold the
-      # catalogue and the docs to each other (a compile error without it).
-      ../docs/failures.md
-      # Recorded workflow histories that tests/it/workflows/replay.rs replays against today's workflow code.
-      ../tests/histories
+      srcFiles
+      ../README.md
+      (lib.fileset.fileFilter (file: file.hasExt "md") ../docs)
     ];
   };
 
@@ -58,6 +72,10 @@ let
       done
       install -Dm644 nix/nginx/clawfactory-temporal.conf \
         "$out/share/clawfactory-temporal/nginx/clawfactory-temporal.conf"
+      # Checked in rather than generated here by running the binary: it works cross-compiled, and
+      # a `#:schema` line can point at the file in a checkout too.
+      install -Dm644 docs/config.schema.json \
+        "$out/share/clawfactory-temporal/config.schema.json"
     '';
 
     meta = {
@@ -69,5 +87,5 @@ let
   });
 in
 {
-  inherit src commonArgs cargoArtifacts package;
+  inherit src testSrc commonArgs cargoArtifacts package;
 }

@@ -106,10 +106,13 @@ fn tune_malloc() {
 }
 
 async fn start(cli: Cli) -> ExitCode {
+    if let Command::CheckConfig(check_config::Args { schema: true, .. }) = cli.command {
+        return check_config::print_schema();
+    }
     let mut source = config::Source::from_cli(cli.config);
     source.check_files = !matches!(
         cli.command,
-        Command::CheckConfig(check_config::Args { offline: true })
+        Command::CheckConfig(check_config::Args { offline: true, .. })
     );
     let config = match Config::load(&source, &config::ProcessEnv) {
         Ok(config) => config,

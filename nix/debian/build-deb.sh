@@ -21,6 +21,8 @@ done
 install -Dm644 "$root/nix/systemd/clawfactory-temporal.tmpfiles" "$stage/usr/lib/tmpfiles.d/clawfactory-temporal.conf"
 install -Dm644 "$root/nix/nginx/clawfactory-temporal.conf" "$stage/etc/nginx/sites-available/clawfactory-temporal"
 install -Dm644 "$here/temporal.toml" "$stage/etc/clawfactory/temporal.toml"
+# The config file's JSON Schema for editors (temporal.toml's `#:schema` line points at it).
+install -Dm644 "$root/docs/config.schema.json" "$stage/usr/share/clawfactory-temporal/config.schema.json"
 install -Dm644 "$root/README.md" "$stage/usr/share/doc/clawfactory-temporal/README.md"
 for page in "$root"/docs/*.md; do
   install -Dm644 "$page" "$stage/usr/share/doc/clawfactory-temporal/docs/$(basename "$page")"

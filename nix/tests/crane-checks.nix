@@ -60,6 +60,8 @@ in
   fmtSrcIsPackageSrc = checks.fmt.src == crate.src;
   clippy.extraArgs = checks.clippy.cargoClippyExtraArgs;
   tests = {
+    # The package's src plus what only the tests read (the docs' config examples).
+    src = checks.tests.src;
     env = exported checks.tests;
     nativeCheckInputs = map (p: p.name) checks.tests.nativeCheckInputs;
     preCheck = checks.tests.preCheck or "";

@@ -63,6 +63,11 @@ while IFS=: read -r file _ included; do
 done < <(cd "$work/source" && grep -rnoE --include='*.rs' 'include_(str|bytes)!\("[^"]+"\)' src tests \
   | sed -E 's/include_(str|bytes)!\("([^"]+)"\)/\2/')
 [ "$missing" = 0 ] || fail "add the files above to nix/package.nix's src"
+# The tests check's source is the package's plus what only the tests read (nix/package.nix's
+# testSrc: the docs' config examples); the checks below run in one directory holding both.
+field tests.src > "$work/test-source-files"
+(cd "$project" && cp --parents $(cat "$work/test-source-files") "$work/source/")
+say "$(wc -l < "$work/test-source-files") files in the tests check's src"
 
 # --- 3. the sandbox's PATH: copies, since /usr/bin is hidden below ---
 tools=$work/bin

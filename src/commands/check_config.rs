@@ -1,5 +1,6 @@
 //! `check-config`: validate the config and print the effective settings, secrets reduced to
 //! whether they are set. Exit 2 on an error (the NixOS build runs this with `--offline`).
+//! `--schema` prints the config file's JSON Schema instead.
 
 use crate::config::{Config, GatewayApi, InstanceTokens, Instances};
 use crate::duration;
@@ -16,6 +17,17 @@ pub struct Args {
     /// build-time checks, e.g. in a Nix build, where they do not exist yet).
     #[arg(long)]
     pub offline: bool,
+
+    /// Print the config file's JSON Schema instead (for editors: docs/configuration.md) and
+    /// exit; reads no config.
+    #[arg(long, conflicts_with = "offline")]
+    pub schema: bool,
+}
+
+/// `check-config --schema`: the JSON Schema of the config file, which needs no config.
+pub fn print_schema() -> ExitCode {
+    print!("{}", crate::config::schema::pretty());
+    ExitCode::SUCCESS
 }
 
 /// Loading already validated the config (an error exits 2 before this runs). Online, it also

@@ -4,13 +4,14 @@
 
 use super::validate;
 use anyhow::{Result, bail};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// Where the appliance keeps its backups unless `[backup] dir` says otherwise.
 pub const DEFAULT_BACKUP_DIR: &str = "/srv/clawfactory/backups";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackupConfig {
     /// Directory of the `temporal-<UTC time>.db` copies (`backup --to` overrides it).

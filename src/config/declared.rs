@@ -12,14 +12,16 @@
 //! see every key in one place, and the workflow-side compiler reports a key that does not
 //! apply to a step's type by name instead of serde's "data did not match any variant".
 
+use super::schema::DurationText;
 use crate::duration;
 use crate::workflow_types::{MAX_DECLARED, WORKFLOW_TYPES};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// `[declared.<name>]`: one workflow, started by its name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclaredWorkflow {
     /// One line for people: what this workflow is for.
@@ -39,7 +41,7 @@ pub struct DeclaredWorkflow {
 
 /// One step as written. Which keys apply depends on `type`; the workflow-side compiler
 /// rejects a key that does not apply, naming it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepDecl {
     /// Unique within the workflow; expressions read the step as `steps.<id>`.
@@ -47,6 +49,7 @@ pub struct StepDecl {
     pub id: Option<String>,
     /// `agent_turn`, `http`, `delay`, `parallel`, `sequence`, `approval` or `stop`.
     #[serde(rename = "type")]
+    #[schemars(with = "super::schema::StepType")]
     pub kind: String,
     /// A CEL expression; false means the step is skipped (and recorded as skipped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,6 +75,7 @@ pub struct StepDecl {
     pub message: Option<String>,
     /// delay: how long to wait (`"2h"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<DurationText>")]
     pub duration: Option<String>,
     /// http: the URL to call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,10 +104,12 @@ pub struct StepDecl {
 }
 
 /// A step's timeout: a duration as text, or a number of seconds (the reference's http steps).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Timeout {
+    /// A number of seconds, e.g. `30` or `0.5`.
     Seconds(f64),
+    #[schemars(with = "DurationText")]
     Text(String),
 }
 
@@ -129,28 +135,34 @@ impl Timeout {
 }
 
 /// A step's retry policy; a key left out keeps the default for the step's kind.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepRetry {
+    /// The wait before the first retry.
     #[serde(
         default,
         with = "duration::serde_text_opt",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<DurationText>")]
     pub initial_interval: Option<Duration>,
+    /// The longest wait between two attempts.
     #[serde(
         default,
         with = "duration::serde_text_opt",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<DurationText>")]
     pub maximum_interval: Option<Duration>,
+    /// Attempts in all, the first included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maximum_attempts: Option<u32>,
 }
 
 /// `[declared]`: every declared workflow by name.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
+#[schemars(extend("propertyNames" = { "pattern": "^[A-Za-z0-9._-]{1,200}$" }))]
 pub struct Declared(pub BTreeMap<String, DeclaredWorkflow>);
 
 impl Declared {

@@ -2,13 +2,15 @@
 //! each gateway is, which protocol the worker speaks to it, and where its secrets come from.
 //! `super::instances` turns them into one resolved list.
 
+use super::schema::DurationText;
 use crate::duration;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Which protocol the worker speaks to the OpenClaw gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum GatewayApi {
     /// `POST {url}/hooks/agent` with `waitForCompletion`: runs the turn, reports its outcome,
@@ -30,12 +32,13 @@ impl std::fmt::Display for GatewayApi {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     /// Unset means: `hooks-agent` for `worker`, `echo` for `dev`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api: Option<GatewayApi>,
+    /// Where the OpenClaw gateway is (an http(s) URL).
     pub url: String,
     /// The gateway token (`gateway.auth.token`): chat completions, admin RPC, cron-fire.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -50,8 +53,12 @@ pub struct GatewayConfig {
     /// Unset means `/tmp/clawfactory-snapshot-sync/KILLSWITCH_<instance>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub killswitch_file: Option<PathBuf>,
+    /// How long one HTTP request to the gateway may take (`hooks-agent` re-POSTs after it).
     #[serde(with = "duration::serde_text")]
+    #[schemars(with = "DurationText")]
     pub timeout: Duration,
+    /// The default instance's name: what workflows, schedules and steps call it (`instance = …`);
+    /// part of its killswitch file name.
     pub instance: String,
 }
 
@@ -82,7 +89,7 @@ impl GatewayConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum OnSkipped {
     /// Success, with a warning in the log and the result.
@@ -94,14 +101,18 @@ pub enum OnSkipped {
 /// `[instances.<name>]`: another OpenClaw instance. Keys left out are taken from `[gateway]`
 /// (except the secrets, which are per instance: `token_file`/`hooks_token_file`, else the
 /// credentials `<name>.gateway-token`/`<name>.hooks-token`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceConfig {
+    /// Where this instance's OpenClaw gateway is (an http(s) URL).
     pub url: String,
+    /// Which protocol the worker speaks to it; unset: `[gateway]`'s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<GatewayApi>,
+    /// A file holding its gateway token; else the credential `<name>.gateway-token`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_file: Option<PathBuf>,
+    /// A file holding its hooks token; else the credential `<name>.hooks-token`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks_token_file: Option<PathBuf>,
     /// Unset means `/tmp/clawfactory-snapshot-sync/KILLSWITCH_<name>`.

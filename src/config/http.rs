@@ -3,14 +3,17 @@
 
 use super::declared::{Declared, StepDecl};
 use crate::http::policy::{AllowRule, Policy};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Destinations allowed even in special-purpose ranges (loopback, link-local, private,
-    /// ...): URL prefixes, `host[:port]`, or networks.
+    /// ...): URL prefixes (`"http://nas.lan/api/"`), `host[:port]` (`"127.0.0.1:8080"`), or
+    /// networks (`"10.0.0.0/8"`); no wildcards.
+    #[schemars(with = "Vec<String>")]
     pub allow: Vec<AllowRule>,
     /// Unlisted public addresses are allowed; `false`: only what `allow` lists.
     pub allow_public: bool,

@@ -18,6 +18,7 @@ mod gateway;
 mod http;
 pub mod instances;
 mod schedules;
+pub mod schema;
 mod secrets;
 mod sections;
 mod temporal;
@@ -42,6 +43,7 @@ pub use temporal::TemporalConfig;
 pub use turns::{TurnConfig, Turns};
 
 use anyhow::{Context, Result, bail};
+use schemars::JsonSchema;
 use secrets::{MAX_CONFIG_BYTES, read_text, resolve_secret};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -50,14 +52,23 @@ use std::path::PathBuf;
 /// Where the config lives when neither `--config` nor `CLAWFACTORY_CONFIG` says otherwise.
 pub const DEFAULT_PATH: &str = "/etc/clawfactory/temporal.toml";
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The clawfactory-temporal config file (`/etc/clawfactory/temporal.toml`). Every key has a
+/// default; secrets are never written here, only the files they are read from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
+#[schemars(title = "clawfactory-temporal config")]
 pub struct Config {
+    /// `[temporal]`: where the Temporal frontend is and how to reach it.
     pub temporal: TemporalConfig,
+    /// `[worker]`: the worker process itself.
     pub worker: WorkerConfig,
+    /// `[gateway]`: the default OpenClaw instance.
     pub gateway: GatewayConfig,
+    /// `[workflows.*]`: options of the built-in workflows.
     pub workflows: WorkflowsConfig,
+    /// `[weather]`: the weather check's service.
     pub weather: WeatherConfig,
+    /// `[server]`: the local Temporal dev server that `dev` and `server` run.
     pub server: ServerConfig,
     /// `[http]`: where `http` steps may go.
     pub http: HttpConfig,
@@ -68,6 +79,8 @@ pub struct Config {
     /// `[turns.<id>]`: what OpenClaw runs for each agent turn id.
     pub turns: Turns,
     /// `[instances.<name>]`: more OpenClaw instances besides the default one (`[gateway]`).
+    /// A name may use letters, digits, `-` and `_`.
+    #[schemars(extend("propertyNames" = { "pattern": "^[A-Za-z0-9_-]+$" }))]
     pub instances: BTreeMap<String, InstanceConfig>,
     /// `[declared.<name>]`: workflows declared here, started by their name.
     #[serde(skip_serializing_if = "Declared::is_empty")]

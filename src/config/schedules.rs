@@ -3,14 +3,16 @@
 
 use super::cron;
 use super::declared::Declared;
+use super::schema::DurationText;
 use crate::duration;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 /// What happens when a run is still going at the next fire time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Overlap {
     #[default]
@@ -23,7 +25,7 @@ pub enum Overlap {
 }
 
 /// `[schedules.<id>]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleConfig {
     /// Workflow type to start, e.g. `PoetryResearchWorkflow`.
@@ -41,9 +43,13 @@ pub struct ScheduleConfig {
     /// The OpenClaw instance the workflow's agent turns run on (added to the input).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// Cron expressions (5 fields, month and weekday names, `@daily` & co.); a schedule
+    /// needs at least one of them or an `every` interval.
     #[serde(default)]
     pub cron: Vec<String>,
+    /// Intervals (`"1h"`), instead of or besides `cron`.
     #[serde(default, with = "durations")]
+    #[schemars(with = "Vec<DurationText>")]
     pub every: Vec<Duration>,
     /// Where in each `every` interval the schedule fires, counted from the Unix epoch: `every
     /// = ["1h"]` with `phase = "15m"` fires at :15. An imported OpenClaw job's anchor.
@@ -52,20 +58,29 @@ pub struct ScheduleConfig {
         with = "duration::serde_text",
         skip_serializing_if = "Duration::is_zero"
     )]
+    #[schemars(with = "DurationText")]
     pub phase: Duration,
     /// IANA name, e.g. `Europe/Berlin`; empty means UTC.
     #[serde(default)]
     pub timezone: String,
+    /// What happens when a run is still going at the next fire time.
     #[serde(default)]
     pub overlap: Overlap,
+    /// How late a missed fire time (the server was down) may still start a run; at least 10s.
     #[serde(default = "default_catchup_window", with = "duration::serde_text")]
+    #[schemars(with = "DurationText")]
     pub catchup_window: Duration,
+    /// Each fire time is delayed by a random amount up to this.
     #[serde(default, with = "duration::serde_text")]
+    #[schemars(with = "DurationText")]
     pub jitter: Duration,
+    /// Pause the schedule when a run it started fails.
     #[serde(default)]
     pub pause_on_failure: bool,
+    /// Create or keep the schedule paused.
     #[serde(default)]
     pub paused: bool,
+    /// A note for people, shown with the schedule.
     #[serde(default)]
     pub note: String,
 }
@@ -76,7 +91,7 @@ fn default_catchup_window() -> Duration {
 }
 
 /// `[schedules]`: absent means the reference's one schedule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct Schedules(pub BTreeMap<String, ScheduleConfig>);
 

@@ -1,18 +1,21 @@
 //! The smaller sections: `[worker]`, `[workflows.*]`, `[weather]` and `[server]` (the local
 //! `temporal server start-dev` that `dev` and the appliance run).
 
+use super::schema::DurationText;
 use super::validate;
 use crate::duration;
 use anyhow::{Result, bail};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerConfig {
     /// How long in-flight activities may run on after a stop request before they are cancelled.
     #[serde(with = "duration::serde_text")]
+    #[schemars(with = "DurationText")]
     pub graceful_shutdown: Duration,
     /// Serve Prometheus metrics here (`host:port`; keep it on loopback). Unset: no metrics.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,10 +61,12 @@ impl WorkerConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkflowsConfig {
+    /// `[workflows.agent_turn]`: activity options of every agent turn.
     pub agent_turn: AgentTurnConfig,
+    /// `[workflows.poetry_research]`: the built-in `PoetryResearchWorkflow`.
     pub poetry_research: PoetryResearchConfig,
 }
 
@@ -100,15 +105,20 @@ impl WorkflowsConfig {
 }
 
 /// Activity options of every agent turn (the reference: 10 min, 30 s → 5 min, 3 attempts).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentTurnConfig {
+    /// How long one agent turn may run (the activity's start-to-close), unless the turn's
+    /// `timeout` says otherwise.
     #[serde(with = "duration::serde_text")]
+    #[schemars(with = "DurationText")]
     pub start_to_close: Duration,
     /// How soon Temporal gives a turn whose worker died to another worker (plus the retry
     /// interval). The activity heartbeats at a third of it, at most every 10 s.
     #[serde(with = "duration::serde_text")]
+    #[schemars(with = "DurationText")]
     pub heartbeat_timeout: Duration,
+    /// How a failed agent turn is retried.
     pub retry: RetryConfig,
 }
 
@@ -122,13 +132,18 @@ impl Default for AgentTurnConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
+    /// The wait before the first retry; each further wait doubles, up to `maximum_interval`.
     #[serde(with = "duration::serde_text")]
+    #[schemars(with = "DurationText")]
     pub initial_interval: Duration,
+    /// The longest wait between two attempts.
     #[serde(with = "duration::serde_text")]
+    #[schemars(with = "DurationText")]
     pub maximum_interval: Duration,
+    /// Attempts in all, the first included (at least 1).
     pub maximum_attempts: u32,
 }
 
@@ -142,11 +157,12 @@ impl Default for RetryConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PoetryResearchConfig {
     /// The durable wait between the execute and synthesize turns.
     #[serde(with = "duration::serde_text")]
+    #[schemars(with = "DurationText")]
     pub settle: Duration,
 }
 
@@ -158,9 +174,10 @@ impl Default for PoetryResearchConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WeatherConfig {
+    /// The weather service `WeatherCheckWorkflow` asks (an http(s) URL).
     pub base_url: String,
 }
 
@@ -173,22 +190,29 @@ impl Default for WeatherConfig {
 }
 
 /// The local `temporal server start-dev` that `dev` (and the appliance) runs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// The Temporal CLI; a bare name is looked up on PATH.
     pub temporal_bin: PathBuf,
+    /// The address the dev server listens on (gRPC, HTTP, UI, metrics).
     pub ip: String,
+    /// The frontend's gRPC port (what `temporal.address` points at).
     pub grpc_port: u16,
+    /// The frontend's HTTP API port.
     pub http_port: u16,
+    /// The web UI's port.
     pub ui_port: u16,
+    /// The dev server's Prometheus metrics port.
     pub metrics_port: u16,
+    /// The dev server's SQLite database (`dev` uses `<state dir>/temporal.db`).
     pub db_file: PathBuf,
     /// The dev server's own log level (debug, info, warn, error).
     pub log_level: String,
     /// How long the namespace keeps a closed run; applied at every server start
     /// (`crate::namespace`).
     #[serde(with = "duration::serde_text")]
+    #[schemars(with = "DurationText")]
     pub retention: Duration,
 }
 

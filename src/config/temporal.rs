@@ -1,6 +1,7 @@
 //! `[temporal]`: where the Temporal frontend is and how to reach it (plaintext for the
 //! appliance's loopback dev server; TLS, mTLS or an API key for a cluster or Temporal Cloud).
 
+use super::schema::DurationText;
 use super::secrets::{
     TEMPORAL_API_KEY_CREDENTIAL, TEMPORAL_CLIENT_KEY_CREDENTIAL, read_pem, resolve_secret,
 };
@@ -8,19 +9,24 @@ use super::{Env, validate};
 use crate::duration;
 use crate::secret::Secret;
 use anyhow::{Context, Result, bail};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TemporalConfig {
     /// `host:port` or `http(s)://host:port` of the Temporal frontend (gRPC).
     pub address: String,
+    /// The Temporal namespace the worker polls and starts workflows in.
     pub namespace: String,
+    /// The task queue of the default instance's workflows (others: `<task_queue>-<name>` with
+    /// `worker.instance_task_queues`).
     pub task_queue: String,
     /// How long one attempt to open the connection may take.
     #[serde(with = "duration::serde_text")]
+    #[schemars(with = "DurationText")]
     pub connect_timeout: Duration,
     /// Unset: TLS when the address is `https://…` or any TLS file or API key is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -35,6 +41,7 @@ pub struct TemporalConfig {
     /// `temporal-client-key` credential.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of `client_cert_file`; else the `temporal-client-key` credential.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_key_file: Option<PathBuf>,
     /// A file holding an API key (Temporal Cloud), else the `temporal-api-key` credential,

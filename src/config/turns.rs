@@ -1,14 +1,16 @@
 //! `[turns.<id>]`: what OpenClaw runs for an agent turn id (prompt, agent, model, time limit).
 
+use super::schema::DurationText;
 use super::validate;
 use crate::duration;
 use anyhow::{Result, bail};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// `[turns.<id>]`: one agent turn as OpenClaw should run it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TurnConfig {
     /// The prompt the agent receives.
@@ -16,8 +18,10 @@ pub struct TurnConfig {
     /// OpenClaw agent id (must be in `hooks.allowedAgentIds` for `hooks-agent`).
     #[serde(default = "default_agent")]
     pub agent: String,
+    /// The model OpenClaw uses for this turn (`provider/model`); unset: the agent's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// OpenClaw's thinking level for this turn (e.g. `low`); unset: the agent's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thinking: Option<String>,
     /// How long the turn may run: OpenClaw's `timeoutSeconds` and the activity's
@@ -27,6 +31,7 @@ pub struct TurnConfig {
         with = "duration::serde_text_opt",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<DurationText>")]
     pub timeout: Option<Duration>,
 }
 
@@ -49,7 +54,7 @@ fn default_agent() -> String {
 
 /// The turns written in the config. Workflows may also bring built-in turns of their own
 /// (the poetry turns); a turn written here replaces a built-in one of the same id.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct Turns(pub BTreeMap<String, TurnConfig>);
 

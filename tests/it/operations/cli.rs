@@ -205,6 +205,44 @@ async fn check_config_prints_the_effective_config_and_exits_2_on_errors() {
     );
 }
 
+#[tokio::test]
+async fn check_config_schema_prints_the_config_json_schema_without_reading_a_config() {
+    let out = cli(
+        &[
+            "check-config",
+            "--schema",
+            "--config",
+            "/nonexistent/clawfactory.toml",
+        ],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    let sections = schema["properties"].as_object().unwrap();
+    for section in [
+        "temporal",
+        "worker",
+        "gateway",
+        "workflows",
+        "weather",
+        "server",
+        "http",
+        "backup",
+        "schedules",
+        "turns",
+        "instances",
+        "declared",
+    ] {
+        assert!(sections.contains_key(section), "{section}");
+    }
+    assert_eq!(
+        text(&out.stdout),
+        clawfactory_temporal::config::schema::pretty()
+    );
+}
+
 /// Both tokens, distinctive, through every failure path we have: wrong token (the gateway
 /// even echoes it back in its 401 body), the preflight, cron-job resolution over the admin
 /// RPC, `run --wait`, `check-config` with a bad config next to the tokens, and the config's
