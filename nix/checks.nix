@@ -15,8 +15,14 @@ in
 
   clippy = craneLib.cargoClippy (commonArgs // {
     inherit cargoArtifacts;
-    # Every target: `--all-targets` leaves out the heavy runs (`test = false`), `--test '*'` not.
-    cargoClippyExtraArgs = "--lib --bins --test '*' -- --deny warnings";
+    cargoClippyExtraArgs = "--all-targets -- --deny warnings";
+  });
+
+  # `--all-targets` leaves out the heavy runs (`test = false` in Cargo.toml), and cargo drops
+  # a `--test heavy` given beside it: they get a clippy run of their own.
+  clippy-heavy = craneLib.cargoClippy (commonArgs // {
+    inherit cargoArtifacts;
+    cargoClippyExtraArgs = "--test heavy -- --deny warnings";
   });
 
   fmt = craneLib.cargoFmt { inherit (crate) src; };

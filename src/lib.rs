@@ -8,7 +8,9 @@
 //!
 //! The layers, bottom up: each module uses only modules listed before it, and after each
 //! name, in parentheses, are the ones it does use (outside its tests). The unit test in
-//! `layers.rs` holds the code to this list.
+//! `layers.rs` holds the code to this list. Only what the binary (`main.rs`) and the tests
+//! use is `pub` here; `failure`, `gateway`, `http`, `secret`, `worker` and `workflow_types`
+//! are private to the crate, so rustc reports any of their items nobody uses.
 //!
 //! - Leaves, using no other module of the crate: `duration` (the `90s`/`2h` syntax), `secret`
 //!   (a value that never prints), `workflow_types` (the registered type names), `payload`
@@ -76,9 +78,9 @@ pub mod commands;
 pub mod config;
 pub mod dev_server;
 pub mod duration;
-pub mod failure;
-pub mod gateway;
-pub mod http;
+mod failure;
+mod gateway;
+mod http;
 #[cfg(test)]
 mod layers;
 pub mod namespace;
@@ -86,9 +88,9 @@ pub mod openclaw_cron;
 pub mod payload;
 pub mod schedules;
 pub mod search_attributes;
-pub mod secret;
+mod secret;
 pub mod service;
 pub mod temporal_client;
-pub mod worker;
-pub mod workflow_types;
+mod worker;
+mod workflow_types;
 pub mod workflows;

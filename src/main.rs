@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use clawfactory_temporal::commands::{
     approve, backup, check_config, dev, openclaw_cron, restore, run, schedules, server, worker,
 };
-use clawfactory_temporal::config::{self, Config};
+use clawfactory_temporal::config::{self, Config, Instances};
 use clawfactory_temporal::service::{logging, systemd};
 use clawfactory_temporal::workflows::declared;
 use std::path::PathBuf;
@@ -126,12 +126,12 @@ async fn start(cli: Cli) -> ExitCode {
         Command::Dev(_) => config::GatewayApi::Echo,
         _ => config::GatewayApi::HooksAgent,
     };
-    let instances = config::Instances::resolve(&config, default_api);
+    let instances = Instances::resolve(&config, default_api);
     if let Err(err) = declared::check(&config, &instances) {
         eprintln!("error: {err}");
         return ExitCode::from(2);
     }
-    match execute(cli.command, config).await {
+    match execute(cli.command, config, &instances).await {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -140,16 +140,20 @@ async fn start(cli: Cli) -> ExitCode {
     }
 }
 
-async fn execute(command: Command, config: Config) -> Result<ExitCode> {
+/// Runs `command`; `instances` are the config's, resolved once with the command's default
+/// protocol.
+async fn execute(command: Command, config: Config, instances: &Instances) -> Result<ExitCode> {
     match command {
-        Command::Worker(_) => worker::run(&config).await,
-        Command::CheckConfig(args) => check_config::run(&config, &args).await,
-        Command::Run(args) => run::run(&config, args).await,
+        Command::Worker(_) => worker::run(&config, instances).await,
+        Command::CheckConfig(args) => check_config::run(&config, instances, &args).await,
+        Command::Run(args) => run::run(&config, instances, args).await,
         Command::Approve(args) => approve::run(&config, args).await,
-        Command::Schedules(args) => schedules::run(config, args).await,
-        Command::OpenclawCron(args) => openclaw_cron::run(&config, args).await,
+        Command::Schedules(args) => schedules::run(config, instances, args).await,
+        Command::OpenclawCron(args) => openclaw_cron::run(&config, instances, args).await,
         Command::Server(_) => server::run(&config).await,
-        Command::Dev(args) => dev::run(config, args).await.map(|()| ExitCode::SUCCESS),
+        Command::Dev(args) => dev::run(config, instances, args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Backup(args) => backup::run(&config, args).await,
         Command::Restore(args) => restore::run(&config, args).await,
     }

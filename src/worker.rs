@@ -74,7 +74,7 @@ pub async fn run(
         .context("cannot build the HTTP client of http steps")?;
     let turns = TurnTable::new(&config.turns, crate::workflows::builtin_turns());
     let gateways = Arc::new(instance_gateways(instances, &turns, &http));
-    let queues = config.task_queues();
+    let queues = instances.task_queues();
     let mut workers = queues
         .iter()
         .map(|queue| {

@@ -59,6 +59,7 @@ in
   };
   fmtSrcIsPackageSrc = checks.fmt.src == crate.src;
   clippy.extraArgs = checks.clippy.cargoClippyExtraArgs;
+  clippyHeavy.extraArgs = checks.clippy-heavy.cargoClippyExtraArgs;
   tests = {
     # The package's src plus what only the tests read (the docs' config examples).
     src = checks.tests.src;

@@ -126,11 +126,13 @@ cargo fmt -- --check
 # What cargo-clippy does (clippy-driver as the workspace's rustc wrapper, the arguments after
 # -- in CLIPPY_ARGS), in a build rather than a check: the lints are the same, and the
 # dependencies are the README run's, not checked again (in CI, one build of the tree).
-clippy_args="$(field clippy.extraArgs)"
-export RUSTC_WORKSPACE_WRAPPER=clippy-driver
-export CLIPPY_ARGS=\$(printf '%s__CLIPPY_HACKERY__' \${clippy_args#*-- })
-step "cargo clippy --locked \$clippy_args (as a build)"
-cargo build --locked \${clippy_args%% --*}
+# Two checks: every target but the heavy runs, then those (see nix/checks.nix).
+for clippy_args in "$(field clippy.extraArgs)" "$(field clippyHeavy.extraArgs)"; do
+  export RUSTC_WORKSPACE_WRAPPER=clippy-driver
+  export CLIPPY_ARGS=\$(printf '%s__CLIPPY_HACKERY__' \${clippy_args#*-- })
+  step "cargo clippy --locked \$clippy_args (as a build)"
+  cargo build --locked \${clippy_args%% --*}
+done
 step "tests: preCheck, then cargo nextest run --locked $(field tests.extraArgs)"
 (
   . "$work/preCheck.sh"

@@ -2,7 +2,7 @@
 //! whether they are set. Exit 2 on an error (the NixOS build runs this with `--offline`).
 //! `--schema` prints the config file's JSON Schema instead.
 
-use crate::config::{Config, GatewayApi, InstanceTokens, Instances};
+use crate::config::{Config, InstanceTokens, Instances};
 use crate::duration;
 use crate::secret::Secret;
 use anyhow::{Context, Result};
@@ -33,14 +33,14 @@ pub fn print_schema() -> ExitCode {
 /// Loading already validated the config (an error exits 2 before this runs). Online, it also
 /// says how long the cluster keeps closed runs; an unreachable cluster is reported, not an
 /// error (the file is what is checked).
-pub async fn run(config: &Config, args: &Args) -> Result<ExitCode> {
+pub async fn run(config: &Config, instances: &Instances, args: &Args) -> Result<ExitCode> {
     for refused in config.http.refused_declared_steps(&config.declared) {
         tracing::warn!("{refused}");
     }
     if !args.offline {
         println!("{}", retention_line(config).await);
     }
-    print!("{}", redacted_toml(config)?);
+    print!("{}", redacted_toml(config, instances)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -76,9 +76,9 @@ async fn retention_line(config: &Config) -> String {
 /// The effective configuration as TOML, behind a header of what follows from it: each
 /// instance resolved, the built-in turns, the metrics address. Schedules show as they go to
 /// the server (an `instance` already in their input and queue).
-pub fn redacted_toml(config: &Config) -> Result<String> {
+pub fn redacted_toml(config: &Config, instances: &Instances) -> Result<String> {
     let effective = Config {
-        schedules: crate::schedules::declared(config),
+        schedules: crate::schedules::declared(config, instances),
         ..config.clone()
     };
     let body = toml::to_string_pretty(&effective).context("cannot render config")?;
@@ -87,8 +87,7 @@ pub fn redacted_toml(config: &Config) -> Result<String> {
         None => "not set",
     };
     let mut header = format!("# temporal: {}\n", config.temporal.describe());
-    // The worker's default protocol: what the instances run unless they name one.
-    for instance in Instances::resolve(config, GatewayApi::HooksAgent).iter() {
+    for instance in instances.iter() {
         let InstanceTokens { gateway, hooks } = &instance.tokens;
         header.push_str(&format!(
             "# instance {}: {} on task queue {}; gateway token {}, hooks token {}, killswitch file {}\n",
@@ -134,20 +133,21 @@ pub fn redacted_toml(config: &Config) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::GatewayApi;
     use crate::config::test_support::load_text;
     use std::time::Duration;
 
     #[test]
     fn the_hooks_token_shows_only_as_set() {
         let c = load_text("", &[("GATEWAY_HOOKS_TOKEN", "hooks-env")]).unwrap();
-        let out = redacted_toml(&c).unwrap();
+        let out = redacted_toml(&c, &Instances::resolve(&c, GatewayApi::HooksAgent)).unwrap();
         assert!(out.contains("hooks token set (redacted)") && !out.contains("hooks-env"));
     }
 
     #[test]
     fn redacted_output_hides_the_token_and_reparses() {
         let c = load_text("", &[("GATEWAY_INTERNAL_TOKEN", "s3cret-value")]).unwrap();
-        let out = redacted_toml(&c).unwrap();
+        let out = redacted_toml(&c, &Instances::resolve(&c, GatewayApi::HooksAgent)).unwrap();
         assert!(!out.contains("s3cret-value"));
         assert!(out.contains("gateway token set (redacted)"));
         let again = Config::parse(&out).unwrap();
@@ -170,7 +170,7 @@ mod tests {
             "cloud-key-xyz"
         );
         assert!(c.temporal.uses_tls());
-        let out = redacted_toml(&c).unwrap();
+        let out = redacted_toml(&c, &Instances::resolve(&c, GatewayApi::HooksAgent)).unwrap();
         assert!(!out.contains("cloud-key-xyz"), "{out}");
         assert!(
             out.contains("# temporal: https://ns.acct.tmprl.cloud:7233"),

@@ -1,7 +1,7 @@
 //! `dev`: the whole thing on one machine, in one command. A local Temporal dev server with
 //! its SQLite file under a state dir, plus the worker (echo gateway unless configured).
 
-use crate::config::{Config, GatewayApi, Instances};
+use crate::config::{Config, Instances};
 use crate::dev_server::supervisor::{RunningServer, ServerSpec};
 use crate::service::shutdown;
 use crate::worker;
@@ -34,7 +34,7 @@ pub fn default_state_dir() -> PathBuf {
     }
 }
 
-pub async fn run(mut config: Config, args: Args) -> Result<()> {
+pub async fn run(mut config: Config, instances: &Instances, args: Args) -> Result<()> {
     let mut spec = ServerSpec::from_config(&config.server, &config.temporal.namespace);
     spec.server.db_file = args
         .state_dir
@@ -55,8 +55,7 @@ pub async fn run(mut config: Config, args: Args) -> Result<()> {
     else {
         return Ok(());
     };
-    let instances = Instances::resolve(&config, GatewayApi::Echo);
-    print_banner(&spec, &config, &instances);
+    print_banner(&spec, &config, instances);
 
     let mut server_exit = None;
     let stop = async {
@@ -65,7 +64,7 @@ pub async fn run(mut config: Config, args: Args) -> Result<()> {
             status = server.exited() => server_exit = Some(status),
         }
     };
-    let worker_result = worker::run(&config, &instances, stop).await;
+    let worker_result = worker::run(&config, instances, stop).await;
     if let Some(status) = server_exit {
         bail!(
             "temporal server exited unexpectedly ({:?}); worker stopped",

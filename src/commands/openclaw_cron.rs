@@ -58,8 +58,7 @@ pub enum Command {
     },
 }
 
-pub async fn run(config: &Config, args: Args) -> Result<ExitCode> {
-    let instances = Instances::resolve(config, crate::config::GatewayApi::HooksAgent);
+pub async fn run(config: &Config, instances: &Instances, args: Args) -> Result<ExitCode> {
     let instance = match &args.instance {
         Some(name) => instances.get(name).ok_or_else(|| {
             anyhow!(
@@ -120,6 +119,7 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode> {
     let client = temporal_client::connect(&config.temporal).await?;
     let switch = Switch {
         config,
+        instances,
         instance: &instance.name,
         api: instance.api,
         rpc: &rpc,

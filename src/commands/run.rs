@@ -2,7 +2,7 @@
 //! `[declared.<name>]` — as the UI's "Start Workflow" and `temporal workflow start --type ...
 //! --task-queue clawfactory` do.
 
-use crate::config::Config;
+use crate::config::{Config, Instances};
 use crate::payload::json_payload;
 use crate::temporal_client;
 use crate::workflow_types::{WORKFLOW_TYPES, with_instance};
@@ -38,7 +38,7 @@ pub struct Args {
 }
 
 /// Prints the workflow id (or, with `--wait`, the result); exit 1 if the workflow failed.
-pub async fn run(config: &Config, args: Args) -> Result<ExitCode> {
+pub async fn run(config: &Config, instances: &Instances, args: Args) -> Result<ExitCode> {
     let request = StartRequest {
         workflow_type: args.workflow_type,
         input: args.input,
@@ -46,7 +46,7 @@ pub async fn run(config: &Config, args: Args) -> Result<ExitCode> {
         instance: args.instance,
         wait: args.wait,
     };
-    match start(config, request).await? {
+    match start(config, instances, request).await? {
         Outcome::Started { workflow_id, .. } => println!("{workflow_id}"),
         Outcome::Completed { output } => println!("{output}"),
         Outcome::Failed { message } => {
@@ -74,7 +74,11 @@ pub enum Outcome {
     Failed { message: String },
 }
 
-pub async fn start(config: &Config, request: StartRequest) -> Result<Outcome> {
+pub async fn start(
+    config: &Config,
+    instances: &Instances,
+    request: StartRequest,
+) -> Result<Outcome> {
     let workflow_type = request.workflow_type.as_str();
     if !WORKFLOW_TYPES.contains(&workflow_type) && !config.declared.contains(workflow_type) {
         let known: Vec<&str> = WORKFLOW_TYPES
@@ -96,8 +100,8 @@ pub async fn start(config: &Config, request: StartRequest) -> Result<Outcome> {
     let input = match &request.instance {
         None => input,
         Some(instance) => {
-            config
-                .check_instance(instance)
+            instances
+                .check(instance)
                 .map_err(|err| anyhow::anyhow!("--instance {err}"))?;
             Some(
                 with_instance(&request.workflow_type, input, instance)
@@ -106,7 +110,7 @@ pub async fn start(config: &Config, request: StartRequest) -> Result<Outcome> {
         }
     };
     let payloads: Vec<_> = input.iter().map(json_payload).collect();
-    let task_queue = config.task_queue_for(request.instance.as_deref());
+    let task_queue = instances.task_queue_for(request.instance.as_deref());
     let workflow_id = request
         .workflow_id
         .clone()

@@ -1,7 +1,7 @@
 //! `schedules apply|list|trigger|pause|unpause`: the command line of the declarative
 //! schedules in `crate::schedules`.
 
-use crate::config::Config;
+use crate::config::{Config, Instances};
 use crate::{schedules, temporal_client};
 use anyhow::Result;
 use clap::{Args as ClapArgs, Subcommand};
@@ -44,7 +44,7 @@ pub enum Command {
     Unpause { schedule_id: String },
 }
 
-pub async fn run(mut config: Config, args: Args) -> Result<ExitCode> {
+pub async fn run(mut config: Config, instances: &Instances, args: Args) -> Result<ExitCode> {
     if let Some(address) = args.address {
         config.temporal.address = address;
     }
@@ -59,7 +59,7 @@ pub async fn run(mut config: Config, args: Args) -> Result<ExitCode> {
                 println!("dry run: nothing will be changed");
             }
             let mut print = |step: &schedules::Step| println!("{step}");
-            let declared = schedules::declared(&config);
+            let declared = schedules::declared(&config, instances);
             schedules::apply(
                 &client,
                 &config.temporal.task_queue,

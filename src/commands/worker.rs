@@ -1,7 +1,7 @@
 //! `worker`: poll the task queue(s) and run ClawFactory's workflows and activities until
 //! SIGTERM or Ctrl-C, then drain in-flight work and exit 0.
 
-use crate::config::{Config, GatewayApi, Instances};
+use crate::config::{Config, Instances};
 use crate::service::shutdown;
 use crate::worker;
 use anyhow::Result;
@@ -17,8 +17,7 @@ use std::process::ExitCode;
 #[derive(ClapArgs)]
 pub struct Args {}
 
-pub async fn run(config: &Config) -> Result<ExitCode> {
-    let instances = Instances::resolve(config, GatewayApi::HooksAgent);
+pub async fn run(config: &Config, instances: &Instances) -> Result<ExitCode> {
     tracing::info!("{}", config.http.describe_refusals());
     for refused in config.http.refused_declared_steps(&config.declared) {
         tracing::warn!("{refused}");
@@ -27,6 +26,6 @@ pub async fn run(config: &Config) -> Result<ExitCode> {
         let signal = shutdown::requested().await;
         tracing::info!(signal, "stop requested");
     };
-    worker::run(config, &instances, stop).await?;
+    worker::run(config, instances, stop).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,13 @@
 //! Every OpenClaw instance the worker serves, resolved once from the whole config: the
 //! default one from `[gateway]` and the reference's variables, the others from
-//! `[instances.<name>]` with what they leave out taken from `[gateway]`. The worker, its
-//! start-up preflight, `check-config`, `run --instance` and the schedules all read this list,
-//! so they agree on each instance's gateway, tokens, queue and killswitch.
+//! `[instances.<name>]` with what they leave out taken from `[gateway]`. `main` resolves it
+//! once per command and passes it down: the worker, its start-up preflight, `check-config`,
+//! `run --instance`, `openclaw-cron` and the schedules all read this list, so they agree on
+//! each instance's gateway, tokens, queue and killswitch.
 
 use super::secrets::{GATEWAY_TOKEN_CREDENTIAL, HOOKS_TOKEN_CREDENTIAL};
 use super::{Config, GatewayApi, GatewayConfig, InstanceTokens};
+use anyhow::{Result, bail};
 use std::path::PathBuf;
 
 /// One OpenClaw instance, as the worker reaches it.
@@ -68,7 +70,7 @@ impl Instances {
             api: default.api.unwrap_or(default_api),
             gateway: default.clone(),
             tokens: tokens(&default.instance),
-            task_queue: config.task_queue_for(None),
+            task_queue: config.temporal.task_queue.clone(),
             killswitch_file: default.killswitch_path(),
             is_default: true,
         };
@@ -88,7 +90,11 @@ impl Instances {
                 killswitch_file: gateway.killswitch_path(),
                 gateway,
                 tokens: tokens(name),
-                task_queue: config.task_queue_for(Some(name)),
+                task_queue: if config.worker.instance_task_queues {
+                    format!("{}-{name}", config.temporal.task_queue)
+                } else {
+                    config.temporal.task_queue.clone()
+                },
                 is_default: false,
             }
         });
@@ -113,6 +119,31 @@ impl Instances {
             .iter()
             .map(|instance| instance.name.as_str())
             .collect()
+    }
+
+    /// The instance called `name`; the error names the configured ones.
+    pub fn check(&self, name: &str) -> Result<&Instance> {
+        match self.get(name) {
+            Some(instance) => Ok(instance),
+            None => bail!("{name:?} is not configured (instances: {:?})", self.names()),
+        }
+    }
+
+    /// Where workflows for `instance` (default: the default instance) are queued.
+    pub fn task_queue_for(&self, instance: Option<&str>) -> &str {
+        let chosen = instance.and_then(|name| self.get(name));
+        &chosen.unwrap_or(self.default_instance()).task_queue
+    }
+
+    /// Every task queue the worker polls, each once, the default instance's first.
+    pub fn task_queues(&self) -> Vec<String> {
+        let mut queues: Vec<String> = Vec::new();
+        for instance in self.iter() {
+            if !queues.contains(&instance.task_queue) {
+                queues.push(instance.task_queue.clone());
+            }
+        }
+        queues
     }
 }
 
@@ -150,6 +181,26 @@ mod tests {
         let default = instances.get("default").unwrap();
         assert_eq!(default.task_queue, "clawfactory");
         assert!(default.tokens.hooks.is_none());
+    }
+
+    #[test]
+    fn each_instance_is_queued_on_its_own_queue_only_when_the_worker_splits_them() {
+        let text = "[instances.lab]\nurl = \"http://127.0.0.1:9\"\n";
+        let shared = Instances::resolve(&Config::parse(text).unwrap(), GatewayApi::Echo);
+        assert_eq!(shared.task_queue_for(Some("lab")), "clawfactory");
+        assert_eq!(shared.task_queues(), ["clawfactory"]);
+
+        let split = format!("[worker]\ninstance_task_queues = true\n{text}");
+        let split = Instances::resolve(&Config::parse(&split).unwrap(), GatewayApi::Echo);
+        assert_eq!(split.task_queue_for(Some("lab")), "clawfactory-lab");
+        assert_eq!(split.task_queue_for(Some("default")), "clawfactory");
+        assert_eq!(split.task_queue_for(None), "clawfactory");
+        assert_eq!(split.task_queues(), ["clawfactory", "clawfactory-lab"]);
+        assert_eq!(split.check("lab").unwrap().name, "lab");
+        assert_eq!(
+            split.check("nope").unwrap_err().to_string(),
+            r#""nope" is not configured (instances: ["default", "lab"])"#
+        );
     }
 
     #[test]

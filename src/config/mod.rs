@@ -276,11 +276,14 @@ impl Config {
     }
 
     fn validate_schedule_instances(&self) -> Result<()> {
+        // The protocol does not matter here: only which instances exist.
+        let instances = Instances::resolve(self, GatewayApi::HooksAgent);
         for (id, schedule) in &self.schedules.0 {
             let Some(instance) = &schedule.instance else {
                 continue;
             };
-            self.check_instance(instance)
+            instances
+                .check(instance)
                 .map_err(|err| anyhow::anyhow!("schedules.{id}.instance: {err}"))?;
             crate::workflow_types::with_instance(
                 &schedule.workflow,
@@ -290,45 +293,6 @@ impl Config {
             .map_err(|err| anyhow::anyhow!("schedules.{id}: {err}"))?;
         }
         Ok(())
-    }
-
-    /// `Ok` for an instance this worker serves; the error names the configured ones.
-    pub fn check_instance(&self, name: &str) -> Result<()> {
-        let known = self.instance_names();
-        if !known.iter().any(|k| k == name) {
-            bail!("{name:?} is not configured (instances: {known:?})");
-        }
-        Ok(())
-    }
-
-    /// Every instance this worker serves, the default (`[gateway]`) first.
-    pub fn instance_names(&self) -> Vec<String> {
-        std::iter::once(self.gateway.instance.clone())
-            .chain(self.instances.keys().cloned())
-            .collect()
-    }
-
-    /// Where workflows for `instance` (default: the default instance) are queued.
-    pub fn task_queue_for(&self, instance: Option<&str>) -> String {
-        match instance {
-            Some(name) if self.worker.instance_task_queues && self.instances.contains_key(name) => {
-                format!("{}-{name}", self.temporal.task_queue)
-            }
-            _ => self.temporal.task_queue.clone(),
-        }
-    }
-
-    /// Every task queue this worker polls.
-    pub fn task_queues(&self) -> Vec<String> {
-        let mut queues = vec![self.temporal.task_queue.clone()];
-        if self.worker.instance_task_queues {
-            queues.extend(
-                self.instances
-                    .keys()
-                    .map(|name| self.task_queue_for(Some(name))),
-            );
-        }
-        queues
     }
 }
 

@@ -19,7 +19,7 @@ pub use cron_fire::CronFireGateway;
 pub use echo::EchoGateway;
 pub use endpoint::Endpoint;
 pub use hooks_agent::HooksAgentGateway;
-pub use turn_resolver::{TurnResolver, TurnSpec, TurnTable, spec_from_cron_job};
+pub use turn_resolver::{TurnResolver, TurnTable, spec_from_cron_job};
 
 use crate::config::{GatewayApi, Instance};
 use crate::failure::FailureType;

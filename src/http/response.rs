@@ -97,16 +97,6 @@ impl ResponseError {
         }
     }
 
-    /// The status that arrived before things went wrong, if one did.
-    pub fn status(&self) -> Option<StatusCode> {
-        match self {
-            ResponseError::NoAnswer(_) => None,
-            ResponseError::BodyBroken { status, .. } | ResponseError::TooLarge { status, .. } => {
-                Some(*status)
-            }
-        }
-    }
-
     /// What went wrong, in words a person can act on; callers prefix `<method> <url>: `.
     pub fn describe(&self) -> String {
         match self {

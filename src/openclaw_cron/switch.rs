@@ -9,7 +9,7 @@
 
 use super::gateway_error;
 use super::job::{Job, NOTE_PREFIX, marked, unmarked};
-use crate::config::{Config, GatewayApi, ScheduleConfig, TurnConfig};
+use crate::config::{Config, GatewayApi, Instances, ScheduleConfig, TurnConfig};
 use crate::gateway::AdminRpc;
 use crate::schedules;
 use anyhow::{Result, bail};
@@ -47,6 +47,7 @@ impl fmt::Display for Outcome {
 /// Everything a switch reads and changes.
 pub struct Switch<'a> {
     pub config: &'a Config,
+    pub instances: &'a Instances,
     /// The instance whose jobs move, and its protocol.
     pub instance: &'a str,
     pub api: GatewayApi,
@@ -196,7 +197,7 @@ impl Switch<'_> {
                 "schedule {schedule_id} is paused: nothing would run the job; set paused = false for it in the config, `schedules apply`, then cut over"
             )));
         }
-        let declared = schedules::declared(self.config);
+        let declared = schedules::declared(self.config, self.instances);
         let wanted = schedules::to_proto(
             &declared.0[schedule_id],
             schedule_id,

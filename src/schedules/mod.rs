@@ -12,7 +12,7 @@ pub use proto::{CRON_COMMENT_PREFIX, to_proto};
 pub use reconcile::{ApplyOptions, Change, Step, apply, differences};
 pub use remote::{Action, MANAGED_BY_KEY, act, describe, is_managed};
 
-use crate::config::{Config, Schedules};
+use crate::config::{Config, Instances, Schedules};
 use crate::workflow_types::with_instance;
 use anyhow::{Result, anyhow};
 use std::time::SystemTime;
@@ -22,7 +22,7 @@ use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeSched
 /// The schedules as they go to the server: a schedule that names an `instance` gets it in
 /// its input and, unless it names a queue, the instance's task queue — what `run
 /// --instance` does for one start. (The config has already checked that this works.)
-pub fn declared(config: &Config) -> Schedules {
+pub fn declared(config: &Config, instances: &Instances) -> Schedules {
     let mut schedules = config.schedules.clone();
     for schedule in schedules.0.values_mut() {
         let Some(instance) = schedule.instance.clone() else {
@@ -33,7 +33,7 @@ pub fn declared(config: &Config) -> Schedules {
         }
         schedule
             .task_queue
-            .get_or_insert_with(|| config.task_queue_for(Some(&instance)));
+            .get_or_insert_with(|| instances.task_queue_for(Some(&instance)).to_owned());
     }
     schedules
 }
