@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 pub const DONE: &str = "Poetry research workflow completed";
 
 /// A dev server started as the appliance starts it; `BENCH_TRANSFER_RPS` overrides the
-/// history service's transfer-queue load rate the appliance sets (`server::DYNAMIC_CONFIG`;
+/// history service's transfer-queue load rate the appliance sets (`dev_server::supervisor::DYNAMIC_CONFIG`;
 /// 20 is the server's own default), to measure what that setting does.
 pub async fn start_server(dir: &Path) -> TemporalServer {
     let extra = match std::env::var("BENCH_TRANSFER_RPS") {

@@ -2,7 +2,7 @@
 //! config lists it, a redirect to an unlisted one is refused before anything is sent there,
 //! and a name that resolves to loopback is judged by its address. Every server here is a
 //! loopback fake; the "public address is allowed" rule is covered by the unit tests of
-//! `http_policy`, never by a connection.
+//! `http::policy`, never by a connection.
 
 use crate::common;
 
