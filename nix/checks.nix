@@ -36,7 +36,7 @@ in
     src = crate.testSrc;
     nativeCheckInputs = [ pkgs.temporal-cli pkgs.systemd ];
     # Every test target, the heavy runs (`test = false` in Cargo.toml) included, as in CI.
-    cargoNextestExtraArgs = "--lib --bins --test '*'";
+    cargoNextestExtraArgs = "--lib --test '*'";
     TEMPORAL_BIN = lib.getExe pkgs.temporal-cli;
     # tests/openclaw/real.rs needs the real OpenClaw gateway, installed from the npm registry;
     # the sandbox has no network, so those tests print this reason and pass without running.
