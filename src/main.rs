@@ -1,11 +1,6 @@
 //! The command line: global flags, loading the config (an error exits 2), and dispatch to
 //! one file per subcommand in `commands/`.
 
-// Stricter than Cargo.toml's [lints], which the tests must meet too. The one unsafe call,
-// mallopt, allows it where it is made and says why it is sound.
-#![deny(unsafe_code)]
-#![warn(unused_qualifications, clippy::undocumented_unsafe_blocks)]
-
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use clawfactory_temporal::commands::{

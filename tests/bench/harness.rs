@@ -230,7 +230,10 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     let fields: Vec<&str> = after_name.split(' ').collect();
     // Fields 14 and 15 of stat(5); `after_name` starts at field 3.
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    #[allow(unsafe_code)] // sysconf(3) has no safe wrapper in std.
+    // SAFETY: sysconf takes a constant name and no pointers.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    ticks as f64 / ticks_per_second as f64
 }
 
 /// The run's result, waiting up to 10 minutes (a loaded machine makes bursts slow).

@@ -250,7 +250,7 @@ impl FakeHttp {
 pub fn accept_forever<F, Fut>(listener: TcpListener, serve: F)
 where
     F: Fn(TcpStream) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
 {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {

@@ -13,7 +13,7 @@ mod worker_process;
 mod workflow;
 
 pub use config_file::{ConfigFile, schedule, turn};
-pub use process::{BIN, ChildGuard, NotifySocket, cli, free_port, wait_until};
+pub use process::{BIN, ChildGuard, NotifySocket, cli, free_port, send_signal, wait_until};
 pub use temporal_server::{TASK_QUEUE, TemporalServer, temporal_bin};
 pub use worker_process::WorkerProcess;
 pub use workflow::{

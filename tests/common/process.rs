@@ -115,12 +115,24 @@ impl ChildGuard {
     }
 }
 
+/// Sends `signal` to process `pid` (a negative `pid`: to that process group). What a test
+/// asks of a process it started: SIGTERM or SIGINT to stop it cleanly, which `Child` cannot
+/// send (its `kill` is SIGKILL only).
+pub fn send_signal(pid: i32, signal: libc::c_int) {
+    #[allow(unsafe_code)] // kill(2) has no safe wrapper in std.
+    // SAFETY: kill(2) takes no pointers; the callers' children are not reaped yet, so the pid
+    // is still theirs.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         if matches!(self.0.try_wait(), Ok(Some(_))) {
             return;
         }
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        send_signal(self.0.id() as i32, libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if matches!(self.0.try_wait(), Ok(Some(_))) {

@@ -169,7 +169,7 @@ impl TemporalServer {
     /// SIGTERM and wait: the database stays for a restart.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            super::send_signal(child.id() as i32, libc::SIGTERM);
             child.wait().unwrap();
         }
     }

@@ -80,7 +80,7 @@ impl WorkerProcess {
     pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
         let mut child = self.child.take().expect("worker running");
         let started = Instant::now();
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        super::send_signal(child.id() as i32, libc::SIGTERM);
         let status = child.wait().unwrap();
         (status, started.elapsed())
     }

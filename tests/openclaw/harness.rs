@@ -574,7 +574,12 @@ pub async fn shared(test: &str) -> Option<&'static RealOpenClaw> {
         .get_or_init(|| async {
             let install = tokio::task::spawn_blocking(install).await.unwrap()?;
             let gateway = RealOpenClaw::start(&install, Options::default()).await;
-            unsafe { libc::atexit(stop_shared) };
+            #[allow(unsafe_code)] // atexit(3) has no safe wrapper.
+            // SAFETY: `stop_shared` is a plain `extern "C" fn()` that touches only the static
+            // gateway, which lives as long as the process.
+            unsafe {
+                libc::atexit(stop_shared);
+            }
             Ok(gateway)
         })
         .await;
@@ -598,8 +603,12 @@ pub async fn own(test: &str, options: Options) -> Option<RealOpenClaw> {
     }
 }
 
-fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
+pub fn is_root() -> bool {
+    #[allow(unsafe_code)] // geteuid(2) has no safe wrapper in std.
+    // SAFETY: geteuid takes nothing and cannot fail.
+    unsafe {
+        libc::geteuid() == 0
+    }
 }
 
 /// The gateway's `openclaw.json`: hooks, chat completions and the admin RPC plugin on; the
@@ -763,6 +772,9 @@ async fn run_gateway(
         .stdin(Stdio::null())
         .stdout(output.try_clone().unwrap())
         .stderr(output);
+    #[allow(unsafe_code)] // pre_exec is unsafe: the closure runs between fork and exec.
+    // SAFETY: the closure only makes two async-signal-safe syscalls (setpgid, prctl), and
+    // allocates nothing.
     unsafe {
         use std::os::unix::process::CommandExt;
         command.pre_exec(|| {
@@ -858,16 +870,16 @@ async fn wait_ready(port: u16, child: &mut Child, timeout: Duration) -> Result<(
 /// SIGTERM to the group (the gateway shuts down in 0.5–3 s), SIGKILL after 10 s.
 fn stop_process_group(child: &mut Child) {
     let group = child.id() as i32;
-    unsafe { libc::kill(-group, libc::SIGTERM) };
+    common::send_signal(-group, libc::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if matches!(child.try_wait(), Ok(Some(_))) {
-            unsafe { libc::kill(-group, libc::SIGKILL) };
+            common::send_signal(-group, libc::SIGKILL);
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    unsafe { libc::kill(-group, libc::SIGKILL) };
+    common::send_signal(-group, libc::SIGKILL);
     let _ = child.wait();
 }
 

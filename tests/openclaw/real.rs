@@ -895,7 +895,7 @@ async fn the_killswitch_stops_a_turn_before_any_request_reaches_openclaw() {
 #[tokio::test]
 async fn the_gateway_runs_offline_and_nothing_in_it_tries_to_reach_the_network() {
     let gateway = real_gateway!("offline");
-    if unsafe { libc::geteuid() } == 0 && std::env::var_os(real::NO_NETNS_VAR).is_none() {
+    if real::is_root() && std::env::var_os(real::NO_NETNS_VAR).is_none() {
         assert!(
             gateway.in_network_namespace,
             "as root the gateway runs in a network namespace of its own"

@@ -505,7 +505,7 @@ async fn start_dev(
 }
 
 fn stop_dev(child: &mut common::ChildGuard) {
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    common::send_signal(child.id() as i32, libc::SIGINT);
     let status = child.wait();
     assert!(status.success(), "dev exit: {status}");
 }

@@ -91,16 +91,14 @@ async fn server_runs_the_dev_server_as_a_notify_service() {
         "{ready}"
     );
     // READY means it answers: a client connects at once.
-    let temporal = clawfactory_temporal::config::TemporalConfig {
+    let temporal = TemporalConfig {
         address: format!("127.0.0.1:{grpc}"),
         ..Default::default()
     };
-    clawfactory_temporal::temporal_client::connect(&temporal)
-        .await
-        .unwrap();
+    temporal_client::connect(&temporal).await.unwrap();
     assert!(data.join("temporal.db").exists(), "the data dir is created");
 
-    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    common::send_signal(server.id() as i32, libc::SIGTERM);
     notify.wait_for(Duration::from_secs(30), |m| m.contains("STOPPING=1"));
     let status = server.wait();
     assert!(status.success(), "exit {status}");
@@ -160,7 +158,7 @@ async fn a_server_that_cannot_start_fails_with_its_reason() {
 }
 
 /// The server's config with `retention`, and the worker-side address that points at it.
-fn retention_config(dir: &std::path::Path, grpc: u16, retention: &str) -> std::path::PathBuf {
+fn retention_config(dir: &Path, grpc: u16, retention: &str) -> PathBuf {
     let config = dir.join("server.toml");
     std::fs::write(
         &config,
@@ -179,7 +177,7 @@ fn retention_config(dir: &std::path::Path, grpc: u16, retention: &str) -> std::p
 }
 
 /// Runs `server` until READY, then returns it (stopped by `ChildGuard`'s drop or a SIGTERM).
-fn start_server(config: &std::path::Path, dir: &std::path::Path) -> common::ChildGuard {
+fn start_server(config: &Path, dir: &Path) -> common::ChildGuard {
     let socket_path = dir.join(format!("notify-{}.sock", free_port()));
     let mut notify = common::NotifySocket::bind(socket_path.clone());
     let server = common::ChildGuard(
@@ -199,14 +197,14 @@ fn start_server(config: &std::path::Path, dir: &std::path::Path) -> common::Chil
 /// Stops it and waits until it is gone, with its dev server, so the next start gets the ports.
 /// (How the exit status is passed on is `server_runs_the_dev_server_as_a_notify_service`'s.)
 fn stop_server(mut server: common::ChildGuard) {
-    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    common::send_signal(server.id() as i32, libc::SIGTERM);
     let status = server.wait();
     if !status.success() {
         eprintln!("the server stopped with {status}");
     }
 }
 
-fn check_config(config: &std::path::Path) -> (i32, String) {
+fn check_config(config: &Path) -> (i32, String) {
     let out = Command::new(BIN)
         .args(["check-config", "--config"])
         .arg(config)
@@ -224,7 +222,7 @@ fn check_config(config: &std::path::Path) -> (i32, String) {
 async fn the_server_sets_the_namespaces_retention_at_every_start_and_check_config_reports_it() {
     let dir = tempfile::tempdir().unwrap();
     let grpc = free_port();
-    let temporal = clawfactory_temporal::config::TemporalConfig {
+    let temporal = TemporalConfig {
         address: format!("127.0.0.1:{grpc}"),
         ..Default::default()
     };
@@ -233,9 +231,7 @@ async fn the_server_sets_the_namespaces_retention_at_every_start_and_check_confi
     // The dev server creates the namespace with one day; the first start makes it 90 days.
     let config = retention_config(dir.path(), grpc, "2160h");
     let server = start_server(&config, dir.path());
-    let client = clawfactory_temporal::temporal_client::connect(&temporal)
-        .await
-        .unwrap();
+    let client = temporal_client::connect(&temporal).await.unwrap();
     let kept = clawfactory_temporal::namespace::retention(&client, "default").await;
     assert_eq!(kept.unwrap(), 90 * day);
     let (code, text) = check_config(&config);
@@ -254,9 +250,7 @@ async fn the_server_sets_the_namespaces_retention_at_every_start_and_check_confi
         "a stopped server is reported, not an error: {text}"
     );
     let server = start_server(&config, dir.path());
-    let client = clawfactory_temporal::temporal_client::connect(&temporal)
-        .await
-        .unwrap();
+    let client = temporal_client::connect(&temporal).await.unwrap();
     let kept = clawfactory_temporal::namespace::retention(&client, "default").await;
     assert_eq!(kept.unwrap(), 2 * day);
     stop_server(server);

@@ -71,7 +71,7 @@ async fn readiness_status_watchdog_and_stopping_reach_systemd() {
         m.contains("activities in flight")
     });
 
-    unsafe { libc::kill(worker.id() as i32, libc::SIGTERM) };
+    common::send_signal(worker.id() as i32, libc::SIGTERM);
     notify.wait_for(Duration::from_secs(10), |m| m.contains("STOPPING=1"));
     assert!(worker.wait().success());
 }
@@ -79,7 +79,7 @@ async fn readiness_status_watchdog_and_stopping_reach_systemd() {
 /// With `--log json` (and natively in journald) an activity's records carry the run's identity.
 #[tokio::test]
 async fn activity_log_records_carry_the_run_identity() {
-    let setup = common::Setup::new().await;
+    let setup = Setup::new().await;
     let config = setup.config().write(&setup.path("worker.toml"));
     let log = setup.path("json.log");
     let worker = common::ChildGuard(

@@ -169,7 +169,7 @@ async fn wrong_ca_wrong_name_and_missing_client_certificate_are_refused_with_the
             .unwrap()
             .contains("worker ready")
     );
-    unsafe { libc::kill(worker.id() as i32, libc::SIGTERM) };
+    common::send_signal(worker.id() as i32, libc::SIGTERM);
     assert!(
         worker.wait().success(),
         "a stop while waiting is a clean exit"
