@@ -39,8 +39,8 @@ pub struct DeclaredWorkflow {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_failure: Vec<StepDecl>,
     // Typed inputs (tracker issue 23, item 6).
-    /// The run input it takes, by field: type, required, default (`super::inputs`). Unset:
-    /// any input, unchecked.
+    /// The run input it takes, by field: type, required, default, enum. Unset: any input,
+    /// unchecked. See docs/declared-workflows.md, "Inputs".
     #[serde(default, skip_serializing_if = "Inputs::is_empty")]
     pub inputs: Inputs,
 }
