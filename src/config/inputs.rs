@@ -43,11 +43,7 @@ pub struct InputDecl {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
     /// string only: the values allowed.
-    #[serde(
-        default,
-        rename = "enum",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "enum", skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Vec<String>>,
     /// One line for people: what the field means.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -172,7 +168,9 @@ impl Inputs {
                 // An explicit null counts as not given: the default applies, or "missing".
                 Some(_) if value.is_null() => {}
                 Some(decl) => {
-                    let value = decl.check(value).map_err(|err| format!("input.{name}: {err}"))?;
+                    let value = decl
+                        .check(value)
+                        .map_err(|err| format!("input.{name}: {err}"))?;
                     out.insert(name.clone(), value);
                 }
                 None => {
@@ -224,9 +222,10 @@ impl InputDecl {
 
     /// One given value: of the type (and, for a string with `enum`, one of its values).
     fn check(&self, value: &Value) -> Result<Value, String> {
-        let accepted = self.kind.accept(value).ok_or_else(|| {
-            format!("expected {}, found {}", self.kind.name(), describe(value))
-        })?;
+        let accepted = self
+            .kind
+            .accept(value)
+            .ok_or_else(|| format!("expected {}, found {}", self.kind.name(), describe(value)))?;
         if let (Some(allowed), Value::String(text)) = (&self.allowed, value)
             && !allowed.contains(text)
         {
@@ -311,15 +310,36 @@ mod tests {
     fn bad_inputs_are_refused_naming_the_field_what_was_expected_and_what_came() {
         let d = digest();
         for (input, expected) in [
-            (json!({}), "input.topic: missing (a string is required; declared inputs: depth, ratio, tone, topic)"),
+            (
+                json!({}),
+                "input.topic: missing (a string is required; declared inputs: depth, ratio, tone, topic)",
+            ),
             (json!(null), "input.topic: missing"),
             (json!({"topic": null}), "input.topic: missing"),
-            (json!({"topic": 3}), "input.topic: expected a string, found an int (3)"),
-            (json!({"topic": "x", "depth": "2"}), "input.depth: expected an int, found a string (\"2\")"),
-            (json!({"topic": "x", "depth": 2.5}), "input.depth: expected an int, found a float (2.5)"),
-            (json!({"topic": "x", "tone": "loud"}), "input.tone: \"loud\" is not one of dry, warm"),
-            (json!({"topic": "x", "topc": "y"}), "input.topc: not a declared input (declared: depth, ratio, tone, topic;"),
-            (json!(["x"]), "input: expected a JSON object with the declared inputs (depth, ratio, tone, topic), found a list ([\"x\"])"),
+            (
+                json!({"topic": 3}),
+                "input.topic: expected a string, found an int (3)",
+            ),
+            (
+                json!({"topic": "x", "depth": "2"}),
+                "input.depth: expected an int, found a string (\"2\")",
+            ),
+            (
+                json!({"topic": "x", "depth": 2.5}),
+                "input.depth: expected an int, found a float (2.5)",
+            ),
+            (
+                json!({"topic": "x", "tone": "loud"}),
+                "input.tone: \"loud\" is not one of dry, warm",
+            ),
+            (
+                json!({"topic": "x", "topc": "y"}),
+                "input.topc: not a declared input (declared: depth, ratio, tone, topic;",
+            ),
+            (
+                json!(["x"]),
+                "input: expected a JSON object with the declared inputs (depth, ratio, tone, topic), found a list ([\"x\"])",
+            ),
         ] {
             let err = d.apply(&input).unwrap_err();
             assert!(err.starts_with(expected), "{input}: {err}");
@@ -329,15 +349,42 @@ mod tests {
     #[test]
     fn declarations_are_checked_naming_the_field_and_key() {
         for (text, expected) in [
-            (r#"inputs = { n = { type = "int", default = "2" } }"#, "n.default: expected an int, found a string"),
-            (r#"inputs = { n = { type = "int", required = true, default = 2 } }"#, "n.default: a required input has no default"),
-            (r#"inputs = { n = { type = "int", enum = ["1"] } }"#, "n.enum: only a string input"),
-            (r#"inputs = { n = { type = "string", enum = [] } }"#, "n.enum: lists no value"),
-            (r#"inputs = { n = { type = "string", enum = ["a"], default = "b" } }"#, "n.default: \"b\" is not one of a"),
-            (r#"inputs = { "my-topic" = { type = "string" } }"#, "my-topic: an input name may use only"),
-            (r#"inputs = { instance = { type = "string" } }"#, "instance: is reserved"),
-            (r#"inputs = { n = { type = "integer" } }"#, "unknown variant `integer`"),
-            (r#"inputs = { n = { type = "int", requierd = true } }"#, "unknown field `requierd`"),
+            (
+                r#"inputs = { n = { type = "int", default = "2" } }"#,
+                "n.default: expected an int, found a string",
+            ),
+            (
+                r#"inputs = { n = { type = "int", required = true, default = 2 } }"#,
+                "n.default: a required input has no default",
+            ),
+            (
+                r#"inputs = { n = { type = "int", enum = ["1"] } }"#,
+                "n.enum: only a string input",
+            ),
+            (
+                r#"inputs = { n = { type = "string", enum = [] } }"#,
+                "n.enum: lists no value",
+            ),
+            (
+                r#"inputs = { n = { type = "string", enum = ["a"], default = "b" } }"#,
+                "n.default: \"b\" is not one of a",
+            ),
+            (
+                r#"inputs = { "my-topic" = { type = "string" } }"#,
+                "my-topic: an input name may use only",
+            ),
+            (
+                r#"inputs = { instance = { type = "string" } }"#,
+                "instance: is reserved",
+            ),
+            (
+                r#"inputs = { n = { type = "integer" } }"#,
+                "unknown variant `integer`",
+            ),
+            (
+                r#"inputs = { n = { type = "int", requierd = true } }"#,
+                "unknown field `requierd`",
+            ),
         ] {
             let err = inputs(text).unwrap_err();
             assert!(err.contains(expected), "{text}: {err}");

@@ -193,11 +193,9 @@ impl ScheduleConfig {
             return Ok(());
         };
         let input = match &self.instance {
-            Some(instance) => crate::workflow_types::with_instance(
-                &self.workflow,
-                self.input.clone(),
-                instance,
-            )?,
+            Some(instance) => {
+                crate::workflow_types::with_instance(&self.workflow, self.input.clone(), instance)?
+            }
             None => self.input.clone().unwrap_or(serde_json::Value::Null),
         };
         workflow
@@ -349,7 +347,10 @@ mod tests {
         };
         config("input = { topic = \"sonnets\" }\n").unwrap();
         for (input, expected) in [
-            ("", "schedules.daily.input.topic: missing (a string is required"),
+            (
+                "",
+                "schedules.daily.input.topic: missing (a string is required",
+            ),
             (
                 "input = { topic = \"x\", depht = 3 }\n",
                 "schedules.daily.input.depht: not a declared input (declared: depth, topic;",

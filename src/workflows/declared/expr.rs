@@ -390,9 +390,10 @@ mod tests {
         );
         assert!(!reads.dynamic_step);
         assert_eq!(reads.inputs, BTreeSet::from(["k".into()]));
-        let fields = Expr::compile("has(input.a) && input['b'] == input.c.d && [1].all(input, input.x)")
-            .unwrap()
-            .reads();
+        let fields =
+            Expr::compile("has(input.a) && input['b'] == input.c.d && [1].all(input, input.x)")
+                .unwrap()
+                .reads();
         assert_eq!(
             fields.inputs,
             BTreeSet::from(["a".into(), "b".into(), "c".into()])

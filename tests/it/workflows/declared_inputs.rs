@@ -36,7 +36,10 @@ async fn a_bad_input_fails_the_run_at_once_typed_and_a_default_reaches_the_messa
     let mut config = setup.config();
     config.declared = Config::parse(BRIEFING).unwrap().declared;
     config.gateway.api = Some(GatewayApi::HooksAgent);
-    config.turns.0.insert("brief".into(), common::turn("Research."));
+    config
+        .turns
+        .0
+        .insert("brief".into(), common::turn("Research."));
     let _worker = setup.worker(&config).await;
     let client = setup.server.client().await;
 
@@ -64,7 +67,13 @@ async fn a_bad_input_fails_the_run_at_once_typed_and_a_default_reaches_the_messa
         "no agent turn may run on a bad input"
     );
 
-    start_workflow(&client, "briefing", Some(json!({"topic": "sonnets"})), "good").await;
+    start_workflow(
+        &client,
+        "briefing",
+        Some(json!({"topic": "sonnets"})),
+        "good",
+    )
+    .await;
     workflow_result(&client, "good").await.unwrap();
     let sent = &setup.gateway.requests_to("/hooks/agent")[0];
     assert!(
@@ -99,7 +108,9 @@ async fn a_bad_input_fails_the_run_at_once_typed_and_a_default_reaches_the_messa
 async fn check_config_refuses_a_schedule_whose_input_does_not_fit_naming_schedule_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let check = |schedule_input: &str| {
-        let path = dir.path().join(format!("check-{}.toml", schedule_input.len()));
+        let path = dir
+            .path()
+            .join(format!("check-{}.toml", schedule_input.len()));
         let text = format!(
             "{BRIEFING}\n[turns.brief]\nmessage = \"Research.\"\n\n\
              [schedules.daily]\nworkflow = \"briefing\"\ncron = [\"0 5 * * *\"]\n{schedule_input}\n"
@@ -115,14 +126,24 @@ async fn check_config_refuses_a_schedule_whose_input_does_not_fit_naming_schedul
         ),
     ] {
         let path = check(input);
-        let args = ["check-config", "--offline", "--config", path.to_str().unwrap()];
+        let args = [
+            "check-config",
+            "--offline",
+            "--config",
+            path.to_str().unwrap(),
+        ];
         let out = cli(&args, &[]).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{input}: {stderr}");
         assert!(stderr.contains(expected), "{input}: {stderr}");
     }
     let path = check("input = { topic = \"odes\" }");
-    let args = ["check-config", "--offline", "--config", path.to_str().unwrap()];
+    let args = [
+        "check-config",
+        "--offline",
+        "--config",
+        path.to_str().unwrap(),
+    ];
     let out = cli(&args, &[]).await;
     assert!(
         out.status.success(),

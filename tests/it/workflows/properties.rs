@@ -843,7 +843,7 @@ fn declaration(rng: &mut Rng) -> Value {
         .map(|_| declared_step(rng, &mut ids, 0))
         .collect();
     let mut declaration = json!({"steps": steps});
-    if rng.chance(40) {
+    if rng.chance(25) {
         declaration["inputs"] = declared_inputs(rng);
     }
     if rng.chance(20) {
@@ -859,8 +859,14 @@ const INPUT_NAMES: [&str; 6] = ["n", "topic", "depth", "bad-name", "instance", "
 /// `inputs` as anyone might declare them: mostly plausible, with unknown types, defaults of
 /// the wrong type, `required` with a default and `enum` where it does not apply.
 fn declared_inputs(rng: &mut Rng) -> Value {
-    const TYPES: [&str; 7] = ["string", "int", "float", "bool", "list", "object", "integer"];
+    const TYPES: [&str; 7] = [
+        "string", "int", "float", "bool", "list", "object", "integer",
+    ];
     let mut inputs = Map::new();
+    if rng.chance(50) {
+        // What the generated expressions read, so declarations with inputs still compile.
+        inputs.insert("n".into(), json!({"type": "int", "default": 1}));
+    }
     for _ in 0..rng.below(4) {
         let mut field = Map::new();
         let kind = *rng.pick(&TYPES);
@@ -967,6 +973,7 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
     let mut rng = Rng::new(6);
     let settings = WorkflowSettings::from_config(&Config::default());
     let (mut compiled, mut ran) = (0, 0);
+    let (mut refused, mut ran_with_inputs) = (0, 0);
     for _ in 0..CASES {
         let value = declaration(&mut rng);
         let Ok(declaration) = serde_json::from_value::<DeclaredWorkflow>(value.clone()) else {
@@ -1014,6 +1021,7 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
                 // A refused input names the field (or the input as a whole).
                 let named = err.starts_with("p: input") || err.starts_with("input.instance: ");
                 assert!(named, "{value} {input}: {err}");
+                refused += 1;
                 continue;
             }
         };
@@ -1024,11 +1032,13 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
             let result: Value = serde_json::from_str(&result).unwrap();
             assert!(result["steps"].as_array().is_some(), "{value}: {result}");
             ran += 1;
+            ran_with_inputs += usize::from(!plan.inputs.is_empty());
         }
     }
     assert!(
-        compiled > CASES / 20 && ran > 0,
-        "the generator must reach the interpreter: {compiled} compiled, {ran} ran"
+        compiled > CASES / 20 && ran > 0 && refused > 0 && ran_with_inputs > 0,
+        "the generator must reach the interpreter: {compiled} compiled, {ran} ran \
+         ({ran_with_inputs} with inputs), {refused} inputs refused"
     );
 }
 

@@ -290,7 +290,10 @@ reason = "READ"
         let err = compile(&text.replace("input.topic)", "input.depth)")).unwrap_err();
         assert!(err.starts_with("declared.i.steps[0] \"a\".when: "), "{err}");
         // Without inputs, any field may be read (guarded with has(), as before).
-        let free = text.replace("inputs = { topic = { type = \"string\", required = true } }", "");
+        let free = text.replace(
+            "inputs = { topic = { type = \"string\", required = true } }",
+            "",
+        );
         compile(&free.replace("READ", "{{ input.anything }}")).unwrap();
         let err = compile(&text.replace("required = true", "default = 3")).unwrap_err();
         assert!(
