@@ -189,7 +189,11 @@ impl ScheduleConfig {
     /// schedule's `instance` in it, as `crate::schedules` sends it): a typo in a schedule's
     /// input fails the build instead of every fire. The error starts with `input.<field>`.
     fn check_input(&self, declared: &Declared) -> Result<(), String> {
-        let Some(workflow) = declared.0.get(&self.workflow) else {
+        let Some(workflow) = declared
+            .0
+            .get(&self.workflow)
+            .filter(|w| !w.inputs.is_empty())
+        else {
             return Ok(());
         };
         let input = match &self.instance {
