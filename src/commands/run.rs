@@ -67,6 +67,23 @@ pub struct StartRequest {
     pub wait: bool,
 }
 
+/// A declared workflow's `inputs` checked here too, so a typo fails before anything starts
+/// (the run checks again: the UI and the `temporal` CLI start it without this command).
+fn check_declared_inputs(
+    config: &Config,
+    workflow_type: &str,
+    input: Option<&serde_json::Value>,
+) -> Result<()> {
+    let Some(declaration) = config.declared.0.get(workflow_type) else {
+        return Ok(());
+    };
+    declaration
+        .inputs
+        .apply(input.unwrap_or(&serde_json::Value::Null))
+        .map(drop)
+        .map_err(|err| anyhow::anyhow!("--input does not fit {workflow_type}'s inputs: {err}"))
+}
+
 /// What happened, for the caller to print and map to an exit code.
 pub enum Outcome {
     Started { workflow_id: String, run_id: String },
@@ -109,6 +126,7 @@ pub async fn start(
             )
         }
     };
+    check_declared_inputs(config, workflow_type, input.as_ref())?;
     let payloads: Vec<_> = input.iter().map(json_payload).collect();
     let task_queue = instances.task_queue_for(request.instance.as_deref());
     let workflow_id = request

@@ -12,6 +12,7 @@
 //! see every key in one place, and the workflow-side compiler reports a key that does not
 //! apply to a step's type by name instead of serde's "data did not match any variant".
 
+use super::inputs::Inputs;
 use super::schema::DurationText;
 use crate::duration;
 use crate::workflow_types::{MAX_DECLARED, WORKFLOW_TYPES};
@@ -37,6 +38,11 @@ pub struct DeclaredWorkflow {
     /// reported with its original type.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_failure: Vec<StepDecl>,
+    // Typed inputs (tracker issue 23, item 6).
+    /// The run input it takes, by field: type, required, default, enum. Unset: any input,
+    /// unchecked. See docs/declared-workflows.md, "Inputs".
+    #[serde(default, skip_serializing_if = "Inputs::is_empty")]
+    pub inputs: Inputs,
 }
 
 /// One step as written. Which keys apply depends on `type`; the workflow-side compiler
@@ -181,6 +187,10 @@ impl Declared {
                     "declared.{name}.steps: a workflow needs at least one step"
                 ));
             }
+            workflow
+                .inputs
+                .validate()
+                .map_err(|err| format!("declared.{name}.inputs.{err}"))?;
         }
         Ok(())
     }

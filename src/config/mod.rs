@@ -16,6 +16,7 @@ pub mod cron;
 mod declared;
 mod gateway;
 mod http;
+mod inputs;
 pub mod instances;
 mod schedules;
 pub mod schema;
@@ -29,6 +30,7 @@ pub use backup::{BackupConfig, DEFAULT_BACKUP_DIR};
 pub use declared::{Declared, DeclaredWorkflow, StepDecl, StepRetry, Timeout, check_name};
 pub use gateway::{GatewayApi, GatewayConfig, InstanceConfig, OnSkipped};
 pub use http::HttpConfig;
+pub use inputs::{InputDecl, InputType, Inputs, RESERVED_INPUTS};
 pub use instances::{Instance, Instances};
 pub use schedules::{Overlap, ScheduleConfig, Schedules};
 pub use secrets::{

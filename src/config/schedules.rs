@@ -151,6 +151,7 @@ impl ScheduleConfig {
                 known.join(", ")
             ));
         }
+        self.check_input(declared)?;
         if self.cron.is_empty() && self.every.is_empty() {
             return Err(
                 "cron: a schedule needs at least one cron expression or `every` interval".into(),
@@ -182,6 +183,30 @@ impl ScheduleConfig {
             }
         }
         Ok(())
+    }
+
+    /// A declared workflow's `inputs` checked against the input its runs will get (with the
+    /// schedule's `instance` in it, as `crate::schedules` sends it): a typo in a schedule's
+    /// input fails the build instead of every fire. The error starts with `input.<field>`.
+    fn check_input(&self, declared: &Declared) -> Result<(), String> {
+        let Some(workflow) = declared
+            .0
+            .get(&self.workflow)
+            .filter(|w| !w.inputs.is_empty())
+        else {
+            return Ok(());
+        };
+        let input = match &self.instance {
+            Some(instance) => {
+                crate::workflow_types::with_instance(&self.workflow, self.input.clone(), instance)?
+            }
+            None => self.input.clone().unwrap_or(serde_json::Value::Null),
+        };
+        workflow
+            .inputs
+            .apply(&input)
+            .map(drop)
+            .map_err(|err| format!("{err} (workflow {:?})", self.workflow))
     }
 
     pub fn workflow_id<'a>(&'a self, schedule_id: &'a str) -> &'a str {
@@ -303,6 +328,45 @@ mod tests {
         ] {
             let err = schedules(text).unwrap_err();
             assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_schedules_input_is_checked_against_its_declared_workflows_inputs() {
+        let config = |input: &str| {
+            let text = format!(
+                "[declared.digest]\nsteps = [{{ id = \"s\", type = \"stop\" }}]\n\
+                 inputs = {{ topic = {{ type = \"string\", required = true }}, \
+                 depth = {{ type = \"int\", default = 2 }} }}\n\
+                 [schedules.daily]\nworkflow = \"digest\"\ncron = [\"0 5 * * *\"]\n\
+                 instance = \"default\"\n{input}"
+            );
+            #[derive(Deserialize)]
+            struct Both {
+                declared: Declared,
+                schedules: Schedules,
+            }
+            let both: Both = toml::from_str(&text).map_err(|e| e.to_string())?;
+            both.schedules.validate(&both.declared)
+        };
+        config("input = { topic = \"sonnets\" }\n").unwrap();
+        for (input, expected) in [
+            (
+                "",
+                "schedules.daily.input.topic: missing (a string is required",
+            ),
+            (
+                "input = { topic = \"x\", depht = 3 }\n",
+                "schedules.daily.input.depht: not a declared input (declared: depth, topic;",
+            ),
+            (
+                "input = { topic = \"x\", depth = \"3\" }\n",
+                "schedules.daily.input.depth: expected an int, found a string (\"3\")",
+            ),
+        ] {
+            let err = config(input).unwrap_err();
+            assert!(err.starts_with(expected), "{input}: {err}");
+            assert!(err.ends_with("(workflow \"digest\")"), "{err}");
         }
     }
 }

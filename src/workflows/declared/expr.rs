@@ -70,6 +70,9 @@ pub struct Reads {
     pub variables: BTreeSet<String>,
     /// `steps[<not a literal>]`: which step cannot be known before the run.
     pub dynamic_step: bool,
+    /// `input.<field>`, `input["<field>"]` or `has(input.<field>)`: checked against the
+    /// declared `inputs`, if any.
+    pub inputs: BTreeSet<String>,
 }
 
 impl Expr {
@@ -266,6 +269,12 @@ fn walk(node: &IdedExpr, bound: &mut Vec<String>, reads: &mut Reads) {
                 }
                 return;
             }
+            if let Node::Ident(root) = &select.operand.expr
+                && root == "input"
+                && !bound.iter().any(|b| b == "input")
+            {
+                reads.inputs.insert(select.field.clone());
+            }
             walk(&select.operand, bound, reads);
         }
         Node::Call(call) => {
@@ -285,6 +294,14 @@ fn walk(node: &IdedExpr, bound: &mut Vec<String>, reads: &mut Reads) {
                     }
                 }
                 return;
+            }
+            if call.func_name == "_[_]"
+                && let [target, key] = call.args.as_slice()
+                && matches!(&target.expr, Node::Ident(root) if root == "input")
+                && !bound.iter().any(|b| b == "input")
+                && let Node::Literal(LiteralValue::String(field)) = &key.expr
+            {
+                reads.inputs.insert(field.inner().to_owned());
             }
             if let Some(target) = &call.target {
                 walk(target, bound, reads);
@@ -372,6 +389,15 @@ mod tests {
             BTreeSet::from(["input".into(), "steps".into()])
         );
         assert!(!reads.dynamic_step);
+        assert_eq!(reads.inputs, BTreeSet::from(["k".into()]));
+        let fields =
+            Expr::compile("has(input.a) && input['b'] == input.c.d && [1].all(input, input.x)")
+                .unwrap()
+                .reads();
+        assert_eq!(
+            fields.inputs,
+            BTreeSet::from(["a".into(), "b".into(), "c".into()])
+        );
         let unknown = Expr::compile("nope == 1").unwrap().reads();
         assert!(unknown.variables.contains("nope"));
     }

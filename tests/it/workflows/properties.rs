@@ -843,11 +843,69 @@ fn declaration(rng: &mut Rng) -> Value {
         .map(|_| declared_step(rng, &mut ids, 0))
         .collect();
     let mut declaration = json!({"steps": steps});
+    if rng.chance(25) {
+        declaration["inputs"] = declared_inputs(rng);
+    }
     if rng.chance(20) {
         let on_failure: Vec<Value> = (0..2).map(|_| declared_step(rng, &mut ids, 1)).collect();
         declaration["on_failure"] = Value::Array(on_failure);
     }
     declaration
+}
+
+/// Names the generated expressions read (`n`), plausible others, and bad or reserved ones.
+const INPUT_NAMES: [&str; 6] = ["n", "topic", "depth", "bad-name", "instance", "_x"];
+
+/// `inputs` as anyone might declare them: mostly plausible, with unknown types, defaults of
+/// the wrong type, `required` with a default and `enum` where it does not apply.
+fn declared_inputs(rng: &mut Rng) -> Value {
+    const TYPES: [&str; 7] = [
+        "string", "int", "float", "bool", "list", "object", "integer",
+    ];
+    let mut inputs = Map::new();
+    if rng.chance(50) {
+        // What the generated expressions read, so declarations with inputs still compile.
+        inputs.insert("n".into(), json!({"type": "int", "default": 1}));
+    }
+    for _ in 0..rng.below(4) {
+        let mut field = Map::new();
+        let kind = *rng.pick(&TYPES);
+        field.insert("type".into(), json!(kind));
+        if rng.chance(30) {
+            field.insert("required".into(), json!(true));
+        }
+        if rng.chance(40) {
+            let default = match kind {
+                "int" if rng.chance(70) => json!(rng.below(5)),
+                "string" if rng.chance(70) => json!(rng.pick(&["a", "b"])),
+                _ => rng.json(2),
+            };
+            field.insert("default".into(), default);
+        }
+        if rng.chance(20) {
+            field.insert("enum".into(), json!(["a", "b"]));
+        }
+        inputs.insert(rng.pick(&INPUT_NAMES).to_string(), Value::Object(field));
+    }
+    Value::Object(inputs)
+}
+
+/// A run's input: usually an object of the fields inputs use, sometimes anything at all.
+fn run_input(rng: &mut Rng) -> Value {
+    if rng.chance(20) {
+        return rng.json(2);
+    }
+    let fields: Map<String, Value> = (0..rng.below(3))
+        .map(|_| {
+            let value = match rng.below(3) {
+                0 => json!(rng.below(3)),
+                1 => json!(rng.pick(&["a", "b", "c"])),
+                _ => rng.json(1),
+            };
+            (rng.pick(&INPUT_NAMES).to_string(), value)
+        })
+        .collect();
+    Value::Object(fields)
 }
 
 /// Answers every durable call at once, as a workflow's commands would eventually be.
@@ -915,6 +973,7 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
     let mut rng = Rng::new(6);
     let settings = WorkflowSettings::from_config(&Config::default());
     let (mut compiled, mut ran) = (0, 0);
+    let (mut refused, mut ran_with_inputs) = (0, 0);
     for _ in 0..CASES {
         let value = declaration(&mut rng);
         let Ok(declaration) = serde_json::from_value::<DeclaredWorkflow>(value.clone()) else {
@@ -940,6 +999,7 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
                     ".on_timeout",
                     ".retry",
                     ".prompt",
+                    ".inputs",
                 ];
                 assert!(named.iter().any(|k| key.contains(k)), "{value}: {err}");
                 continue;
@@ -947,8 +1007,24 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
         };
         compiled += 1;
         let engine = AnswersAtOnce(std::cell::Cell::new(0));
-        let input = json!({"n": rng.below(3)});
-        let run = declared::Run::new(&engine, &settings, &plan, &input).unwrap();
+        let input = if rng.chance(50) {
+            json!({"n": rng.below(3)})
+        } else {
+            run_input(&mut rng)
+        };
+        let run = no_panic("Run::new", &value, || {
+            declared::Run::new(&engine, &settings, &plan, &input)
+        });
+        let run = match run {
+            Ok(run) => run,
+            Err(err) => {
+                // A refused input names the field (or the input as a whole).
+                let named = err.starts_with("p: input") || err.starts_with("input.instance: ");
+                assert!(named, "{value} {input}: {err}");
+                refused += 1;
+                continue;
+            }
+        };
         let outcome = no_panic("Run::execute", &value, || {
             futures::executor::block_on(run.execute())
         });
@@ -956,11 +1032,13 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
             let result: Value = serde_json::from_str(&result).unwrap();
             assert!(result["steps"].as_array().is_some(), "{value}: {result}");
             ran += 1;
+            ran_with_inputs += usize::from(!plan.inputs.is_empty());
         }
     }
     assert!(
-        compiled > CASES / 20 && ran > 0,
-        "the generator must reach the interpreter: {compiled} compiled, {ran} ran"
+        compiled > CASES / 20 && ran > 0 && refused > 0 && ran_with_inputs > 0,
+        "the generator must reach the interpreter: {compiled} compiled, {ran} ran \
+         ({ran_with_inputs} with inputs), {refused} inputs refused"
     );
 }
 
@@ -1007,7 +1085,11 @@ async fn random_declared_definitions_complete_or_fail_typed_on_a_real_server() {
             .replace("\"1h\"", "\"1s\"")
             .replace("2 days", "1s");
         let mut definition: Value = serde_json::from_str(&text).unwrap();
-        definition["input"] = json!({"n": rng.below(3)});
+        definition["input"] = if rng.chance(70) {
+            json!({"n": rng.below(3)})
+        } else {
+            run_input(&mut rng)
+        };
         common::start_workflow(
             &client,
             "CustomWorkflow",

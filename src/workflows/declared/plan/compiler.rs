@@ -4,7 +4,7 @@
 
 use super::PlannedStep;
 use super::ids::Ids;
-use crate::config::{StepDecl, StepRetry};
+use crate::config::{Inputs, StepDecl, StepRetry};
 use crate::duration;
 use crate::workflows::declared::expr::{Expr, Template, VARIABLES};
 use crate::workflows::declared::steps::{Kind, STEP_TYPES};
@@ -13,6 +13,8 @@ use std::time::Duration;
 
 pub(super) struct Compiler<'a> {
     pub(super) ids: &'a Ids,
+    /// The declared `inputs`; when there are any, `input.<field>` must name one of them.
+    pub(super) inputs: &'a Inputs,
     /// Expressions may read `failure`.
     pub(super) in_on_failure: bool,
 }
@@ -157,6 +159,15 @@ impl Compiler<'_> {
                     expr.source()
                 ));
             }
+        }
+        if !self.inputs.is_empty()
+            && let Some(field) = reads.inputs.iter().find(|f| !self.inputs.accepts_field(f))
+        {
+            return Err(format!(
+                "{:?} reads input.{field}, but no input is declared by that name (declared: {})",
+                expr.source(),
+                self.inputs.names()
+            ));
         }
         for id in &reads.tested {
             if !self.ids.at.contains_key(id) {

@@ -12,7 +12,7 @@ pub use compiler::Compiling;
 
 use super::expr::Expr;
 use super::steps::Kind;
-use crate::config::DeclaredWorkflow;
+use crate::config::{DeclaredWorkflow, Inputs};
 use compiler::Compiler;
 use ids::{Ids, collect_ids};
 use std::collections::BTreeSet;
@@ -28,6 +28,8 @@ pub struct Plan {
     pub instance: Option<String>,
     pub steps: Vec<PlannedStep>,
     pub on_failure: Vec<PlannedStep>,
+    /// The declared `inputs`, which a run's input is checked against before its first step.
+    pub inputs: Inputs,
 }
 
 /// A step as it runs: the keys every step has, and its kind's own (`steps/<kind>.rs`).
@@ -56,6 +58,10 @@ impl Plan {
                 "{root}.instance: must not be empty (leave it out for the default)"
             ));
         }
+        workflow
+            .inputs
+            .validate()
+            .map_err(|err| format!("{root}.inputs.{err}"))?;
         let mut ids = Ids::default();
         collect_ids(&format!("{root}.steps"), &workflow.steps, &mut ids, 0, true)?;
         collect_ids(
@@ -67,6 +73,7 @@ impl Plan {
         )?;
         let mut compiler = Compiler {
             ids: &ids,
+            inputs: &workflow.inputs,
             in_on_failure: false,
         };
         let mut done = BTreeSet::new();
@@ -86,6 +93,7 @@ impl Plan {
             instance: workflow.instance.clone(),
             steps,
             on_failure,
+            inputs: workflow.inputs.clone(),
         };
         let events = plan.history_events();
         if events > HISTORY_EVENT_LIMIT {
@@ -258,6 +266,39 @@ timeout = "1h"
         assert_eq!(
             plan.history_events(),
             RUN_EVENTS + ACTIVITY_EVENTS + TURN_UPSERT_EVENTS + TIMER_EVENTS + TIMER_EVENTS + 4
+        );
+    }
+
+    #[test]
+    fn with_inputs_declared_an_expression_may_read_only_those_inputs() {
+        let text = r#"
+[declared.i]
+inputs = { topic = { type = "string", required = true } }
+[[declared.i.steps]]
+id = "a"
+type = "stop"
+when = "has(input.topic) && input.instance != ''"
+reason = "READ"
+"#;
+        compile(&text.replace("READ", "{{ input.topic }}")).unwrap();
+        let err = compile(&text.replace("READ", "{{ input.topc }}")).unwrap_err();
+        assert_eq!(
+            err,
+            "declared.i.steps[0] \"a\".reason: \"input.topc\" reads input.topc, but no input is \
+             declared by that name (declared: topic)"
+        );
+        let err = compile(&text.replace("input.topic)", "input.depth)")).unwrap_err();
+        assert!(err.starts_with("declared.i.steps[0] \"a\".when: "), "{err}");
+        // Without inputs, any field may be read (guarded with has(), as before).
+        let free = text.replace(
+            "inputs = { topic = { type = \"string\", required = true } }",
+            "",
+        );
+        compile(&free.replace("READ", "{{ input.anything }}")).unwrap();
+        let err = compile(&text.replace("required = true", "default = 3")).unwrap_err();
+        assert!(
+            err.starts_with("declared.i.inputs.topic.default: expected a string, found an int"),
+            "{err}"
         );
     }
 }

@@ -11,6 +11,8 @@
 //! Determinism: everything here depends only on the plan, the run's input, and what the
 //! engine's durable commands return; expressions are CEL (no clock, no randomness, no I/O).
 
+#[cfg(test)]
+mod input_tests;
 mod result;
 #[cfg(test)]
 mod scripted_engine;
@@ -117,6 +119,11 @@ impl<'a> Run<'a> {
         plan: &'a Plan,
         input: &serde_json::Value,
     ) -> Result<Run<'a>, String> {
+        // Declared inputs: checked and their defaults filled in before anything reads them.
+        let input = &plan
+            .inputs
+            .apply(input)
+            .map_err(|err| format!("{}: {err}", plan.name))?;
         let instance = match input.get("instance") {
             None | Some(serde_json::Value::Null) => plan.instance.clone(),
             Some(serde_json::Value::String(name)) if !name.trim().is_empty() => Some(name.clone()),
