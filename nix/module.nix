@@ -75,6 +75,9 @@ let
       ++ lib.optional (instance.hooksTokenFile != null) "${name}.hooks-token:${instance.hooksTokenFile}")
     cfg.instances);
 
+  # `secret.<name>` for every secret http steps' headers may read (`secretFiles.<name>`).
+  stepSecretCredentials = lib.mapAttrsToList (name: file: "secret.${name}:${file}") cfg.secretFiles;
+
   isLoopback = address: lib.hasPrefix "127." address || address == "[::1]";
 
   # A secret given as a Nix path would be copied into the world-readable store.
@@ -239,6 +242,18 @@ in
       };
     };
 
+    secretFiles = mkOption {
+      type = types.attrsOf (types.strMatching "/.*");
+      default = { };
+      example = { slack = "/run/secrets/slack-bot-token"; };
+      description = ''
+        Secrets `http` steps may send in a header as `{{ secrets.<name> }}`: each file is
+        passed to the worker as the systemd credential `secret.<name>` (never copied into the
+        Nix store) and declared as `[secrets.<name>]` with that credential. A name uses
+        letters, digits and `_`.
+      '';
+    };
+
     instances = mkOption {
       type = types.attrsOf (types.submodule {
         options = {
@@ -375,6 +390,10 @@ in
           message = "services.clawfactory.temporal: set instances.<name>.tokenFile / hooksTokenFile (systemd credentials) instead of settings.instances.<name>.token_file / hooks_token_file.";
         }
         {
+          assertion = lib.all (secret: !(secret ? file)) (lib.attrValues (cfg.settings.secrets or { }));
+          message = "services.clawfactory.temporal: set secretFiles.<name> (a systemd credential) instead of settings.secrets.<name>.file.";
+        }
+        {
           assertion = cfg.backup.enable -> cfg.server.enable;
           message = "services.clawfactory.temporal.backup copies the local server's database: it needs server.enable.";
         }
@@ -395,6 +414,9 @@ in
         (lib.mkIf (cfg.declared != { }) { inherit (cfg) declared; })
         (lib.mkIf (cfg.instances != { }) {
           instances = lib.mapAttrs (_: instance: { inherit (instance) url; }) cfg.instances;
+        })
+        (lib.mkIf (cfg.secretFiles != { }) {
+          secrets = lib.mapAttrs (name: _: { credential = "secret.${name}"; }) cfg.secretFiles;
         })
         # One fact per port: the server options feed [server]; a different value for the
         # same key in `settings` is a conflicting definition, not a silent override.
@@ -438,8 +460,9 @@ in
         wantedBy = [ "multi-user.target" ];
         environment.CLAWFACTORY_CONFIG = "${configFile}";
         # Instances are named here, not in the shipped unit: their credentials are a drop-in.
-        serviceConfig.LoadCredential = instanceCredentials;
-        restartTriggers = restartOnCredentials [ "gateway-token" "hooks-token" "temporal-api-key" "temporal-client-key" ];
+        serviceConfig.LoadCredential = instanceCredentials ++ stepSecretCredentials;
+        restartTriggers = restartOnCredentials [ "gateway-token" "hooks-token" "temporal-api-key" "temporal-client-key" ]
+          ++ stepSecretCredentials;
       };
 
       systemd.services.clawfactory-temporal-schedules = {

@@ -90,6 +90,7 @@ catalogue! {
     HttpRejected: No, "An http step got a 4xx other than 408, 409 and 429.";
     HttpUnavailable: Yes, "An http step got 408, 409, 429, 5xx, or no (whole) answer.";
     HttpDestinationRefused: No, "An http step's URL, or a redirect's, leads to an address the [http] policy refuses.";
+    SecretUnavailable: No, "An http step's header names a [secrets] entry this worker cannot read, or does not have.";
     WeatherRejected: No, "The weather service refused the request, or the report is too large.";
     WeatherUnavailable: Yes, "The weather service did not answer usefully in time.";
     WorkflowNotDeclared: No, "A run of a declared type on a worker whose config does not declare it.";

@@ -24,7 +24,8 @@
 //! - `config/` (`duration`, `secret`, `workflow_types`, `http`): the TOML file, environment
 //!   overrides and secrets; reads and validates, nothing else. One file per section
 //!   (`temporal`, `gateway`, `turns`, `schedules`, `declared` (workflows declared by name),
-//!   `http`, `backup`, `sections` for the small ones), `secrets`, `validate`, `cron` (the
+//!   `http`, `backup`, `sections` for the small ones), `secrets`, `step_secrets` (`[secrets]`,
+//!   what `http` steps' headers may send), `validate`, `cron` (the
 //!   syntax schedules accept), and `instances`: every OpenClaw instance resolved once
 //!   (gateway, protocol, tokens, task queue, killswitch) for everything above to read.
 //! - `temporal_client` (`config`, `secret`): connecting to Temporal, TLS. `namespace`
@@ -34,9 +35,10 @@
 //!   `chat_completions`, `cron_fire`, `echo`), the admin RPC, what the gateway's error answers
 //!   mean (`error_answers`), which run a turn id stands for (`turn_resolver`) and the start-up
 //!   `preflight`.
-//! - `activities/` (`gateway`, `failure`, `http`, `service`'s metrics): the side effects
-//!   Temporal schedules (`agent_turn`, `weather`, `http_request`), each a thin adapter that
-//!   turns errors into typed failures (`activity_error`).
+//! - `activities/` (`config`, `gateway`, `failure`, `http`, `service`'s metrics): the side
+//!   effects Temporal schedules (`agent_turn`, `weather`, `http_request` with its
+//!   `http_headers` and their secrets), each a thin adapter that turns errors into typed
+//!   failures (`activity_error`).
 //! - `workflows/` (`activities`' input types and stubs, `config`, `duration`, `failure`,
 //!   `payload`, `search_attributes`, `workflow_types`): deterministic workflow code, one file
 //!   per workflow; no I/O, no clock. `failures` is how a workflow refuses its input, `options`

@@ -30,6 +30,11 @@ pub async fn run(
     instances: &Instances,
     stop: impl Future<Output = ()>,
 ) -> Result<()> {
+    // Read once now so a wrong path stops the start, not the first run that needs it; read
+    // again for each request (a rotated file is picked up without a restart).
+    let secrets = config.secrets.files(&crate::config::ProcessEnv);
+    secrets.check().map_err(|err| anyhow!("[secrets]: {err}"))?;
+    let secrets = Arc::new(secrets);
     tokio::pin!(stop);
     let _watchdog = systemd::spawn_watchdog().map(AbortOnDrop);
     let address = config.temporal.url();
@@ -83,6 +88,7 @@ pub async fn run(
                 config.gateway.instance.clone(),
                 http.clone(),
                 http_steps.clone(),
+                secrets.clone(),
                 config.weather.base_url.clone(),
                 our_metrics.clone(),
             );

@@ -199,6 +199,19 @@ in
         "the default instance keeps no token" = lib.all (noToken s) credentialNames;
       });
 
+  # --- secrets for http steps' headers ---
+  step-secrets = scenario
+    (temporal { secretFiles.slack = "/run/secrets/slack-bot-token"; })
+    (s: c:
+      let unit = s.units.clawfactory-temporal-worker; in {
+        "[secrets] names the credential, never a path or a value" =
+          s.settings.secrets == { slack.credential = "secret.slack"; };
+        "the file is a credential of the worker" =
+          has "LoadCredential=secret.slack:/run/secrets/slack-bot-token\n" unit;
+        "a changed file restarts the worker" =
+          lib.elem "secret.slack:/run/secrets/slack-bot-token" (worker c).restartTriggers;
+      });
+
   # --- declared schedules ---
   schedules = scenario
     (temporal {
@@ -268,6 +281,8 @@ in
     (temporal { settings.temporal.api_key_file = "/run/secrets/temporal-api-key"; });
   assert-instance-tokens-not-in-settings = expectAssertion "instead of settings.instances.<name>.token_file"
     (temporal { instances.lab.url = "http://127.0.0.1:18790"; settings.instances.lab.token_file = "/run/secrets/lab"; });
+  assert-step-secrets-not-in-settings = expectAssertion "instead of settings.secrets.<name>.file"
+    (temporal { settings.secrets.slack.file = "/run/secrets/slack"; });
   assert-backup-needs-server = expectAssertion "backup copies the local server's database"
     (temporal { server.enable = false; backup.enable = true; });
   assert-nginx-needs-server = expectAssertion "ui.nginx proxies the local server's UI"

@@ -2,17 +2,21 @@
 //! a 2xx body; other statuses fail, retryable only where retrying can help.
 //!
 //! Where a step may go is the `[http]` policy's call (`http::policy`), for the URL and every
-//! redirect.
+//! redirect. Headers, and the secrets a header may carry, are `http_headers`'s: every echo of
+//! a secret is cut out of the body before it becomes the result or a failure's message.
 //!
 //! Only the first `READ_LIMIT` bytes are ever read: the result is a prefix by definition
 //! (the reference's `text[:4000]`), so a longer body is not an error, and the rest is left
 //! unread on the wire instead of being buffered.
 
 use super::activity_error::{non_retryable, retryable};
+use super::http_headers::{self, HeaderPart, Redactor};
+use crate::config::SecretFiles;
 use crate::failure::FailureType;
 use crate::http::policy::guarded::{ErrorKind, GuardedClient, GuardedError, RequestBody};
 use crate::http::response::{BodyLimit, ResponseClass, ResponseError, capture};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use temporalio_sdk::activities::ActivityError;
 
@@ -34,6 +38,11 @@ pub struct HttpRequestParams {
     /// `application/json`, anything else as plain text. The reference has no body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// Headers (declared workflows' `headers`): each value's text and the names of the
+    /// secrets the worker fills in, never their values. Left out when there are none, so a
+    /// step without headers sends the same input as before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, Vec<HeaderPart>>,
 }
 
 fn default_method() -> String {
@@ -59,6 +68,8 @@ impl HttpRequestParams {
     pub fn validate(&self) -> Result<(), String> {
         self.method()?;
         self.url()?;
+        http_headers::check_names(self.headers.keys().map(String::as_str))
+            .map_err(|err| format!("headers: {err}"))?;
         if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 86_400.0) {
             return Err(format!(
                 "timeout: expected seconds between 0 and 86400, got {}",
@@ -90,7 +101,12 @@ impl HttpRequestParams {
 
 /// Performs the request through the policy-enforcing client (`http::policy`): a destination
 /// the policy refuses fails at once, typed, naming the rule, before anything is sent there.
-pub async fn perform(http: &GuardedClient, params_text: &str) -> Result<String, ActivityError> {
+/// The secrets a header names are read from `secrets` now, for this request only.
+pub async fn perform(
+    http: &GuardedClient,
+    secrets: &SecretFiles,
+    params_text: &str,
+) -> Result<String, ActivityError> {
     let params = HttpRequestParams::parse(params_text)
         .map_err(|msg| non_retryable(FailureType::InvalidHttpRequest, msg))?;
     let invalid = |msg| non_retryable(FailureType::InvalidHttpRequest, msg);
@@ -106,15 +122,22 @@ pub async fn perform(http: &GuardedClient, params_text: &str) -> Result<String, 
         };
         RequestBody { content_type, text }
     });
+    let http_headers::Resolved { headers, redactor } =
+        http_headers::resolve(&params.headers, secrets)?;
     let response = http
-        .send(method, url, body, params.timeout())
+        .send(method, url, headers, body, params.timeout())
         .await
-        .map_err(|err| guarded_failure(&what, &err))?;
-    let response = capture(response, BodyLimit::Prefix(READ_LIMIT))
+        .map_err(|err| guarded_failure(&what, &err, &redactor))?;
+    let mut response = capture(response, BodyLimit::Prefix(READ_LIMIT))
         .await
         .map_err(|err| transport_failure(&what, &err))?;
+    // Before anything is cut to length: an echo must go whole, wherever it falls.
+    response.body = redactor.redact(&response.body);
     match response.class() {
-        ResponseClass::Success => Ok(response.body.chars().take(RESULT_CHARS).collect()),
+        ResponseClass::Success => {
+            let result: String = response.body.chars().take(RESULT_CHARS).collect();
+            Ok(redactor.redact(&result))
+        }
         class if class.is_retryable() => Err(retryable(
             FailureType::HttpUnavailable,
             response.describe(&what),
@@ -128,9 +151,10 @@ pub async fn perform(http: &GuardedClient, params_text: &str) -> Result<String, 
 }
 
 /// A refused destination or a redirect that cannot be followed stays so; anything else (no
-/// answer, no DNS answer, out of time) is worth another attempt.
-fn guarded_failure(what: &str, err: &GuardedError) -> ActivityError {
-    let message = format!("{what}: {}", err.describe());
+/// answer, no DNS answer, out of time) is worth another attempt. A redirect's URL is the
+/// server's text, so it may echo a secret too.
+fn guarded_failure(what: &str, err: &GuardedError, redactor: &Redactor) -> ActivityError {
+    let message = redactor.redact(&format!("{what}: {}", err.describe()));
     match err.kind {
         ErrorKind::Refused(_) => non_retryable(FailureType::HttpDestinationRefused, message),
         ErrorKind::BadRedirect(_) => non_retryable(FailureType::HttpRejected, message),

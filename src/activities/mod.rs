@@ -6,11 +6,14 @@
 
 mod activity_error;
 mod agent_turn;
+mod http_headers;
 mod http_request;
 mod weather;
 
+pub use http_headers::HeaderPart;
 pub use http_request::HttpRequestParams;
 
+use crate::config::SecretFiles;
 use crate::failure::FailureType;
 use crate::gateway::Gateway;
 use crate::http::policy::guarded::GuardedClient;
@@ -102,6 +105,8 @@ pub struct Activities {
     /// `http` steps go through the `[http]` policy; weather and the gateways do not (their
     /// URLs are the operator's config, not workflow input).
     http_steps: GuardedClient,
+    /// Where the secrets `http` steps' headers name are read from, on each request.
+    secrets: Arc<SecretFiles>,
     weather_base_url: String,
     metrics: Metrics,
 }
@@ -112,6 +117,7 @@ impl Activities {
         default_instance: String,
         http: reqwest::Client,
         http_steps: GuardedClient,
+        secrets: Arc<SecretFiles>,
         weather_base_url: String,
         metrics: Metrics,
     ) -> Self {
@@ -120,6 +126,7 @@ impl Activities {
             default_instance,
             http,
             http_steps,
+            secrets,
             weather_base_url,
             metrics,
         }
@@ -187,14 +194,15 @@ impl Activities {
             .await
     }
 
-    /// Performs an HTTP request. Input: a JSON string `{"method", "url", "timeout"}`.
+    /// Performs an HTTP request. Input: a JSON string `{"method", "url", "timeout"}`, and
+    /// from declared workflows `body` and `headers`.
     #[activity(name = "http_request")]
     pub async fn http_request(
         self: Arc<Self>,
         ctx: ActivityContext,
         params: String,
     ) -> Result<String, ActivityError> {
-        let work = http_request::perform(&self.http_steps, &params);
+        let work = http_request::perform(&self.http_steps, &self.secrets, &params);
         until_cancelled(&ctx, work)
             .instrument(activity_span(&ctx))
             .await

@@ -124,6 +124,11 @@ pub fn redacted_toml(config: &Config, instances: &Instances) -> Result<String> {
             }
         ));
     }
+    // Names, sources and whether each can be read now; the TOML below shows the sources only.
+    for line in config.secrets.files(&crate::config::ProcessEnv).describe() {
+        header.push_str(&line);
+        header.push('\n');
+    }
     if let Some(address) = &config.worker.metrics_address {
         header.push_str(&format!("# metrics: http://{address}/metrics\n"));
     }
@@ -136,6 +141,27 @@ mod tests {
     use crate::config::GatewayApi;
     use crate::config::test_support::load_text;
     use std::time::Duration;
+
+    #[test]
+    fn secrets_show_by_name_source_and_readability_never_by_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("slack");
+        std::fs::write(&file, "xoxb-never-shown").unwrap();
+        let text = format!(
+            "[secrets]\nslack = {{ file = \"{}\" }}\ngone = {{ file = \"/nonexistent/x\" }}\n",
+            file.display()
+        );
+        let c = load_text(&text, &[]).unwrap();
+        let out = redacted_toml(&c, &Instances::resolve(&c, GatewayApi::HooksAgent)).unwrap();
+        assert!(
+            out.contains(&format!(
+                "# secret slack: from {}; readable",
+                file.display()
+            )) && out.contains("# secret gone: from /nonexistent/x; NOT readable"),
+            "{out}"
+        );
+        assert!(!out.contains("xoxb-never-shown"), "{out}");
+    }
 
     #[test]
     fn the_hooks_token_shows_only_as_set() {

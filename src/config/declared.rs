@@ -107,6 +107,13 @@ pub struct StepDecl {
     /// stop: the reason, kept in the result; `{{ expression }}` parts are filled in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+
+    // Headers and secrets in http steps.
+    /// http: request headers by name. `{{ expression }}` parts are filled in;
+    /// `{{ secrets.<name> }}` (alone in its braces) is filled in by the worker from
+    /// `[secrets.<name>]` as the request is sent, so the value never enters the run's history.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// A step's timeout: a duration as text, or a number of seconds (the reference's http steps).

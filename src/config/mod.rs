@@ -22,6 +22,7 @@ mod schedules;
 pub mod schema;
 mod secrets;
 mod sections;
+mod step_secrets;
 mod temporal;
 mod turns;
 mod validate;
@@ -41,6 +42,7 @@ pub use sections::{
     AgentTurnConfig, PoetryResearchConfig, RetryConfig, ServerConfig, WeatherConfig, WorkerConfig,
     WorkflowsConfig,
 };
+pub use step_secrets::{SecretFiles, SecretSource, StepSecrets};
 pub use temporal::TemporalConfig;
 pub use turns::{TurnConfig, Turns};
 
@@ -87,6 +89,10 @@ pub struct Config {
     /// `[declared.<name>]`: workflows declared here, started by their name.
     #[serde(skip_serializing_if = "Declared::is_empty")]
     pub declared: Declared,
+    /// `[secrets.<name>]`: values `http` steps may send in a header (`{{ secrets.<name> }}`),
+    /// each named by the file or systemd credential it is read from, never by value.
+    #[serde(skip_serializing_if = "StepSecrets::is_empty")]
+    pub secrets: StepSecrets,
     /// Each instance's tokens by instance name, resolved from files, credentials or the
     /// environment at load time; never read from or written to TOML.
     #[serde(skip)]
@@ -245,6 +251,9 @@ impl Config {
             .validate(&self.declared)
             .map_err(|err| anyhow::anyhow!(err))?;
         self.turns.validate()?;
+        self.secrets
+            .validate()
+            .map_err(|err| anyhow::anyhow!(err))?;
         self.validate_instances()?;
         self.validate_schedule_instances()?;
         self.worker.metrics_socket()?;

@@ -21,7 +21,7 @@ pub const TEMPORAL_API_KEY_CREDENTIAL: &str = "temporal-api-key";
 pub const TEMPORAL_CLIENT_KEY_CREDENTIAL: &str = "temporal-client-key";
 
 pub(super) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
-const MAX_SECRET_BYTES: u64 = 64 * 1024;
+pub(super) const MAX_SECRET_BYTES: u64 = 64 * 1024;
 
 /// One OpenClaw instance's two tokens (not interchangeable: OpenClaw answers 401).
 #[derive(Debug, Clone, Default)]
@@ -74,7 +74,7 @@ fn read_secret_file(path: &Path) -> Result<Option<Secret>> {
 }
 
 /// A token anyone on the machine can read is a leak waiting to happen; say which file.
-fn warn_if_readable_by_others(path: &Path) {
+pub(super) fn warn_if_readable_by_others(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let Ok(metadata) = std::fs::metadata(path) else {
         return;

@@ -183,6 +183,7 @@ fn parse_step(value: &Value, default_instance: Option<&str>) -> Result<Step, Str
                 url: required_string(step, "url")?.to_owned(),
                 timeout: optional_number(step, "timeout")?.unwrap_or(30.0),
                 body: None,
+                headers: Default::default(),
             };
             params.validate()?;
             Ok(Step::Http { params })

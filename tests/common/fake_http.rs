@@ -59,6 +59,9 @@ pub struct Reply {
     pub body: String,
     pub delay: Duration,
     pub wire: Wire,
+    /// The body says this request header back (`<name>: <value>`), as a careless service
+    /// echoes what it was sent.
+    pub echo: Option<String>,
 }
 
 /// How a reply goes over the wire.
@@ -97,6 +100,7 @@ impl Reply {
             body: body.into(),
             delay: Duration::ZERO,
             wire: Wire::Whole,
+            echo: None,
         }
     }
 
@@ -123,6 +127,14 @@ impl Reply {
     pub fn wire(mut self, wire: Wire) -> Reply {
         self.wire = wire;
         self
+    }
+
+    /// `status` with a body that echoes the request's `header`.
+    pub fn echoing(status: u16, header: &str) -> Reply {
+        Reply {
+            echo: Some(header.to_owned()),
+            ..Reply::status(status, "")
+        }
     }
 
     /// Accepts the connection, reads the request, never answers.
@@ -238,11 +250,16 @@ impl FakeHttp {
                 return Reply::json(401, serde_json::json!({"error": "unauthorized"}));
             }
         }
-        state
+        let mut reply = state
             .scripts
             .get_mut(&script_key(request))
             .and_then(VecDeque::pop_front)
-            .unwrap_or_else(|| Reply::ok("ok"))
+            .unwrap_or_else(|| Reply::ok("ok"));
+        if let Some(name) = &reply.echo {
+            let value = request.header(name).unwrap_or_default();
+            reply.body = format!("you sent {name}: {value}");
+        }
+        reply
     }
 }
 

@@ -34,6 +34,7 @@ mod operations {
     mod cli;
     mod current_thread;
     mod http_policy;
+    mod http_secrets;
     mod instances;
     mod scale_out;
     mod schedules;

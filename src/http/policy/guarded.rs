@@ -12,7 +12,7 @@
 
 use super::{Policy, Refusal};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::header::LOCATION;
+use reqwest::header::{AUTHORIZATION, COOKIE, HeaderMap, LOCATION};
 use reqwest::{Method, StatusCode, Url};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -124,25 +124,30 @@ impl GuardedClient {
         })
     }
 
-    /// Sends `method url` without a body and returns the first response that is not a
-    /// redirect, all within `timeout` (except reading the body, which the response's own
+    /// Sends `method url` with its headers and body and returns the first response that is
+    /// not a redirect, all within `timeout` (except reading the body, which the response's own
     /// timeout bounds).
+    ///
+    /// A redirect to another origin (scheme, host or port) drops `Authorization`, `Cookie` and
+    /// every header marked sensitive (a step's header that carries a secret): a secret meant
+    /// for one service must not follow a redirect to another, as curl and browsers do.
     pub async fn send(
         &self,
         method: Method,
         url: Url,
+        headers: HeaderMap,
         body: Option<RequestBody>,
         timeout: Duration,
     ) -> Result<reqwest::Response, GuardedError> {
         let deadline = Instant::now() + timeout;
-        let (mut method, mut url, mut body) = (method, url, body);
+        let (mut method, mut url, mut headers, mut body) = (method, url, headers, body);
         for hop in 0..=MAX_REDIRECTS {
             let at = |kind| GuardedError {
                 kind,
                 redirected_to: (hop > 0).then(|| url.clone()),
             };
             let response = self
-                .send_once(method.clone(), &url, body.as_ref(), deadline)
+                .send_once(method.clone(), &url, &headers, body.as_ref(), deadline)
                 .await
                 .map_err(at)?;
             let Some(next) = redirect_target(&url, &response).map_err(at)? else {
@@ -153,6 +158,9 @@ impl GuardedClient {
             // curl do); 307/308 repeat the request, body included.
             if next_method != method {
                 body = None;
+            }
+            if next.origin() != url.origin() {
+                headers = without_credentials(headers);
             }
             method = next_method;
             url = next;
@@ -167,6 +175,7 @@ impl GuardedClient {
         &self,
         method: Method,
         url: &Url,
+        headers: &HeaderMap,
         body: Option<&RequestBody>,
         deadline: Instant,
     ) -> Result<reqwest::Response, ErrorKind> {
@@ -185,6 +194,9 @@ impl GuardedClient {
                 .header(reqwest::header::CONTENT_TYPE, body.content_type)
                 .body(body.text.clone());
         }
+        // After the body's Content-Type: `headers` replaces a name already set, so a step's
+        // own Content-Type wins.
+        request = request.headers(headers.clone());
         PINNED
             .scope(pinned, request.send())
             .await
@@ -223,6 +235,17 @@ impl GuardedClient {
         }
         Ok(addrs)
     }
+}
+
+/// The headers that may follow a redirect to another origin.
+fn without_credentials(headers: HeaderMap) -> HeaderMap {
+    headers
+        .into_iter()
+        .filter_map(|(name, value)| Some((name?, value)))
+        .filter(|(name, value)| {
+            !(value.is_sensitive() || *name == AUTHORIZATION || *name == COOKIE)
+        })
+        .collect()
 }
 
 /// Where a redirect response points, resolved against the URL it came from; `None` for a

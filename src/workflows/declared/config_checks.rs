@@ -1,11 +1,11 @@
 //! The checks of a declaration that depend on the rest of the config: the agent turns it
-//! names exist, its instances are configured, and a templated message goes to a protocol
-//! that can carry one. `check-config` runs them on every `[declared.<name>]`; the worker runs
+//! names exist, its instances are configured, a templated message goes to a protocol
+//! that can carry one, and the secrets its http steps' headers name are in `[secrets]`. `check-config` runs them on every `[declared.<name>]`; the worker runs
 //! them when a run starts (inside the activity that records the definition, so a replay
 //! after the config changed reads the recorded answer instead of asking again).
 
 use super::plan::Plan;
-use super::steps::{AgentTurn, Kind};
+use super::steps::{AgentTurn, Http, Kind};
 use crate::config::{Config, GatewayApi, Instances};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,6 +16,8 @@ pub struct Facts {
     instances: BTreeMap<String, InstanceFacts>,
     /// `[turns.<id>]` and the built-in turns.
     turns: BTreeSet<String>,
+    /// `[secrets.<name>]`: the names only.
+    secrets: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,7 +51,22 @@ impl Facts {
                         .map(|(id, _)| id),
                 )
                 .collect(),
+            secrets: config.secrets.names().map(str::to_owned).collect(),
         }
+    }
+
+    /// Every secret a header of the plan names is in `[secrets]`.
+    fn check_secrets(&self, plan: &Plan) -> Result<(), String> {
+        for (path, header, secret) in secrets_named(plan) {
+            if !self.secrets.contains(&secret) {
+                return Err(format!(
+                    "{path}.headers.{header}: reads secrets.{secret}, but [secrets] has no \
+                     {secret:?} (secrets: {:?})",
+                    self.secrets.iter().collect::<Vec<_>>()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Every agent turn of the plan, on the instance it would run on without an `instance`
@@ -85,7 +102,8 @@ impl Facts {
                 self.instances.keys().collect::<Vec<_>>()
             ));
         }
-        result
+        result?;
+        self.check_secrets(plan)
     }
 
     fn check_turn(
@@ -128,4 +146,20 @@ impl Facts {
         }
         Ok(())
     }
+}
+
+/// Every `(step path, header, secret)` of the plan's http steps.
+pub fn secrets_named(plan: &Plan) -> Vec<(String, String, String)> {
+    let mut found = Vec::new();
+    for step in plan.steps.iter().chain(&plan.on_failure) {
+        step.visit(&mut |step| {
+            if let Kind::Http(http) = &step.kind {
+                found.extend(
+                    Http::secrets(http)
+                        .map(|(header, secret)| (step.path.clone(), header.to_owned(), secret)),
+                );
+            }
+        });
+    }
+    found
 }

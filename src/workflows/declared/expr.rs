@@ -18,8 +18,11 @@
 //! function name that does not exist is only found when the expression runs (the crate has no
 //! type checker): the step then fails with `ExpressionFailed`.
 //!
-//! Templates (`message`, `body`, `prompt`, `reason`) are text with `{{ expression }}` parts.
+//! Templates (`message`, `body`, `prompt`, `reason`, an http step's `headers`) are text with
+//! `{{ expression }}` parts. In a header only, a part may be `{{ secrets.<name> }}`: it is not
+//! evaluated here but passed on by name for the worker to fill in ([`Template::render_parts`]).
 
+use crate::activities::HeaderPart;
 use cel::common::ast::{EntryExpr, Expr as Node, IdedExpr, LiteralValue};
 use cel::{Context, Env, Program, Value};
 use std::collections::BTreeSet;
@@ -125,6 +128,27 @@ impl Expr {
             .map_err(|err| format!("{:?}: {}", self.source, one_line(&err.to_string())))
     }
 
+    /// The secret this expression is, when it is `secrets.<name>` (or `secrets["<name>"]`) and
+    /// nothing else.
+    pub fn secret(&self) -> Option<String> {
+        match &self.program.expression().expr {
+            Node::Select(select) if !select.test => match &select.operand.expr {
+                Node::Ident(root) if root == "secrets" => Some(select.field.clone()),
+                _ => None,
+            },
+            Node::Call(call) if call.func_name == "_[_]" => match call.args.as_slice() {
+                [target, key] if matches!(&target.expr, Node::Ident(root) if root == "secrets") => {
+                    match &key.expr {
+                        Node::Literal(LiteralValue::String(name)) => Some(name.inner().to_owned()),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Evaluates to a boolean, as `when` needs.
     pub fn eval_bool(&self, scope: &Scope) -> Result<bool, String> {
         match self.eval(scope)? {
@@ -207,6 +231,29 @@ impl Template {
             Part::Expr(expr) => Some(expr),
             Part::Text(_) => None,
         })
+    }
+
+    /// Rendered as a header value: each `{{ secrets.<name> }}` stays the secret's name, for
+    /// the worker to fill in; everything else becomes text, as [`Self::render`] does.
+    pub fn render_parts(&self, scope: &Scope) -> Result<Vec<HeaderPart>, String> {
+        let mut out: Vec<HeaderPart> = Vec::new();
+        for part in &self.parts {
+            let text = match part {
+                Part::Expr(expr) => match expr.secret() {
+                    Some(secret) => {
+                        out.push(HeaderPart::Secret { secret });
+                        continue;
+                    }
+                    None => render(&expr.eval(scope)?),
+                },
+                Part::Text(text) => text.clone(),
+            };
+            match out.last_mut() {
+                Some(HeaderPart::Text(last)) => last.push_str(&text),
+                _ => out.push(HeaderPart::Text(text)),
+            }
+        }
+        Ok(out)
     }
 
     pub fn render(&self, scope: &Scope) -> Result<String, String> {

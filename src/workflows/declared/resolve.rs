@@ -9,7 +9,7 @@
 //! It sits here rather than in `activities/` because it is part of how declared workflows
 //! run, not a side effect, and it needs the workflow-side checks.
 
-use super::config_checks::Facts;
+use super::config_checks::{Facts, secrets_named};
 use super::plan::Plan;
 use crate::config::{Declared, DeclaredWorkflow};
 use crate::failure::{self, FailureType};
@@ -46,6 +46,7 @@ impl DeclaredActivities {
 
     /// The answer, as a plain function for tests and `check-config`.
     pub fn answer(&self, request: ResolveRequest) -> Result<Resolved, (FailureType, String)> {
+        let brought = request.definition.is_some();
         let definition = match request.definition {
             Some(definition) => definition,
             None => self
@@ -66,6 +67,18 @@ impl DeclaredActivities {
         };
         let plan = Plan::compile(&request.workflow, &definition)
             .map_err(|err| (FailureType::InvalidDefinition, err))?;
+        // Whoever may start a workflow may send a definition; only the operator's config may
+        // send the worker's secrets somewhere.
+        if brought && let Some((path, header, secret)) = secrets_named(&plan).into_iter().next() {
+            return Err((
+                FailureType::InvalidDefinition,
+                format!(
+                    "{path}.headers.{header}: reads secrets.{secret}; only a workflow declared in \
+                     the worker's config ([declared.<name>]) may use [secrets], not a definition \
+                     sent with a run's input"
+                ),
+            ));
+        }
         self.facts
             .check(&plan)
             .map_err(|err| (FailureType::InvalidDefinition, err))?;

@@ -798,6 +798,9 @@ fn declared_step(rng: &mut Rng, ids: &mut Vec<String>, depth: u32) -> Value {
                 "url".into(),
                 json!(rng.pick(&["http://127.0.0.1:9/x", "nope", "ftp://x"])),
             );
+            if rng.chance(40) {
+                step.insert("headers".into(), headers(rng));
+            }
         }
         "delay" => {
             step.insert(
@@ -835,6 +838,24 @@ fn declared_step(rng: &mut Rng, ids: &mut Vec<String>, depth: u32) -> Value {
         step.insert("continue_on_error".into(), json!(true));
     }
     Value::Object(step)
+}
+
+/// An http step's `headers`: good and refused names; values with expressions, a secret alone
+/// (good), a secret inside an expression (refused) and broken templates.
+fn headers(rng: &mut Rng) -> Value {
+    const NAMES: [&str; 6] = ["Authorization", "X-Title", "Host", "bad name", "", "title"];
+    const VALUES: [&str; 6] = [
+        "Bearer {{ secrets.slack }}",
+        "{{ input.n }} new",
+        "{{ 'Bearer ' + secrets.slack }}",
+        "x{{ 1 + }}",
+        "plain",
+        "{{ secrets['slack'] }}",
+    ];
+    let headers: Map<String, Value> = (0..1 + rng.below(3))
+        .map(|_| (rng.pick(&NAMES).to_string(), json!(rng.pick(&VALUES))))
+        .collect();
+    Value::Object(headers)
 }
 
 fn declaration(rng: &mut Rng) -> Value {
@@ -1000,6 +1021,7 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
                     ".retry",
                     ".prompt",
                     ".inputs",
+                    ".headers",
                 ];
                 assert!(named.iter().any(|k| key.contains(k)), "{value}: {err}");
                 continue;

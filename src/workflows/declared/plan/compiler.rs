@@ -131,6 +131,14 @@ impl Compiler<'_> {
     fn check_reads(&self, expr: &Expr, done: &BTreeSet<String>) -> Result<(), String> {
         let reads = expr.reads();
         for variable in &reads.variables {
+            if variable == "secrets" {
+                return Err(format!(
+                    "{:?} reads secrets, which only an http step's headers may use, each alone \
+                     as {{{{ secrets.<name> }}}} (anywhere else the value would be written into \
+                     the run's history, and in an agent turn's message sent to the model)",
+                    expr.source()
+                ));
+            }
             let known = VARIABLES.contains(&variable.as_str())
                 && (variable != "failure" || self.in_on_failure);
             if !known {
@@ -225,6 +233,20 @@ impl Compiling<'_> {
             .transpose()
     }
 
+    /// A header value: a template whose `{{ secrets.<name> }}` parts the worker fills in
+    /// (they are not checked here: which secrets exist is the config's, `config_checks`);
+    /// every other part is checked as any template's.
+    pub fn header(&self, name: &str, text: &str) -> Result<Template, String> {
+        let field = || format!("{}.{name}", self.field("headers"));
+        let template = Template::parse(text).map_err(|err| format!("{}: {err}", field()))?;
+        for expr in template.exprs().filter(|e| e.secret().is_none()) {
+            self.compiler
+                .check_reads(expr, self.done)
+                .map_err(|err| format!("{}: {err}", field()))?;
+        }
+        Ok(template)
+    }
+
     /// The nested `steps`, run one after another: each may read the ones before it.
     pub fn sequence(&self) -> Result<Vec<PlannedStep>, String> {
         self.require_nested()?;
@@ -265,7 +287,7 @@ impl Compiling<'_> {
 /// type's `keys`.
 fn reject_keys_that_do_not_apply(decl: &StepDecl, keys: &[&str]) -> Result<(), &'static str> {
     // `reason` first, as it always was: a stray `reason` is named ahead of any other key.
-    let set: [(&'static str, bool); 14] = [
+    let set: [(&'static str, bool); 15] = [
         ("reason", decl.reason.is_some()),
         ("timeout", decl.timeout.is_some()),
         ("retry", decl.retry.is_some()),
@@ -280,6 +302,7 @@ fn reject_keys_that_do_not_apply(decl: &StepDecl, keys: &[&str]) -> Result<(), &
         ("prompt", decl.prompt.is_some()),
         ("on_timeout", decl.on_timeout.is_some()),
         ("on_reject", decl.on_reject.is_some()),
+        ("headers", !decl.headers.is_empty()),
     ];
     match set
         .iter()

@@ -12,6 +12,8 @@
 //! engine's durable commands return; expressions are CEL (no clock, no randomness, no I/O).
 
 #[cfg(test)]
+mod header_tests;
+#[cfg(test)]
 mod input_tests;
 mod result;
 #[cfg(test)]
@@ -25,7 +27,7 @@ pub use step_failure::{StepError, StepFailure, activity_failure, workflow_failur
 use super::expr::{Scope, Template, from_json};
 use super::plan::{Plan, PlannedStep};
 use super::resolve::{ResolveRequest, Resolved};
-use crate::activities::AgentTurnInput;
+use crate::activities::{AgentTurnInput, HeaderPart};
 use crate::failure::FailureType;
 use crate::workflows::WorkflowSettings;
 use futures::future::LocalBoxFuture;
@@ -273,6 +275,19 @@ impl<'a> Run<'a> {
                 })
             })
             .transpose()
+    }
+
+    /// A header value rendered, its secrets left as names ([`Template::render_parts`]); fails
+    /// as [`Self::render`] does.
+    pub(super) fn render_parts(
+        &self,
+        step: &PlannedStep,
+        key: &str,
+        template: &Template,
+    ) -> Result<Vec<HeaderPart>, StepError> {
+        template
+            .render_parts(&self.scope())
+            .map_err(|message| StepError::Failed(self.expression_failure(step, key, message)))
     }
 
     pub(super) fn engine(&self) -> &'a dyn Engine {

@@ -50,6 +50,8 @@ pub struct ScriptedEngine {
     pub calls: RefCell<Vec<String>>,
     /// What each agent turn's `message` or HTTP call's `body` was, by step id.
     pub sent: RefCell<BTreeMap<String, String>>,
+    /// Every HTTP call's whole activity input, in order: what its history event holds.
+    pub http_params: RefCell<Vec<String>>,
     /// The options each activity was scheduled with, by step id.
     pub options: RefCell<BTreeMap<String, ActivityOptions>>,
     /// Every phase the run published, in order.
@@ -161,6 +163,7 @@ impl Engine for ScriptedEngine {
         params: String,
         options: ActivityOptions,
     ) -> LocalBoxFuture<'static, Result<String, ActivityExecutionError>> {
+        self.http_params.borrow_mut().push(params.clone());
         let params: serde_json::Value = serde_json::from_str(&params).expect("params are JSON");
         let body = params["body"].as_str().map(str::to_owned);
         self.activity("http", body, options)
