@@ -391,8 +391,25 @@ async fn record_findable_histories() {
     record_declared(&setup, "declared-research-digest-findable").await;
 }
 
+/// A run of [`DECLARED`] whose input carries a `$timeout`, recorded by the code before the
+/// `declared-deadline` patch, which ignored that key: the unpatched path of a run that a
+/// deadline would apply to. Recorded at commit 50b484a; re-recording it on newer code would
+/// record the patched path instead:
+/// `cargo test --test it -- --ignored workflows::replay::record_unpatched_deadline_history`.
+#[tokio::test]
+#[ignore = "records tests/histories from a real run; not a check"]
+async fn record_unpatched_deadline_history() {
+    let setup = Setup::new().await;
+    let input = json!({"$timeout": "1h"});
+    record_declared_with(&setup, "declared-deadline-unpatched", Some(input)).await;
+}
+
 /// A run of [`DECLARED`] through its approval, recorded as `tests/histories/<id>.json`.
 async fn record_declared(setup: &Setup, id: &str) {
+    record_declared_with(setup, id, None).await;
+}
+
+async fn record_declared_with(setup: &Setup, id: &str, input: Option<serde_json::Value>) {
     setup
         .gateway
         .script("/api/cron/fire", [Reply::ok("three new poems")]);
@@ -401,7 +418,7 @@ async fn record_declared(setup: &Setup, id: &str) {
     config.declared = Config::parse(&text).unwrap().declared;
     let _worker = setup.worker(&config).await;
     let client = setup.server.client().await;
-    start_workflow(&client, DECLARED, None, id).await;
+    start_workflow(&client, DECLARED, input, id).await;
     let gateway = setup.gateway.clone();
     wait_until("the notification", Duration::from_secs(30), || {
         !gateway.requests_to("/notify").is_empty()
