@@ -19,6 +19,7 @@
 
 mod config_checks;
 mod expr;
+mod overlap;
 mod plan;
 mod resolve;
 mod run;
@@ -26,6 +27,7 @@ mod slots;
 mod steps;
 
 pub use config_checks::Facts;
+pub use overlap::overlap_warnings;
 pub use plan::{ACTIVITY_EVENTS, HISTORY_EVENT_LIMIT, Plan, TIMER_EVENTS, TURN_UPSERT_EVENTS};
 pub use resolve::{DeclaredActivities, ResolveRequest, Resolved};
 pub use run::{DEADLINE_PATCH, Decision, Engine, Run, RunResult};

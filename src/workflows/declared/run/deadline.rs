@@ -24,7 +24,7 @@ use temporalio_sdk::TimerResult;
 pub const DEADLINE_PATCH: &str = "clawfactory-declared-deadline";
 
 /// The input's `$timeout` (a duration as text, or seconds), if it has one.
-pub(super) fn input_timeout(input: &serde_json::Value) -> Result<Option<Duration>, String> {
+pub fn input_timeout(input: &serde_json::Value) -> Result<Option<Duration>, String> {
     let Some(value) = input.get(TIMEOUT_INPUT_KEY) else {
         return Ok(None);
     };

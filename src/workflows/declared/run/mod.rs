@@ -21,7 +21,7 @@ mod step_failure;
 #[cfg(test)]
 mod tests;
 
-pub use deadline::DEADLINE_PATCH;
+pub use deadline::{DEADLINE_PATCH, input_timeout};
 pub use result::RunResult;
 pub use step_failure::{StepError, StepFailure, activity_failure, workflow_failure};
 
@@ -154,7 +154,7 @@ impl<'a> Run<'a> {
                 return Err("input.instance: expected the name of an OpenClaw instance".into());
             }
         };
-        let timeout = deadline::input_timeout(input)?.or(plan.timeout);
+        let timeout = input_timeout(input)?.or(plan.timeout);
         let records = plan
             .ids()
             .into_iter()
