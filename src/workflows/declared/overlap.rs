@@ -110,4 +110,22 @@ OVERLAP
         // A deadline as long as the interval or longer does not help.
         assert_eq!(warnings("timeout = \"25h\"", "").len(), 1);
     }
+
+    #[test]
+    fn the_worked_example_of_the_manual_keeps_its_daily_cadence() {
+        let manual = include_str!("../../../docs/declared-workflows.md");
+        let start = manual.find("```toml\n[turns.poetry-publish]").unwrap() + "```toml\n".len();
+        let example = &manual[start..start + manual[start..].find("```").unwrap()];
+        let config = Config::parse(example).unwrap();
+        assert!(config.schedules.0.contains_key("research-digest-daily"));
+        assert_eq!(overlap_warnings(&config), Vec::<String>::new());
+        // Its first version, without a timeout and with a day's approval, did not.
+        let unbounded = example
+            .replace("timeout = \"23h\"", "")
+            .replace("timeout = \"20h\"", "timeout = \"24h\"");
+        assert_eq!(
+            overlap_warnings(&Config::parse(&unbounded).unwrap()).len(),
+            1
+        );
+    }
 }
