@@ -97,6 +97,7 @@ catalogue! {
     ExpressionFailed: No, "A declared step's `when` or template could not be evaluated.";
     ApprovalRejected: No, "An approval step was rejected and its on_reject is \"fail\".";
     ApprovalTimedOut: No, "Nobody decided an approval in time and its on_timeout is \"fail\".";
+    DeadlineExceeded: No, "A declared run passed its timeout: its steps were cancelled and on_failure ran.";
 }
 
 impl std::fmt::Display for FailureType {

@@ -14,6 +14,32 @@ pub const WORKFLOW_TYPES: [&str; 3] = [
 /// `crate::workflows::declared`.
 pub const MAX_DECLARED: usize = 32;
 
+/// The input key that sets a declared run's deadline (`{"$timeout": "30m"}`), replacing its
+/// declaration's `timeout`. Why `$`: an input is the starter's own data, which expressions
+/// read as `input.<name>`; a CEL name cannot start with `$`, so no input an expression reads
+/// field by field can be using this key already, and `$` marks it as the run's, not the data's.
+pub const TIMEOUT_INPUT_KEY: &str = "$timeout";
+
+/// Adds `"$timeout": <duration>` to a declared workflow's input (`[schedules.<id>] timeout`).
+pub fn with_timeout(
+    input: Option<serde_json::Value>,
+    timeout: &str,
+) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    let mut object = match input {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(object)) => object,
+        Some(_) => return Err("input: must be a JSON object to add a timeout to".into()),
+    };
+    if object.contains_key(TIMEOUT_INPUT_KEY) {
+        return Err(format!(
+            "input: sets {TIMEOUT_INPUT_KEY:?} already; set the timeout in one place"
+        ));
+    }
+    object.insert(TIMEOUT_INPUT_KEY.into(), Value::String(timeout.to_owned()));
+    Ok(Value::Object(object))
+}
+
 /// Adds `"instance": <name>` to a workflow input, for starters that target an instance
 /// (`run --instance`, `[schedules.<id>] instance`). A CustomWorkflow definition given as a
 /// JSON string is parsed first, so the instance lands inside it.

@@ -37,6 +37,9 @@ pub async fn run(config: &Config, instances: &Instances, args: &Args) -> Result<
     for refused in config.http.refused_declared_steps(&config.declared) {
         tracing::warn!("{refused}");
     }
+    for overlapping in crate::workflows::declared::overlap_warnings(config) {
+        tracing::warn!("{overlapping}");
+    }
     if !args.offline {
         println!("{}", retention_line(config).await);
     }

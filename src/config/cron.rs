@@ -141,6 +141,86 @@ fn value(text: &str, field: &Field) -> Result<u32, String> {
     Ok(number)
 }
 
+/// The shortest time between two fires of a valid expression, in UTC, over four years from
+/// 2024 (so leap days and every weekday of every month are seen). Every field must match a
+/// fire time, as in the server's calendar specs. `None` for an expression that never fires.
+pub fn shortest_gap(expression: &str) -> Option<std::time::Duration> {
+    let expression = expression.trim().to_ascii_lowercase();
+    let expanded = match expression.as_str() {
+        "@yearly" | "@annually" => "0 0 1 1 *",
+        "@monthly" => "0 0 1 * *",
+        "@weekly" => "0 0 * * 0",
+        "@daily" | "@midnight" => "0 0 * * *",
+        "@hourly" => "0 * * * *",
+        other => other,
+    };
+    let parts: Vec<&str> = expanded.split_whitespace().collect();
+    let mut sets = Vec::new();
+    for (part, field) in parts.iter().zip(&FIELDS) {
+        sets.push(values(part, field).ok()?);
+    }
+    let [minutes, hours, days, months, weekdays] = sets.try_into().ok()?;
+    let times: Vec<u64> = hours
+        .iter()
+        .flat_map(|h| minutes.iter().map(move |m| u64::from(h * 60 + m)))
+        .collect();
+    let (mut last, mut shortest): (Option<u64>, Option<u64>) = (None, None);
+    let mut day_number = 0u64;
+    // 2024-01-01 was a Monday.
+    let mut weekday = 1u32;
+    for year in 2024..2028u32 {
+        for month in 1..=12u32 {
+            for day in 1..=days_in(year, month) {
+                let fires = days.contains(&day)
+                    && months.contains(&month)
+                    && (weekdays.contains(&weekday) || (weekday == 0 && weekdays.contains(&7)));
+                if fires {
+                    for time in &times {
+                        let at = day_number * 1440 + time;
+                        if let Some(previous) = last {
+                            shortest =
+                                Some(shortest.map_or(at - previous, |s| s.min(at - previous)));
+                        }
+                        last = Some(at);
+                    }
+                }
+                day_number += 1;
+                weekday = (weekday + 1) % 7;
+            }
+        }
+    }
+    shortest.map(|minutes| std::time::Duration::from_secs(minutes * 60))
+}
+
+fn days_in(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year.is_multiple_of(4) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// The values a field's text allows (checked by `validate_field` first).
+fn values(text: &str, field: &Field) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    for item in text.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((range, step)) => (range, step.parse::<u32>().map_err(|e| e.to_string())?),
+            None => (item, 1),
+        };
+        let (start, end) = match (range, range.split_once('-')) {
+            ("*", _) => (field.min, field.max),
+            (_, Some((start, end))) => (value(start, field)?, value(end, field)?),
+            // `N/step` runs from N to the field's end, as in most crons.
+            (_, None) if step > 1 => (value(range, field)?, field.max),
+            (_, None) => (value(range, field)?, value(range, field)?),
+        };
+        out.extend((start..=end).step_by(step.max(1) as usize));
+    }
+    Ok(out)
+}
+
 fn names_hint(field: &Field) -> String {
     match field.names.first() {
         Some(first) => format!(" or a name like {first}"),
@@ -150,7 +230,23 @@ fn names_hint(field: &Field) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::validate;
+    use super::{shortest_gap, validate};
+    use std::time::Duration;
+
+    #[test]
+    fn the_shortest_gap_is_between_the_closest_two_fires() {
+        let hours = |h: u64| Some(Duration::from_secs(h * 3600));
+        assert_eq!(shortest_gap("0 5 * * *"), hours(24));
+        assert_eq!(shortest_gap("@daily"), hours(24));
+        assert_eq!(shortest_gap("@hourly"), hours(1));
+        assert_eq!(shortest_gap("*/15 * * * *"), Some(Duration::from_secs(900)));
+        assert_eq!(shortest_gap("0 9,17 * * *"), hours(8));
+        // Friday 17:00 to Monday 9:00 is longer; Monday to Friday 9:00 is a day.
+        assert_eq!(shortest_gap("0 9 * * MON-FRI"), hours(24));
+        assert_eq!(shortest_gap("0 4 * * 0"), hours(7 * 24));
+        assert_eq!(shortest_gap("0 0 1 * *"), hours(28 * 24));
+        assert_eq!(shortest_gap("0 0 31 2 *"), None);
+    }
 
     #[test]
     fn accepts_common_expressions() {

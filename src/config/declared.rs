@@ -43,6 +43,13 @@ pub struct DeclaredWorkflow {
     /// unchecked. See docs/declared-workflows.md, "Inputs".
     #[serde(default, skip_serializing_if = "Inputs::is_empty")]
     pub inputs: Inputs,
+
+    // The deadline (issue 23, item 3).
+    /// How long the steps may take in all; then the run is cancelled step by step, its
+    /// `on_failure` runs and it fails with `DeadlineExceeded`. A run's input key `$timeout`
+    /// (or its schedule's `timeout`) replaces it. Unset: no deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Timeout>,
 }
 
 /// One step as written. Which keys apply depends on `type`; the workflow-side compiler

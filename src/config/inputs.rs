@@ -13,7 +13,7 @@
 //! expressions may read only declared inputs (the plan checks that), so an undeclared field
 //! could only be a typo whose value would silently go nowhere. `instance` is always accepted:
 //! it picks the OpenClaw instance for every workflow type (`run --instance`, a schedule's
-//! `instance`).
+//! `instance`); so are keys starting with `$`, the run's own (`$timeout`, its deadline).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -116,7 +116,8 @@ impl Inputs {
 
     /// Whether expressions may read `input.<name>`.
     pub fn accepts_field(&self, name: &str) -> bool {
-        self.0.contains_key(name) || RESERVED_INPUTS.contains(&name)
+        // `$` keys are the run's own (`$timeout`, the deadline), not the starter's data.
+        self.0.contains_key(name) || RESERVED_INPUTS.contains(&name) || name.starts_with('$')
     }
 
     /// The declared names, for messages.
@@ -156,8 +157,8 @@ impl Inputs {
         for name in given.keys() {
             if !self.accepts_field(name) {
                 return Err(format!(
-                    "input.{name}: not a declared input (declared: {}; `instance` is always \
-                     accepted)",
+                    "input.{name}: not a declared input (declared: {}; `instance` and `$` keys \
+                     such as `$timeout` are always accepted)",
                     self.names()
                 ));
             }

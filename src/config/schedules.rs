@@ -83,6 +83,17 @@ pub struct ScheduleConfig {
     /// A note for people, shown with the schedule.
     #[serde(default)]
     pub note: String,
+
+    // The deadline (issue 23, item 3).
+    /// A declared workflow's deadline for the runs this schedule starts (added to the input
+    /// as `$timeout`), replacing the declaration's `timeout`.
+    #[serde(
+        default,
+        with = "duration::serde_text_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<DurationText>")]
+    pub timeout: Option<Duration>,
 }
 
 /// The server's own default (one year), written out so "unset" compares equal to it.
@@ -113,6 +124,7 @@ impl Default for Schedules {
             pause_on_failure: false,
             paused: false,
             note: String::new(),
+            timeout: None,
         };
         Schedules(BTreeMap::from([(
             "poetry-research-daily".to_owned(),
@@ -174,6 +186,7 @@ impl ScheduleConfig {
         if self.catchup_window < Duration::from_secs(10) {
             return Err("catchup_window: the server's minimum is 10s".into());
         }
+        self.validate_timeout(declared)?;
         for (key, value) in [
             ("workflow_id", &self.workflow_id),
             ("task_queue", &self.task_queue),
@@ -196,17 +209,40 @@ impl ScheduleConfig {
         else {
             return Ok(());
         };
-        let input = match &self.instance {
+        let mut input = match &self.instance {
             Some(instance) => {
                 crate::workflow_types::with_instance(&self.workflow, self.input.clone(), instance)?
             }
             None => self.input.clone().unwrap_or(serde_json::Value::Null),
         };
+        if let Some(timeout) = self.timeout {
+            input = crate::workflow_types::with_timeout(Some(input), &duration::format(timeout))?;
+        }
         workflow
             .inputs
             .apply(&input)
             .map(drop)
             .map_err(|err| format!("{err} (workflow {:?})", self.workflow))
+    }
+
+    /// Only a declared workflow has a deadline; the input must take `$timeout`.
+    fn validate_timeout(&self, declared: &Declared) -> Result<(), String> {
+        let Some(timeout) = self.timeout else {
+            return Ok(());
+        };
+        if !declared.contains(&self.workflow) {
+            return Err(format!(
+                "timeout: only a declared workflow takes a timeout; {:?} is built in",
+                self.workflow
+            ));
+        }
+        // Whole seconds: it goes into the input as text (`duration::format`).
+        if timeout < Duration::from_secs(1) {
+            return Err("timeout: must be at least 1s".into());
+        }
+        crate::workflow_types::with_timeout(self.input.clone(), &duration::format(timeout))
+            .map(drop)
+            .map_err(|err| format!("timeout: {err}"))
     }
 
     pub fn workflow_id<'a>(&'a self, schedule_id: &'a str) -> &'a str {

@@ -13,7 +13,7 @@ pub use reconcile::{ApplyOptions, Change, Step, apply, differences};
 pub use remote::{Action, MANAGED_BY_KEY, act, describe, is_managed};
 
 use crate::config::{Config, Instances, Schedules};
-use crate::workflow_types::with_instance;
+use crate::workflow_types::{with_instance, with_timeout};
 use anyhow::{Result, anyhow};
 use std::time::SystemTime;
 use temporalio_client::Client;
@@ -21,10 +21,17 @@ use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeSched
 
 /// The schedules as they go to the server: a schedule that names an `instance` gets it in
 /// its input and, unless it names a queue, the instance's task queue — what `run
-/// --instance` does for one start. (The config has already checked that this works.)
+/// --instance` does for one start; one with a `timeout` gets it as the input's `$timeout`.
+/// (The config has already checked that this works.)
 pub fn declared(config: &Config, instances: &Instances) -> Schedules {
     let mut schedules = config.schedules.clone();
     for schedule in schedules.0.values_mut() {
+        if let Some(timeout) = schedule.timeout {
+            let timeout = crate::duration::format(timeout);
+            if let Ok(input) = with_timeout(schedule.input.take(), &timeout) {
+                schedule.input = Some(input);
+            }
+        }
         let Some(instance) = schedule.instance.clone() else {
             continue;
         };

@@ -89,7 +89,7 @@ impl CustomWorkflow {
         let settings = ctx.state(|s| s.settings.clone());
         if Definition::is_declared_form(&value) {
             let (name, definition, input) = declared_form(value).map_err(invalid)?;
-            let engine = ContextEngine(ctx.clone());
+            let engine = ContextEngine::new(ctx.clone());
             return declared::run_definition(&engine, &settings, name, definition, input).await;
         }
         let definition = Definition::from_value(&value).map_err(invalid)?;

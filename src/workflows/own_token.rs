@@ -51,7 +51,8 @@ impl TakesToken for LocalActivityOptions {
 }
 
 /// Starts a command (`start(options)`, e.g. `|o| ctx.timer(o)`) on a child of `workflow`,
-/// the workflow's cancellation token; the returned future owns the child until it is dropped.
+/// the workflow's cancellation token (or a child of it, e.g. a declared run's main steps');
+/// the returned future owns the child until it is dropped.
 pub fn with_own_token<O, F>(
     workflow: &WorkflowCancellationToken,
     options: O,
@@ -62,8 +63,10 @@ where
     F: CancellableFuture,
 {
     if *SHARED_FOR_BENCHMARK {
+        // On the parent itself, as the SDK does with no token given when the parent is the
+        // workflow's: a declared run's deadline still reaches its steps' commands.
         return OwnToken {
-            command: Box::pin(start(options)),
+            command: Box::pin(start(options.with_token(workflow.clone()))),
             _token: None,
         };
     }

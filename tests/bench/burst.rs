@@ -140,7 +140,7 @@ async fn benchmark() {
         for r in &results {
             assert!(
                 r.as_ref()
-                    .is_ok_and(|text| text.contains("\"status\": \"completed\"")),
+                    .is_ok_and(|text| text.contains("\"status\":\"completed\"")),
                 "{r:?}"
             );
         }

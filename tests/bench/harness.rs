@@ -247,7 +247,11 @@ pub async fn result(client: &temporalio_client::Client, id: &str) -> Result<Stri
     .map_err(|_| format!("{id} did not finish within 10 minutes"))?
     .map_err(|err| err.to_string())?;
     let payload = raw.payloads.first().ok_or("no result payload")?;
-    serde_json::from_slice::<String>(&payload.data).map_err(|err| err.to_string())
+    // A string result as it is; a declared run's JSON object as JSON text.
+    match serde_json::from_slice(&payload.data).map_err(|err| err.to_string())? {
+        serde_json::Value::String(text) => Ok(text),
+        other => Ok(other.to_string()),
+    }
 }
 
 pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {

@@ -19,7 +19,7 @@ pub use worker_process::WorkerProcess;
 pub use workflow::{
     Failed, RetryState, cancel_and_close, event_types, in_order, search_attributes, start_workflow,
     start_workflow_raw, start_zero_settle_runs, wait_for_event, wait_until_visible,
-    workflow_failure, workflow_result,
+    workflow_failure, workflow_result, workflow_result_value,
 };
 
 use std::path::PathBuf;

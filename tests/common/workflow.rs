@@ -60,12 +60,25 @@ async fn finished(client: &Client, workflow_id: &str) -> Result<RawValue, Workfl
     .expect("workflow did not finish within 120 s")
 }
 
-/// The workflow's string result, or its failure chain (`[Type] message: ...`) as the error.
+/// The workflow's result as text (a string result as it is, any other JSON as JSON text), or
+/// its failure chain (`[Type] message: ...`) as the error.
 pub async fn workflow_result(client: &Client, workflow_id: &str) -> Result<String, String> {
+    Ok(match workflow_result_value(client, workflow_id).await? {
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    })
+}
+
+/// The workflow's result as the JSON its payload holds (a string stays a string), or its
+/// failure chain as the error.
+pub async fn workflow_result_value(
+    client: &Client,
+    workflow_id: &str,
+) -> Result<serde_json::Value, String> {
     match finished(client, workflow_id).await {
         Ok(raw) => {
             let payload = raw.payloads.first().expect("a result payload");
-            Ok(serde_json::from_slice::<String>(&payload.data).expect("a string result"))
+            Ok(serde_json::from_slice(&payload.data).expect("a JSON result"))
         }
         Err(WorkflowGetResultError::Failed(err)) => Err(failure_chain(&err)),
         Err(other) => Err(other.to_string()),

@@ -14,6 +14,7 @@ mod common;
 mod workflows {
     mod builtin;
     mod declared;
+    mod declared_deadline;
     mod declared_inputs;
     mod properties;
     mod replay;

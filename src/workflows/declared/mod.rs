@@ -19,6 +19,7 @@
 
 mod config_checks;
 mod expr;
+mod overlap;
 mod plan;
 mod resolve;
 mod run;
@@ -26,9 +27,10 @@ mod slots;
 mod steps;
 
 pub use config_checks::Facts;
+pub use overlap::overlap_warnings;
 pub use plan::{ACTIVITY_EVENTS, HISTORY_EVENT_LIMIT, Plan, TIMER_EVENTS, TURN_UPSERT_EVENTS};
 pub use resolve::{DeclaredActivities, ResolveRequest, Resolved};
-pub use run::{Decision, Engine, Run};
+pub use run::{DEADLINE_PATCH, Decision, Engine, Run, RunResult};
 pub use slots::{
     APPROVE_SIGNAL, DeclaredWorkflow, PHASE_QUERY, REJECT_SIGNAL, Registrar, register,
 };
@@ -127,7 +129,7 @@ async fn run_by_name(
     settings: &WorkflowSettings,
     workflow_type: &str,
     input: &RawValue,
-) -> Result<String, WorkflowTermination> {
+) -> Result<RunResult, WorkflowTermination> {
     let input = json_value(input)
         .map_err(|message| {
             fail(
@@ -144,7 +146,8 @@ async fn run_by_name(
 }
 
 /// A `CustomWorkflow` in the declared form: the definition comes with the input, checked
-/// against the config by the same recorded lookup.
+/// against the config by the same recorded lookup. The result is JSON text, as every
+/// `CustomWorkflow` returns.
 pub async fn run_definition(
     engine: &dyn Engine,
     settings: &WorkflowSettings,
@@ -163,7 +166,8 @@ pub async fn run_definition(
         workflow: name,
         definition: Some(definition),
     };
-    run_resolved(engine, settings, request, &input).await
+    let result = run_resolved(engine, settings, request, &input).await?;
+    Ok(crate::workflows::python_json::dumps(&result))
 }
 
 async fn run_resolved(
@@ -171,7 +175,7 @@ async fn run_resolved(
     settings: &WorkflowSettings,
     request: ResolveRequest,
     input: &serde_json::Value,
-) -> Result<String, WorkflowTermination> {
+) -> Result<RunResult, WorkflowTermination> {
     engine.make_findable(settings, &request.workflow);
     engine.set_phase("resolving the definition".into());
     let resolved = engine.resolve(request, resolve_options()).await?;

@@ -25,6 +25,7 @@ use crate::workflows::own_token::with_own_token;
 use futures::FutureExt;
 use futures::future::LocalBoxFuture;
 use std::any::Any;
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use temporalio_common::data_converters::{PayloadConverter, RawValue};
@@ -36,8 +37,8 @@ use temporalio_sdk::workflow_replayer::{
 };
 use temporalio_sdk::{
     ActivityOptions, LocalActivityOptions, SyncWorkflowContext, TimerOptions, TimerResult,
-    WorkerOptionsBuilder, WorkflowContext, WorkflowContextView, WorkflowTermination,
-    worker_options_builder,
+    WorkerOptionsBuilder, WorkflowCancellationToken, WorkflowContext, WorkflowContextView,
+    WorkflowTermination, worker_options_builder,
 };
 use temporalio_workflow::workflow_interceptors::WorkflowOutputValue;
 use temporalio_workflow::workflows::{
@@ -167,7 +168,9 @@ pub struct RunMarker<const SLOT: usize>;
 
 impl<const SLOT: usize> WorkflowDefinition for RunMarker<SLOT> {
     type Input = RawValue;
-    type Output = String;
+    /// A JSON object (`run::RunResult`), which the UI shows as one; runs completed before
+    /// returned it as JSON text.
+    type Output = serde_json::Value;
 
     fn name(&self) -> &str {
         slot_name(SLOT)
@@ -259,7 +262,7 @@ impl<const SLOT: usize> WorkflowImplementation for DeclaredWorkflow<SLOT> {
         async move {
             let settings = ctx.state(|w| w.settings.clone());
             let workflow_type = ctx.info().workflow_type().to_owned();
-            let engine = ContextEngine(ctx.clone());
+            let engine = ContextEngine::new(ctx.clone());
             let input = input.unwrap_or(RawValue { payloads: vec![] });
             let result = super::run_by_name(&engine, &settings, &workflow_type, &input).await?;
             Ok(Box::new(result) as Box<dyn WorkflowOutputValue>)
@@ -330,7 +333,29 @@ impl<const SLOT: usize> WorkflowImplementation for DeclaredWorkflow<SLOT> {
 }
 
 /// The [`Engine`] over a workflow context whose state holds a [`DeclaredState`].
-pub struct ContextEngine<W>(pub WorkflowContext<W>);
+pub struct ContextEngine<W> {
+    ctx: WorkflowContext<W>,
+    /// Once a deadline is armed, the main steps' commands start on this child of the
+    /// workflow's token, which the deadline cancels; before and after, on the workflow's own.
+    steps: RefCell<Option<WorkflowCancellationToken>>,
+}
+
+impl<W> ContextEngine<W> {
+    pub fn new(ctx: WorkflowContext<W>) -> Self {
+        Self {
+            ctx,
+            steps: RefCell::new(None),
+        }
+    }
+
+    /// The token a command starts on now (a child of it, see `own_token`).
+    fn token(&self) -> WorkflowCancellationToken {
+        self.steps
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| self.ctx.cancellation_token())
+    }
+}
 
 impl<W: HasDeclaredState + WorkflowImplementation + 'static> Engine for ContextEngine<W> {
     fn agent_turn(
@@ -339,13 +364,17 @@ impl<W: HasDeclaredState + WorkflowImplementation + 'static> Engine for ContextE
         options: ActivityOptions,
     ) -> LocalBoxFuture<'static, Result<String, ActivityExecutionError>> {
         // Now, not in the future: the upsert is ordered before the activity it announces.
-        if let Some(default) = self.0.state(|w| w.declared().findable.clone()) {
-            findable::add_turn(&self.0, input.turn(), input.instance().unwrap_or(&default));
+        if let Some(default) = self.ctx.state(|w| w.declared().findable.clone()) {
+            findable::add_turn(
+                &self.ctx,
+                input.turn(),
+                input.instance().unwrap_or(&default),
+            );
         }
-        let ctx = self.0.clone();
+        let ctx = self.ctx.clone();
+        let token = self.token();
         async move {
             let turn = crate::activities::Activities::trigger_agent_turn;
-            let token = ctx.cancellation_token();
             with_own_token(&token, options, |o| ctx.execute_activity(turn, input, o)).await
         }
         .boxed_local()
@@ -356,10 +385,10 @@ impl<W: HasDeclaredState + WorkflowImplementation + 'static> Engine for ContextE
         params: String,
         options: ActivityOptions,
     ) -> LocalBoxFuture<'static, Result<String, ActivityExecutionError>> {
-        let ctx = self.0.clone();
+        let ctx = self.ctx.clone();
+        let token = self.token();
         async move {
             let http = crate::activities::Activities::http_request;
-            let token = ctx.cancellation_token();
             with_own_token(&token, options, |o| ctx.execute_activity(http, params, o)).await
         }
         .boxed_local()
@@ -370,10 +399,10 @@ impl<W: HasDeclaredState + WorkflowImplementation + 'static> Engine for ContextE
         request: ResolveRequest,
         options: LocalActivityOptions,
     ) -> LocalBoxFuture<'static, Result<Resolved, ActivityExecutionError>> {
-        let ctx = self.0.clone();
+        let ctx = self.ctx.clone();
+        let token = self.token();
         async move {
             let resolve = DeclaredActivities::resolve_declared_workflow;
-            let token = ctx.cancellation_token();
             with_own_token(&token, options, |o| {
                 ctx.execute_local_activity(resolve, request, o)
             })
@@ -383,10 +412,10 @@ impl<W: HasDeclaredState + WorkflowImplementation + 'static> Engine for ContextE
     }
 
     fn timer(&self, duration: Duration, summary: String) -> LocalBoxFuture<'static, TimerResult> {
-        let ctx = self.0.clone();
+        let ctx = self.ctx.clone();
+        let token = self.token();
         async move {
             let timer = TimerOptions::builder(duration).summary(summary).build();
-            let token = ctx.cancellation_token();
             with_own_token(&token, timer, |o| ctx.timer(o)).await
         }
         .boxed_local()
@@ -398,10 +427,10 @@ impl<W: HasDeclaredState + WorkflowImplementation + 'static> Engine for ContextE
         timeout: Duration,
         summary: String,
     ) -> LocalBoxFuture<'static, Result<Option<Decision>, WorkflowTermination>> {
-        let ctx = self.0.clone();
+        let ctx = self.ctx.clone();
+        let token = self.token();
         async move {
             let timeout = TimerOptions::builder(timeout).summary(summary).build();
-            let token = ctx.cancellation_token();
             let mut timer = with_own_token(&token, timeout, |o| ctx.timer(o));
             let waiting =
                 std::pin::pin!(ctx.wait_condition(|w: &W| w.declared().has_decision_for(&step)));
@@ -422,19 +451,44 @@ impl<W: HasDeclaredState + WorkflowImplementation + 'static> Engine for ContextE
     }
 
     fn set_phase(&self, phase: String) {
-        self.0.state_mut(|w| w.declared_mut().phase = phase);
+        self.ctx.state_mut(|w| w.declared_mut().phase = phase);
     }
 
     fn make_findable(&self, settings: &WorkflowSettings, workflow: &str) {
-        if findable::decide(&self.0, settings) {
-            findable::start(&self.0, workflow);
+        if findable::decide(&self.ctx, settings) {
+            findable::start(&self.ctx, workflow);
             let default = settings.default_instance.clone();
-            self.0
+            self.ctx
                 .state_mut(|w| w.declared_mut().findable = Some(default));
         }
     }
 
     fn workflow_time(&self) -> Option<SystemTime> {
-        self.0.workflow_time()
+        self.ctx.workflow_time()
+    }
+
+    fn patched(&self, patch_id: &str) -> bool {
+        self.ctx.patched(patch_id)
+    }
+
+    fn deadline(
+        &self,
+        duration: Duration,
+        summary: String,
+    ) -> LocalBoxFuture<'static, TimerResult> {
+        let workflow = self.ctx.cancellation_token();
+        *self.steps.borrow_mut() = Some(workflow.child_token());
+        let ctx = self.ctx.clone();
+        async move {
+            let timer = TimerOptions::builder(duration).summary(summary).build();
+            with_own_token(&workflow, timer, |o| ctx.timer(o)).await
+        }
+        .boxed_local()
+    }
+
+    fn cancel_steps(&self) {
+        if let Some(steps) = self.steps.borrow_mut().take() {
+            steps.cancel();
+        }
     }
 }

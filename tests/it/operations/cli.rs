@@ -205,6 +205,75 @@ async fn check_config_prints_the_effective_config_and_exits_2_on_errors() {
     );
 }
 
+/// The worked example's first version: a daily schedule of a run that may wait a whole day
+/// for an approval, with the default `overlap = "skip"`.
+const DAILY_DIGEST: &str = r#"
+[declared.digest]
+TIMEOUT
+[[declared.digest.steps]]
+id = "approve_publish"
+type = "approval"
+timeout = "24h"
+
+[schedules.digest-daily]
+workflow = "digest"
+cron = ["0 5 * * *"]
+SCHEDULE
+"#;
+
+#[tokio::test]
+async fn check_config_warns_when_a_skipping_schedule_starts_runs_that_can_outlast_its_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |timeout: &str, schedule: &str| {
+        let path = dir.path().join("digest.toml");
+        let config = DAILY_DIGEST
+            .replace("TIMEOUT", timeout)
+            .replace("SCHEDULE", schedule);
+        std::fs::write(&path, config).unwrap();
+        async move {
+            let out = cli(
+                &[
+                    "check-config",
+                    "--offline",
+                    "--config",
+                    path.to_str().unwrap(),
+                ],
+                &[],
+            )
+            .await;
+            assert!(
+                out.status.success(),
+                "a warning, not an error: {}",
+                text(&out.stderr)
+            );
+            (text(&out.stdout), text(&out.stderr))
+        }
+    };
+    let (_, warned) = check("", "").await;
+    assert!(
+        warned.contains(
+            "schedules.digest-daily: a run of declared workflow \"digest\" can take up to 1day"
+        ) && warned.contains("not less than the 1day between this schedule's fires")
+            && warned.contains("Set a timeout shorter than 1day on [declared.digest] or on this schedule, or overlap = \"buffer_one\" or \"allow_all\""),
+        "{warned}"
+    );
+    for (timeout, schedule) in [
+        ("timeout = \"23h\"", ""),
+        ("", "overlap = \"buffer_one\""),
+        ("", "timeout = \"23h\""),
+    ] {
+        let (stdout, quiet) = check(timeout, schedule).await;
+        assert!(
+            !quiet.contains("schedules.digest-daily"),
+            "{timeout} {schedule}: {quiet}"
+        );
+        if schedule.starts_with("timeout") {
+            // The schedule's timeout goes to the server as the runs' input.
+            assert!(stdout.contains("\"$timeout\" = \"23h\""), "{stdout}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn check_config_schema_prints_the_config_json_schema_without_reading_a_config() {
     let out = cli(

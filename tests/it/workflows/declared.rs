@@ -756,7 +756,7 @@ async fn check_config_rejects_every_kind_of_bad_declaration_naming_the_workflow_
         ),
         (
             many_steps,
-            "declared.big.steps: a run could need up to 55009 history events",
+            "declared.big.steps: a run could need up to 55016 history events",
         ),
         (
             "[[declared.d.steps]]\nid = \"a\"\ntype = \"delay\"\nduration = \"1s\"\nurl = \"http://127.0.0.1/\"\n".into(),

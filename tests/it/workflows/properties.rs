@@ -867,6 +867,17 @@ fn declaration(rng: &mut Rng) -> Value {
     if rng.chance(25) {
         declaration["inputs"] = declared_inputs(rng);
     }
+    if rng.chance(10) {
+        // The deadline: a few seconds (runs that wait may hit it), a bad one, or seconds.
+        let timeouts = [
+            json!("2s"),
+            json!("1h"),
+            json!("0s"),
+            json!("soon"),
+            json!(30),
+        ];
+        declaration["timeout"] = rng.pick(&timeouts).clone();
+    }
     if rng.chance(20) {
         let on_failure: Vec<Value> = (0..2).map(|_| declared_step(rng, &mut ids, 1)).collect();
         declaration["on_failure"] = Value::Array(on_failure);
@@ -1009,6 +1020,7 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
                 let named = [
                     ".steps",
                     ".on_failure",
+                    "declared.p.timeout",
                     ".id",
                     ".type",
                     ".when",
@@ -1029,11 +1041,14 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
         };
         compiled += 1;
         let engine = AnswersAtOnce(std::cell::Cell::new(0));
-        let input = if rng.chance(50) {
+        let mut input = if rng.chance(50) {
             json!({"n": rng.below(3)})
         } else {
             run_input(&mut rng)
         };
+        if rng.chance(10) && input.is_object() {
+            input["$timeout"] = json!("5m");
+        }
         let run = no_panic("Run::new", &value, || {
             declared::Run::new(&engine, &settings, &plan, &input)
         });
@@ -1051,7 +1066,7 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
             futures::executor::block_on(run.execute())
         });
         if let Ok(result) = outcome {
-            let result: Value = serde_json::from_str(&result).unwrap();
+            let result = serde_json::to_value(result).unwrap();
             assert!(result["steps"].as_array().is_some(), "{value}: {result}");
             ran += 1;
             ran_with_inputs += usize::from(!plan.inputs.is_empty());

@@ -391,8 +391,25 @@ async fn record_findable_histories() {
     record_declared(&setup, "declared-research-digest-findable").await;
 }
 
+/// A run of [`DECLARED`] whose input carries a `$timeout`, recorded by the code before the
+/// `declared-deadline` patch, which ignored that key: the unpatched path of a run that a
+/// deadline would apply to. Recorded at commit 50b484a; re-recording it on newer code would
+/// record the patched path instead:
+/// `cargo test --test it -- --ignored workflows::replay::record_unpatched_deadline_history`.
+#[tokio::test]
+#[ignore = "records tests/histories from a real run; not a check"]
+async fn record_unpatched_deadline_history() {
+    let setup = Setup::new().await;
+    let input = json!({"$timeout": "1h"});
+    record_declared_with(&setup, "declared-deadline-unpatched", Some(input)).await;
+}
+
 /// A run of [`DECLARED`] through its approval, recorded as `tests/histories/<id>.json`.
 async fn record_declared(setup: &Setup, id: &str) {
+    record_declared_with(setup, id, None).await;
+}
+
+async fn record_declared_with(setup: &Setup, id: &str, input: Option<serde_json::Value>) {
     setup
         .gateway
         .script("/api/cron/fire", [Reply::ok("three new poems")]);
@@ -401,7 +418,7 @@ async fn record_declared(setup: &Setup, id: &str) {
     config.declared = Config::parse(&text).unwrap().declared;
     let _worker = setup.worker(&config).await;
     let client = setup.server.client().await;
-    start_workflow(&client, DECLARED, None, id).await;
+    start_workflow(&client, DECLARED, input, id).await;
     let gateway = setup.gateway.clone();
     wait_until("the notification", Duration::from_secs(30), || {
         !gateway.requests_to("/notify").is_empty()
@@ -419,8 +436,37 @@ async fn record_declared(setup: &Setup, id: &str) {
         )
         .await
         .unwrap();
-    let result = workflow_result(&client, id).await.unwrap();
-    assert!(result.contains(r#""status": "completed""#), "{result}");
+    let result: serde_json::Value =
+        serde_json::from_str(&workflow_result(&client, id).await.unwrap()).unwrap();
+    assert_eq!(result["status"], "completed", "{result}");
+    write_history(&client, id).await;
+}
+
+/// A run of [`DECLARED`] whose deadline (`$timeout`, 3 s) passes while it waits for the
+/// approval: the timer, its cancellations and `on_failure` (patch
+/// `clawfactory-declared-deadline`):
+/// `cargo test --test it -- --ignored workflows::replay::record_deadline_history`.
+#[tokio::test]
+#[ignore = "records tests/histories from a real run; not a check"]
+async fn record_deadline_history() {
+    let setup = Setup::new().await;
+    setup
+        .gateway
+        .script("/api/cron/fire", [Reply::ok("three new poems")]);
+    let mut config = setup.config();
+    let text = DECLARED_TOML.replace("{gw}", &setup.gateway.url());
+    config.declared = Config::parse(&text).unwrap().declared;
+    let _worker = setup.worker(&config).await;
+    let client = setup.server.client().await;
+    let id = "declared-deadline-fired";
+    start_workflow(&client, DECLARED, Some(json!({"$timeout": "3s"})), id).await;
+    let failed = workflow_failure(&client, id).await;
+    assert!(
+        failed.chain.starts_with("[DeadlineExceeded] "),
+        "{}",
+        failed.chain
+    );
+    assert_eq!(setup.gateway.requests_to("/alert").len(), 1);
     write_history(&client, id).await;
 }
 
@@ -531,4 +577,42 @@ async fn every_activity_and_timer_of_a_declared_run_names_its_step_in_the_ui() {
         "{}",
         summaries[2]
     );
+}
+
+#[tokio::test]
+async fn the_deadline_histories_hold_the_patched_and_the_unpatched_path() {
+    // Replay above proves the guard only if one history has the marker and its timer and
+    // the other, though its input asks for a deadline, has neither.
+    let history = |name: &str| {
+        recorded()
+            .into_iter()
+            .find(|(file, _)| file == name)
+            .unwrap_or_else(|| panic!("{name} is recorded"))
+            .1
+    };
+    let deadline_marked = |history: &History| {
+        history.events.iter().any(|event| {
+            let Some(Attributes::MarkerRecordedEventAttributes(marker)) = &event.attributes else {
+                return false;
+            };
+            let id = marker.details.get("patch-data").and_then(|payloads| {
+                let data = &payloads.payloads.first()?.data;
+                Some(String::from_utf8_lossy(data).contains(declared::DEADLINE_PATCH))
+            });
+            id == Some(true)
+        })
+    };
+    let input = |history: &History| match history.events[0].attributes.as_ref() {
+        Some(Attributes::WorkflowExecutionStartedEventAttributes(started)) => {
+            let payload = &started.input.as_ref().unwrap().payloads[0];
+            serde_json::from_slice::<serde_json::Value>(&payload.data).unwrap()
+        }
+        _ => panic!("the first event is the start"),
+    };
+    let fired = history("declared-deadline-fired.json");
+    assert!(deadline_marked(&fired));
+    assert_eq!(input(&fired)["$timeout"], "3s");
+    let unpatched = history("declared-deadline-unpatched.json");
+    assert!(!deadline_marked(&unpatched));
+    assert_eq!(input(&unpatched)["$timeout"], "1h");
 }

@@ -6,6 +6,7 @@
 //! `declared.digest.steps[2] "publish".message: reads steps.later, which runs after this step`.
 
 mod compiler;
+mod deadline;
 mod ids;
 
 pub use compiler::Compiling;
@@ -16,6 +17,7 @@ use crate::config::{DeclaredWorkflow, Inputs};
 use compiler::Compiler;
 use ids::{Ids, collect_ids};
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 /// Temporal terminates a run whose history passes this many events.
 pub const HISTORY_EVENT_LIMIT: u64 = 51_200;
@@ -30,6 +32,8 @@ pub struct Plan {
     pub on_failure: Vec<PlannedStep>,
     /// The declared `inputs`, which a run's input is checked against before its first step.
     pub inputs: Inputs,
+    /// The declaration's `timeout`: how long the main steps may take in all.
+    pub timeout: Option<Duration>,
 }
 
 /// A step as it runs: the keys every step has, and its kind's own (`steps/<kind>.rs`).
@@ -62,6 +66,7 @@ impl Plan {
             .inputs
             .validate()
             .map_err(|err| format!("{root}.inputs.{err}"))?;
+        let timeout = deadline::compile_timeout(&root, workflow)?;
         let mut ids = Ids::default();
         collect_ids(&format!("{root}.steps"), &workflow.steps, &mut ids, 0, true)?;
         collect_ids(
@@ -94,6 +99,7 @@ impl Plan {
             steps,
             on_failure,
             inputs: workflow.inputs.clone(),
+            timeout,
         };
         let events = plan.history_events();
         if events > HISTORY_EVENT_LIMIT {
@@ -116,8 +122,8 @@ impl Plan {
     }
 
     /// An upper bound of the events a run records: start, the definition's marker, the end,
-    /// and each step's (see [`Kind::history_events`]). Activity retries add none: the server
-    /// records only an activity's last attempt.
+    /// each step's (see [`Kind::history_events`]) and a deadline's. Activity retries add
+    /// none: the server records only an activity's last attempt.
     pub fn history_events(&self) -> u64 {
         let steps: u64 = self
             .steps
@@ -125,7 +131,7 @@ impl Plan {
             .chain(&self.on_failure)
             .map(|step| step.kind.history_events())
             .sum();
-        RUN_EVENTS + steps
+        RUN_EVENTS + steps + self.deadline_events()
     }
 }
 
@@ -152,6 +158,7 @@ pub const TIMER_EVENTS: u64 = 5;
 
 #[cfg(test)]
 mod tests {
+    use super::deadline::DEADLINE_EVENTS;
     use super::*;
     use crate::config::Config;
 
@@ -265,7 +272,14 @@ timeout = "1h"
         .unwrap();
         assert_eq!(
             plan.history_events(),
-            RUN_EVENTS + ACTIVITY_EVENTS + TURN_UPSERT_EVENTS + TIMER_EVENTS + TIMER_EVENTS + 4
+            RUN_EVENTS
+                + ACTIVITY_EVENTS
+                + TURN_UPSERT_EVENTS
+                + TIMER_EVENTS
+                + TIMER_EVENTS
+                + 4
+                + DEADLINE_EVENTS
+                + 1
         );
     }
 

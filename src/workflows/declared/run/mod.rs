@@ -11,6 +11,9 @@
 //! Determinism: everything here depends only on the plan, the run's input, and what the
 //! engine's durable commands return; expressions are CEL (no clock, no randomness, no I/O).
 
+mod deadline;
+#[cfg(test)]
+mod deadline_tests;
 #[cfg(test)]
 mod header_tests;
 #[cfg(test)]
@@ -22,6 +25,8 @@ mod step_failure;
 #[cfg(test)]
 mod tests;
 
+pub use deadline::{DEADLINE_PATCH, input_timeout};
+pub use result::RunResult;
 pub use step_failure::{StepError, StepFailure, activity_failure, workflow_failure};
 
 use super::expr::{Scope, Template, from_json};
@@ -32,7 +37,7 @@ use crate::failure::FailureType;
 use crate::workflows::WorkflowSettings;
 use futures::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 use temporalio_common::error::ActivityExecutionError;
@@ -72,6 +77,26 @@ pub trait Engine {
     /// itself from then on. Engines without a server have none to set.
     fn make_findable(&self, _settings: &WorkflowSettings, _workflow: &str) {}
     fn workflow_time(&self) -> Option<SystemTime>;
+
+    // The deadline (`deadline`).
+    /// Whether the run takes the branch of `patch_id` (`ctx.patched`): false when replaying
+    /// a history recorded before that change. Engines without a history take every branch.
+    fn patched(&self, _patch_id: &str) -> bool {
+        true
+    }
+    /// The run's deadline: a durable timer that the main steps' cancellation does not reach
+    /// (the run's own cancellation does). From now on the main steps' commands are started
+    /// so that [`Engine::cancel_steps`] can cancel them.
+    fn deadline(
+        &self,
+        duration: Duration,
+        summary: String,
+    ) -> LocalBoxFuture<'static, TimerResult> {
+        self.timer(duration, summary)
+    }
+    /// Cancels every command the main steps are waiting on (activities, timers, approvals'
+    /// waits); the commands started after this (`on_failure`'s) are not cancelled with them.
+    fn cancel_steps(&self) {}
 }
 
 /// A person's decision, as the `approve` and `reject` signals carry it.
@@ -112,6 +137,11 @@ pub struct Run<'a> {
     failure: RefCell<Option<cel::Value>>,
     /// What each running step is doing, for the phase query.
     active: RefCell<BTreeMap<String, String>>,
+    /// The deadline that applies: the input's `$timeout`, else the plan's `timeout`.
+    timeout: Option<Duration>,
+    /// Set from the deadline firing until the main steps have ended: steps still running
+    /// end as `cancelled`, none starts.
+    cancelling: Cell<bool>,
 }
 
 impl<'a> Run<'a> {
@@ -133,6 +163,7 @@ impl<'a> Run<'a> {
                 return Err("input.instance: expected the name of an OpenClaw instance".into());
             }
         };
+        let timeout = input_timeout(input)?.or(plan.timeout);
         let records = plan
             .ids()
             .into_iter()
@@ -155,13 +186,15 @@ impl<'a> Run<'a> {
             records: RefCell::new(records),
             failure: RefCell::new(None),
             active: RefCell::new(BTreeMap::new()),
+            timeout,
+            cancelling: Cell::new(false),
         })
     }
 
-    /// Runs the steps (and, if they fail, `on_failure`), returning the result JSON text or
-    /// the original failure.
-    pub async fn execute(&self) -> Result<String, WorkflowTermination> {
-        match self.sequence(&self.plan.steps).await {
+    /// Runs the steps (and, if they fail or pass the deadline, `on_failure`), returning the
+    /// result or the original failure.
+    pub async fn execute(&self) -> Result<RunResult, WorkflowTermination> {
+        match self.main_steps().await {
             Ok(Flow::Continue) => {
                 self.engine.set_phase("done".into());
                 Ok(self.summary("completed", None))
@@ -221,6 +254,10 @@ impl<'a> Run<'a> {
         step: &'s PlannedStep,
     ) -> LocalBoxFuture<'s, Result<Flow, StepError>> {
         Box::pin(async move {
+            if self.cancelling.get() {
+                // Past the deadline nothing new starts; the step stays `pending`.
+                return Err(StepError::Abort(WorkflowTermination::cancelled()));
+            }
             if let Some(when) = &step.when {
                 match when.eval_bool(&self.scope()) {
                     Ok(true) => {}
@@ -243,7 +280,13 @@ impl<'a> Run<'a> {
                     Ok(flow)
                 }
                 Err(StepError::Failed(failure)) => self.failed(step, failure),
-                Err(abort) => Err(abort),
+                Err(abort) => {
+                    if self.cancelling.get() {
+                        let error = "cancelled: the run's deadline passed".to_owned();
+                        self.record(&step.id, "cancelled", String::new(), error);
+                    }
+                    Err(abort)
+                }
             }
         })
     }

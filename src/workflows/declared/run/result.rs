@@ -1,9 +1,11 @@
 //! The run's result: every step in declaration order with its status, each result cut
 //! short so that a long workflow's result stays far below Temporal's payload limit (the
 //! whole text is in the step's activity in the history).
+//!
+//! A declared type returns it as a JSON object, which the UI shows as a tree;
+//! `CustomWorkflow` returns the same as JSON text, its output type since the reference.
 
 use super::Run;
-use crate::workflows::python_json;
 use serde::Serialize;
 
 /// How much of a step's result the run's result keeps.
@@ -11,7 +13,7 @@ const RESULT_EXCERPT_CHARS: usize = 2_000;
 
 impl Run<'_> {
     /// The run's result: every main step with its status, in declaration order.
-    pub(super) fn summary(&self, status: &str, reason: Option<String>) -> String {
+    pub(super) fn summary(&self, status: &'static str, reason: Option<String>) -> RunResult {
         let records = self.records.borrow();
         let mut steps = Vec::new();
         for step in &self.plan.steps {
@@ -32,25 +34,27 @@ impl Run<'_> {
                 });
             });
         }
-        python_json::dumps(&Summary {
-            name: &self.plan.name,
+        RunResult {
+            name: self.plan.name.clone(),
             status,
             reason,
             steps,
-        })
+        }
     }
 }
 
-#[derive(Serialize)]
-struct Summary<'a> {
-    name: &'a str,
-    status: &'a str,
+/// What a declared run returns. Field order is what the UI shows: a struct, not a
+/// `serde_json::Value` (whose keys would come out sorted).
+#[derive(Debug, Serialize)]
+pub struct RunResult {
+    name: String,
+    status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
     steps: Vec<StepSummary>,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 struct StepSummary {
     id: String,
     #[serde(rename = "type")]

@@ -6,6 +6,7 @@ use super::{Decision, Engine};
 use crate::activities::AgentTurnInput;
 use crate::workflows::declared::resolve::{ResolveRequest, Resolved};
 use futures::FutureExt;
+use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -31,6 +32,9 @@ pub enum Answer {
     Decide(Option<Decision>),
     /// A timer or an approval's wait, cancelled: the run is being cancelled.
     Cancel,
+    /// A timer or an approval's wait that ends only when the steps are cancelled (the
+    /// deadline's `cancel_steps`): nobody answers.
+    Hang,
 }
 
 /// Approve or reject, with a comment, meant for whichever approval waits.
@@ -56,6 +60,10 @@ pub struct ScriptedEngine {
     pub options: RefCell<BTreeMap<String, ActivityOptions>>,
     /// Every phase the run published, in order.
     pub phases: RefCell<Vec<String>>,
+    /// Replays a history recorded before every patch: `patched` is false.
+    unpatched: bool,
+    /// What `cancel_steps` ends: the waits answered with [`Answer::Hang`].
+    hanging: RefCell<Vec<oneshot::Sender<()>>>,
 }
 
 impl ScriptedEngine {
@@ -67,6 +75,19 @@ impl ScriptedEngine {
             .or_default()
             .push_back(answer);
         self
+    }
+
+    /// An engine replaying a history recorded before every patch: `patched` is false.
+    pub fn unpatched(mut self) -> Self {
+        self.unpatched = true;
+        self
+    }
+
+    /// A wait that ends (`Err(())`) when `cancel_steps` is called.
+    fn hang(&self) -> oneshot::Receiver<()> {
+        let (cancel, cancelled) = oneshot::channel();
+        self.hanging.borrow_mut().push(cancel);
+        cancelled
     }
 
     pub fn calls(&self) -> Vec<String> {
@@ -181,6 +202,14 @@ impl Engine for ScriptedEngine {
         let result = match self.next("timer", &summary).1 {
             None => TimerResult::Fired,
             Some(Answer::Cancel) => TimerResult::Cancelled,
+            Some(Answer::Hang) => {
+                let cancelled = self.hang();
+                return async move {
+                    let _ = cancelled.await;
+                    TimerResult::Cancelled
+                }
+                .boxed_local();
+            }
             Some(_) => panic!("a timer only fires or is cancelled: {summary}"),
         };
         futures::future::ready(result).boxed_local()
@@ -195,6 +224,14 @@ impl Engine for ScriptedEngine {
         let outcome = match self.next("decision", &step).1 {
             Some(Answer::Decide(decision)) => Ok(decision),
             Some(Answer::Cancel) => Err(WorkflowTermination::cancelled()),
+            Some(Answer::Hang) => {
+                let cancelled = self.hang();
+                return async move {
+                    let _ = cancelled.await;
+                    Err(WorkflowTermination::cancelled())
+                }
+                .boxed_local();
+            }
             _ => panic!("no decision scripted for {step}"),
         };
         futures::future::ready(outcome).boxed_local()
@@ -206,5 +243,30 @@ impl Engine for ScriptedEngine {
 
     fn workflow_time(&self) -> Option<SystemTime> {
         Some(SystemTime::UNIX_EPOCH)
+    }
+
+    fn patched(&self, _patch_id: &str) -> bool {
+        !self.unpatched
+    }
+
+    /// Fires at once unless scripted `Cancel` for the step id `deadline`: it wins only over
+    /// steps that are still waiting, since the run polls its steps first.
+    fn deadline(
+        &self,
+        _duration: Duration,
+        summary: String,
+    ) -> LocalBoxFuture<'static, TimerResult> {
+        let result = match self.next("deadline", &summary).1 {
+            Some(Answer::Cancel) => TimerResult::Cancelled,
+            _ => TimerResult::Fired,
+        };
+        futures::future::ready(result).boxed_local()
+    }
+
+    fn cancel_steps(&self) {
+        self.calls.borrow_mut().push("cancel_steps".into());
+        for cancel in self.hanging.borrow_mut().drain(..) {
+            let _ = cancel.send(());
+        }
     }
 }
