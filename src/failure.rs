@@ -96,6 +96,7 @@ catalogue! {
     ExpressionFailed: No, "A declared step's `when` or template could not be evaluated.";
     ApprovalRejected: No, "An approval step was rejected and its on_reject is \"fail\".";
     ApprovalTimedOut: No, "Nobody decided an approval in time and its on_timeout is \"fail\".";
+    TooManyItems: No, "A for_each step's list is longer than its max_items.";
 }
 
 impl std::fmt::Display for FailureType {

@@ -11,12 +11,15 @@
 //! Determinism: everything here depends only on the plan, the run's input, and what the
 //! engine's durable commands return; expressions are CEL (no clock, no randomness, no I/O).
 
+mod iteration;
 mod result;
 #[cfg(test)]
 mod scripted_engine;
 mod step_failure;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_for_each;
 
 pub use step_failure::{StepError, StepFailure, activity_failure, workflow_failure};
 
@@ -30,6 +33,7 @@ use futures::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 use temporalio_common::error::ActivityExecutionError;
 use temporalio_sdk::{ActivityOptions, LocalActivityOptions, TimerResult, WorkflowTermination};
@@ -106,8 +110,13 @@ pub struct Run<'a> {
     instance: Option<String>,
     records: RefCell<BTreeMap<String, Record>>,
     failure: RefCell<Option<cel::Value>>,
-    /// What each running step is doing, for the phase query.
-    active: RefCell<BTreeMap<String, String>>,
+    /// What each running step is doing, for the phase query; shared with the runs of a
+    /// for_each's items, so the phase names everything running.
+    active: Rc<RefCell<BTreeMap<String, String>>>,
+    /// In a for_each's item: `<for_each id>[<index>] `, before its steps in the phase.
+    label: String,
+    /// In a for_each's item: `item` and `index` as expressions see them.
+    item: Option<(cel::Value, cel::Value)>,
 }
 
 impl<'a> Run<'a> {
@@ -145,7 +154,9 @@ impl<'a> Run<'a> {
             instance,
             records: RefCell::new(records),
             failure: RefCell::new(None),
-            active: RefCell::new(BTreeMap::new()),
+            active: Rc::default(),
+            label: String::new(),
+            item: None,
         })
     }
 
@@ -226,7 +237,9 @@ impl<'a> Run<'a> {
                 }
             }
             let outcome = step.kind.run(self, step).await;
-            self.active.borrow_mut().remove(&step.id);
+            self.active
+                .borrow_mut()
+                .remove(&format!("{}{}", self.label, step.id));
             self.publish_phase();
             match outcome {
                 Ok((result, flow)) => {
@@ -283,7 +296,10 @@ impl<'a> Run<'a> {
 
     /// Names what `id` is doing in the phase until it ends.
     pub(super) fn activate(&self, id: &str, phase: String) {
-        self.active.borrow_mut().insert(id.to_owned(), phase);
+        let label = &self.label;
+        self.active
+            .borrow_mut()
+            .insert(format!("{label}{id}"), format!("{label}{phase}"));
         self.publish_phase();
     }
 
@@ -348,6 +364,7 @@ impl<'a> Run<'a> {
             steps: from_json(&serde_json::Value::Object(steps)),
             input: self.input.clone(),
             failure: self.failure.borrow().clone(),
+            item: self.item.clone(),
         }
     }
 

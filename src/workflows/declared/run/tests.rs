@@ -12,7 +12,11 @@ use std::time::Duration;
 use temporalio_common::ActivityCloseTimeouts;
 
 /// Runs `definition` with `input`: the result, or (the run failed) the phase it ended in.
-fn run_with(engine: &ScriptedEngine, definition: Value, input: Value) -> Result<Value, String> {
+pub(super) fn run_with(
+    engine: &ScriptedEngine,
+    definition: Value,
+    input: Value,
+) -> Result<Value, String> {
     let workflow: DeclaredWorkflow = serde_json::from_value(definition).unwrap();
     let plan = Plan::compile("t", &workflow).unwrap();
     let settings = WorkflowSettings::from_config(&Config::default());
@@ -23,12 +27,12 @@ fn run_with(engine: &ScriptedEngine, definition: Value, input: Value) -> Result<
     }
 }
 
-fn run(engine: &ScriptedEngine, definition: Value) -> Result<Value, String> {
+pub(super) fn run(engine: &ScriptedEngine, definition: Value) -> Result<Value, String> {
     run_with(engine, definition, Value::Null)
 }
 
 /// `[(id, status)]` of the result's steps, in its order.
-fn statuses(result: &Value) -> Vec<(String, String)> {
+pub(super) fn statuses(result: &Value) -> Vec<(String, String)> {
     result["steps"]
         .as_array()
         .unwrap()
@@ -41,22 +45,22 @@ fn text(value: &Value) -> String {
     value.as_str().unwrap_or_default().to_owned()
 }
 
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(super) fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
     expected
         .iter()
         .map(|(id, status)| (id.to_string(), status.to_string()))
         .collect()
 }
 
-fn calls(expected: &[&str]) -> Vec<String> {
+pub(super) fn calls(expected: &[&str]) -> Vec<String> {
     expected.iter().map(|call| call.to_string()).collect()
 }
 
-fn turn(id: &str) -> Value {
+pub(super) fn turn(id: &str) -> Value {
     json!({"id": id, "type": "agent_turn", "turn": "x"})
 }
 
-fn http(id: &str) -> Value {
+pub(super) fn http(id: &str) -> Value {
     json!({"id": id, "type": "http", "url": "https://example.org/hook", "method": "POST"})
 }
 
