@@ -14,6 +14,7 @@ mod common;
 mod workflows {
     mod builtin;
     mod declared;
+    mod declared_for_each;
     mod properties;
     mod replay;
 }

@@ -372,6 +372,22 @@ mod tests {
     }
 
     #[test]
+    fn the_manuals_example_passes_every_check_and_counts_its_items_in_the_history_bound() {
+        let doc = include_str!("../../../../docs/declared-workflows.md");
+        let block = doc
+            .split("```toml")
+            .map(|rest| rest.split("```").next().unwrap())
+            .find(|block| block.contains("[declared.poems]"))
+            .expect("docs/declared-workflows.md has the for_each example");
+        let config = crate::config::Config::parse(block).unwrap();
+        let instances =
+            crate::config::Instances::resolve(&config, crate::config::GatewayApi::HooksAgent);
+        crate::workflows::declared::check(&config, &instances).unwrap();
+        let plan = Plan::compile("poems", &config.declared.0["poems"]).unwrap();
+        assert_eq!(plan.history_events(), 9 + 7 + 10 * 7 + 6);
+    }
+
+    #[test]
     fn stop_and_another_for_each_are_refused_inside_a_for_each() {
         let stop = json!({"id": "halt", "type": "stop"});
         let err = error(json!([each(json!({}), json!([stop]))]));
