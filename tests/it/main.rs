@@ -17,6 +17,7 @@ mod workflows {
     mod declared_for_each;
     mod properties;
     mod replay;
+    mod replay_for_each;
 }
 
 /// What goes wrong and what the worker makes of it: failure types and retries, the fault
