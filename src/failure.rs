@@ -98,6 +98,7 @@ catalogue! {
     ApprovalRejected: No, "An approval step was rejected and its on_reject is \"fail\".";
     ApprovalTimedOut: No, "Nobody decided an approval in time and its on_timeout is \"fail\".";
     DeadlineExceeded: No, "A declared run passed its timeout: its steps were cancelled and on_failure ran.";
+    TooManyItems: No, "A for_each step's list is longer than its max_items.";
 }
 
 impl std::fmt::Display for FailureType {

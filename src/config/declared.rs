@@ -60,7 +60,8 @@ pub struct StepDecl {
     /// Unique within the workflow; expressions read the step as `steps.<id>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// `agent_turn`, `http`, `delay`, `parallel`, `sequence`, `approval` or `stop`.
+    /// `agent_turn`, `http`, `delay`, `parallel`, `sequence`, `approval`, `stop` or
+    /// `for_each`.
     #[serde(rename = "type")]
     #[schemars(with = "super::schema::StepType")]
     pub kind: String,
@@ -99,7 +100,8 @@ pub struct StepDecl {
     /// http: the request body; `{{ expression }}` parts are filled in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
-    /// parallel: the branches, all started at once; sequence: the steps, in order.
+    /// parallel: the branches, all started at once; sequence: the steps, in order;
+    /// for_each: the steps run, in order, for each item.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepDecl>,
     /// approval: what the person is asked; `{{ expression }}` parts are filled in.
@@ -121,6 +123,21 @@ pub struct StepDecl {
     /// `[secrets.<name>]` as the request is sent, so the value never enters the run's history.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    // --- for_each (tracker issue 23): `steps` run once per item of a list ---
+    /// for_each: a CEL expression giving the list, e.g. `"steps.research.json.topics"`;
+    /// its steps read the item as `item` and its position as `index`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<String>,
+    /// for_each: the longest list a run may meet (required, 1 to 10000): the build counts
+    /// the history a run could need with it, and a longer list fails the step
+    /// (`TooManyItems`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_items: Option<u32>,
+    /// for_each: how many items run at once (default 1, at most max_items and 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub concurrency: Option<u32>,
 }
 
 /// A step's timeout: a duration as text, or a number of seconds (the reference's http steps).

@@ -68,7 +68,7 @@ pub struct StepType;
 
 /// As `crate::workflows::declared::STEP_TYPES` (config/ may not depend on workflow code; a
 /// test holds the two lists to each other).
-pub const STEP_TYPES: [&str; 7] = [
+pub const STEP_TYPES: [&str; 8] = [
     "agent_turn",
     "http",
     "delay",
@@ -76,6 +76,7 @@ pub const STEP_TYPES: [&str; 7] = [
     "sequence",
     "approval",
     "stop",
+    "for_each",
 ];
 
 impl JsonSchema for StepType {

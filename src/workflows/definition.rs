@@ -66,7 +66,7 @@ impl Definition {
     /// happens to carry, say, a `note` stays in the old form and returns the old result.
     pub fn is_declared_form(value: &Value) -> bool {
         const TOP: [&str; 3] = ["on_failure", "description", "input"];
-        const STEP: [&str; 12] = [
+        const STEP: [&str; 15] = [
             "id",
             "when",
             "continue_on_error",
@@ -79,6 +79,9 @@ impl Definition {
             "on_timeout",
             "on_reject",
             "reason",
+            "items",
+            "max_items",
+            "concurrency",
         ];
         let Some(object) = value.as_object() else {
             return false;

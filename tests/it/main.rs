@@ -15,9 +15,11 @@ mod workflows {
     mod builtin;
     mod declared;
     mod declared_deadline;
+    mod declared_for_each;
     mod declared_inputs;
     mod properties;
     mod replay;
+    mod replay_for_each;
 }
 
 /// What goes wrong and what the worker makes of it: failure types and retries, the fault

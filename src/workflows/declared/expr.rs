@@ -8,8 +8,8 @@
 //! timestamp arithmetic is there to misuse.
 //!
 //! What an expression sees: `steps.<id>` (`status`, `result`, `json`, `error`) for every
-//! step of the workflow, `input` (the run's input, `null` if none) and, in `on_failure`
-//! steps, `failure` (`type`, `message`, `step`). Which `steps.<id>` a step may read is checked
+//! step of the workflow, `input` (the run's input, `null` if none), in `on_failure`
+//! steps, `failure` (`type`, `message`, `step`), and in a for_each's steps `item` and `index`. Which `steps.<id>` a step may read is checked
 //! before the run starts ([`Expr::step_reads`]); `has(steps.x)` style tests are allowed for
 //! any declared step.
 //!
@@ -47,8 +47,8 @@ static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
 const MAX_SOURCE_CHARS: usize = 2_000;
 const MAX_NESTING: usize = 32;
 
-/// The names an expression may start from.
-pub const VARIABLES: [&str; 3] = ["steps", "input", "failure"];
+/// The names an expression may start from (`item` and `index` only in a for_each's steps).
+pub const VARIABLES: [&str; 5] = ["steps", "input", "failure", "item", "index"];
 
 /// A compiled CEL expression with the source it came from.
 pub struct Expr {
@@ -123,6 +123,10 @@ impl Expr {
         if let Some(failure) = &scope.failure {
             context.add_variable_from_value("failure", failure.clone());
         }
+        if let Some((item, index)) = &scope.item {
+            context.add_variable_from_value("item", item.clone());
+            context.add_variable_from_value("index", index.clone());
+        }
         catch_unwind(AssertUnwindSafe(|| self.program.execute(&context)))
             .map_err(|_| format!("{:?}: the CEL interpreter gave up", self.source))?
             .map_err(|err| format!("{:?}: {}", self.source, one_line(&err.to_string())))
@@ -168,6 +172,8 @@ pub struct Scope {
     pub steps: Value,
     pub input: Value,
     pub failure: Option<Value>,
+    /// In a for_each's steps: the item and its position (`item`, `index`).
+    pub item: Option<(Value, Value)>,
 }
 
 /// A JSON value as CEL sees it: integers stay integers, objects become maps.
@@ -405,6 +411,7 @@ mod tests {
             })),
             input: from_json(&json!({"topic": "sonnets"})),
             failure: None,
+            item: None,
         }
     }
 

@@ -28,14 +28,14 @@ fn declared(setup: &Setup, text: &str) -> Declared {
         .declared
 }
 
-fn with_declared(setup: &Setup, text: &str) -> ConfigFile {
+pub(super) fn with_declared(setup: &Setup, text: &str) -> ConfigFile {
     let mut config = setup.config();
     config.declared = declared(setup, text);
     config
 }
 
 /// The run's result JSON.
-async fn result_json(client: &Client, workflow_id: &str) -> Value {
+pub(super) async fn result_json(client: &Client, workflow_id: &str) -> Value {
     let text = workflow_result(client, workflow_id)
         .await
         .unwrap_or_else(|err| panic!("{workflow_id} failed: {err}"));
@@ -43,7 +43,7 @@ async fn result_json(client: &Client, workflow_id: &str) -> Value {
 }
 
 /// `(id, status)` of every step in a run's result.
-fn statuses(result: &Value) -> Vec<(String, String)> {
+pub(super) fn statuses(result: &Value) -> Vec<(String, String)> {
     result["steps"]
         .as_array()
         .unwrap()
@@ -57,7 +57,7 @@ fn statuses(result: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(super) fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
     expected
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -697,7 +697,7 @@ async fn a_custom_workflow_definition_gets_the_same_checks_in_either_form() {
 }
 
 /// `check-config --offline` (what the NixOS build runs) on `text`: exit code and stderr.
-async fn check_config(dir: &std::path::Path, text: &str) -> (Option<i32>, String) {
+pub(super) async fn check_config(dir: &std::path::Path, text: &str) -> (Option<i32>, String) {
     let path = dir.join("check.toml");
     std::fs::write(&path, text).unwrap();
     let out = cli(
@@ -728,7 +728,7 @@ async fn check_config_rejects_every_kind_of_bad_declaration_naming_the_workflow_
     let cases: Vec<(String, &str)> = vec![
         (
             "[[declared.d.steps]]\nid = \"a\"\ntype = \"sleep\"\n".into(),
-            "declared.d.steps[0] \"a\".type: unknown step type \"sleep\" (expected one of agent_turn, http, delay, parallel, sequence, approval, stop)",
+            "declared.d.steps[0] \"a\".type: unknown step type \"sleep\" (expected one of agent_turn, http, delay, parallel, sequence, approval, stop, for_each)",
         ),
         (
             "[[declared.d.steps]]\nid = \"a\"\ntype = \"stop\"\nwhen = \"1 +\"\n".into(),

@@ -734,7 +734,7 @@ async fn hostile_inputs_fail_every_workflow_type_typed_and_at_once() {
 /// A step of a declared workflow as anyone might write it: mostly plausible, sometimes with
 /// a wrong type, a key that does not apply, a bad expression or a reference to nowhere.
 fn declared_step(rng: &mut Rng, ids: &mut Vec<String>, depth: u32) -> Value {
-    const TYPES: [&str; 9] = [
+    const TYPES: [&str; 10] = [
         "agent_turn",
         "http",
         "delay",
@@ -742,10 +742,11 @@ fn declared_step(rng: &mut Rng, ids: &mut Vec<String>, depth: u32) -> Value {
         "sequence",
         "approval",
         "stop",
+        "for_each",
         "sleep",
         "",
     ];
-    const EXPRESSIONS: [&str; 12] = [
+    const EXPRESSIONS: [&str; 14] = [
         "true",
         "false",
         "input.n > 1",
@@ -758,6 +759,8 @@ fn declared_step(rng: &mut Rng, ids: &mut Vec<String>, depth: u32) -> Value {
         "1 +",
         "unknownFn(1)",
         "failure.type == 'x'",
+        "item == 1",
+        "index > 0",
     ];
     let kind = if depth > 2 {
         *rng.pick(&["delay", "stop", "http"])
@@ -814,6 +817,7 @@ fn declared_step(rng: &mut Rng, ids: &mut Vec<String>, depth: u32) -> Value {
                 .collect();
             step.insert("steps".into(), Value::Array(steps));
         }
+        "for_each" => for_each_keys(rng, ids, depth, &prev, &mut step),
         "approval" => {
             if !rng.chance(10) {
                 step.insert("timeout".into(), json!(rng.pick(&["1s", "0s", "1h"])));
@@ -856,6 +860,43 @@ fn headers(rng: &mut Rng) -> Value {
         .map(|_| (rng.pick(&NAMES).to_string(), json!(rng.pick(&VALUES))))
         .collect();
     Value::Object(headers)
+}
+
+/// A for_each's keys: a list, not a list, longer than `max_items` or empty; `max_items`
+/// sometimes missing or out of range; `concurrency` sometimes; steps that may read `item`.
+fn for_each_keys(
+    rng: &mut Rng,
+    ids: &mut Vec<String>,
+    depth: u32,
+    prev: &str,
+    step: &mut Map<String, Value>,
+) {
+    // Mostly runnable, so that some whole declarations compile and their for_each runs.
+    let items = if rng.chance(70) {
+        "[1, 2]".to_owned()
+    } else {
+        rng.pick(&[
+            "[1, 2, 3, 4]",
+            "[]",
+            "input.n",
+            "steps.{prev}.json.count",
+            "item",
+        ])
+        .replace("{prev}", prev)
+    };
+    step.insert("items".into(), json!(items));
+    if rng.chance(80) {
+        step.insert("max_items".into(), json!(3));
+    } else if rng.chance(50) {
+        step.insert("max_items".into(), json!(rng.pick(&[0, 20000])));
+    }
+    if rng.chance(40) {
+        step.insert("concurrency".into(), json!(rng.pick(&[1, 2, 5])));
+    }
+    let steps: Vec<Value> = (0..1 + rng.below(2))
+        .map(|_| declared_step(rng, ids, depth + 1))
+        .collect();
+    step.insert("steps".into(), Value::Array(steps));
 }
 
 fn declaration(rng: &mut Rng) -> Value {
@@ -1004,7 +1045,7 @@ impl declared::Engine for AnswersAtOnce {
 fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_panic() {
     let mut rng = Rng::new(6);
     let settings = WorkflowSettings::from_config(&Config::default());
-    let (mut compiled, mut ran) = (0, 0);
+    let (mut compiled, mut ran, mut ran_for_each) = (0, 0, 0);
     let (mut refused, mut ran_with_inputs) = (0, 0);
     for _ in 0..CASES {
         let value = declaration(&mut rng);
@@ -1034,6 +1075,9 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
                     ".prompt",
                     ".inputs",
                     ".headers",
+                    ".items",
+                    ".max_items",
+                    ".concurrency",
                 ];
                 assert!(named.iter().any(|k| key.contains(k)), "{value}: {err}");
                 continue;
@@ -1070,12 +1114,17 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
             assert!(result["steps"].as_array().is_some(), "{value}: {result}");
             ran += 1;
             ran_with_inputs += usize::from(!plan.inputs.is_empty());
+            let for_each_ran = result["steps"].as_array().unwrap().iter().any(|step| {
+                step["type"] == "for_each" && step["status"] == "ok" && step["result"] != "[]"
+            });
+            ran_for_each += u32::from(for_each_ran);
         }
     }
     assert!(
-        compiled > CASES / 20 && ran > 0 && refused > 0 && ran_with_inputs > 0,
+        compiled > CASES / 20 && ran > 0 && refused > 0 && ran_with_inputs > 0 && ran_for_each > 0,
         "the generator must reach the interpreter: {compiled} compiled, {ran} ran \
-         ({ran_with_inputs} with inputs), {refused} inputs refused"
+         ({ran_with_inputs} with inputs, {ran_for_each} with a for_each that ran), \
+         {refused} inputs refused"
     );
 }
 

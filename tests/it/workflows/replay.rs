@@ -86,12 +86,12 @@ url = "{gw}/alert"
 body = "{{ failure.type }}: {{ failure.message }}"
 "#;
 
-fn histories_dir() -> PathBuf {
+pub(super) fn histories_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/histories")
 }
 
 /// Every recorded history, by file name.
-fn recorded() -> Vec<(String, History)> {
+pub(super) fn recorded() -> Vec<(String, History)> {
     let mut files: Vec<_> = std::fs::read_dir(histories_dir())
         .expect("tests/histories")
         .map(|entry| entry.unwrap().path())
@@ -133,7 +133,11 @@ fn replayer(search_attributes: bool) -> WorkflowReplayer {
         .unwrap();
     // Declared types are registered by name; what each run did comes from its own history
     // (the recorded definition), not from any config here.
-    let options = declared::register(options, &[DECLARED.to_owned()], &declared_settings)
+    let names = [
+        DECLARED.to_owned(),
+        super::replay_for_each::FOR_EACH.to_owned(),
+    ];
+    let options = declared::register(options, &names, &declared_settings)
         .unwrap()
         .build();
     WorkflowReplayer::new(options).unwrap()
@@ -190,6 +194,7 @@ async fn recorded_histories_of_every_workflow_type_replay_without_nondeterminism
             "PoetryResearchWorkflow",
             "WeatherCheckWorkflow",
             DECLARED,
+            super::replay_for_each::FOR_EACH,
         ],
         "a recorded history for every workflow type the worker registers"
     );
@@ -470,7 +475,7 @@ async fn record_deadline_history() {
     write_history(&client, id).await;
 }
 
-async fn write_history(client: &temporalio_client::Client, id: &str) {
+pub(super) async fn write_history(client: &temporalio_client::Client, id: &str) {
     let history = client
         .get_workflow_handle::<UntypedWorkflow>(id)
         .fetch_history(WorkflowFetchHistoryOptions::default())

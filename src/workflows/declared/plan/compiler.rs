@@ -17,6 +17,8 @@ pub(super) struct Compiler<'a> {
     pub(super) inputs: &'a Inputs,
     /// Expressions may read `failure`.
     pub(super) in_on_failure: bool,
+    /// Compiling a for_each's steps: expressions may read `item` and `index`.
+    pub(super) in_for_each: bool,
 }
 
 impl Compiler<'_> {
@@ -46,7 +48,8 @@ impl Compiler<'_> {
     ) -> Result<PlannedStep, String> {
         let here = format!("{path}[{index}] {:?}", decl.id.as_deref().unwrap_or(""));
         let step = self.step(&here, decl, done, in_parallel)?;
-        step.visit(&mut |s| {
+        // A for_each's steps are not counted: they finish once per item, inside it.
+        step.visit_recorded(&mut |s| {
             done.insert(s.id.clone());
         });
         Ok(step)
@@ -140,10 +143,13 @@ impl Compiler<'_> {
                 ));
             }
             let known = VARIABLES.contains(&variable.as_str())
-                && (variable != "failure" || self.in_on_failure);
+                && (variable != "failure" || self.in_on_failure)
+                && (!matches!(variable.as_str(), "item" | "index") || self.in_for_each);
             if !known {
                 let hint = if variable == "failure" {
                     "failure is only defined in on_failure steps".to_owned()
+                } else if matches!(variable.as_str(), "item" | "index") {
+                    "item and index are only defined in a for_each's steps".to_owned()
                 } else {
                     "expressions see steps, input and, in on_failure, failure".to_owned()
                 };
@@ -157,6 +163,15 @@ impl Compiler<'_> {
             if !self.ids.at.contains_key(id) {
                 return Err(format!(
                     "{:?} reads steps.{id}, but no step has the id {id:?}",
+                    expr.source()
+                ));
+            }
+            if !done.contains(id)
+                && let Some(for_each) = self.ids.in_for_each.get(id)
+            {
+                return Err(format!(
+                    "{:?} reads steps.{id}, which runs once per item inside for_each \
+                     {for_each:?}: read its results as steps.{for_each}.json (one entry per item)",
                     expr.source()
                 ));
             }
@@ -222,6 +237,13 @@ impl Compiling<'_> {
         }
     }
 
+    /// An expression key, checked against what has finished.
+    pub fn expr(&self, key: &str, source: &str) -> Result<Expr, String> {
+        self.compiler
+            .expr(source, self.done)
+            .map_err(|err| format!("{}: {err}", self.field(key)))
+    }
+
     /// A templated key, its expressions checked against what has finished.
     pub fn template(&self, key: &str, text: &Option<String>) -> Result<Option<Template>, String> {
         text.as_deref()
@@ -256,6 +278,28 @@ impl Compiling<'_> {
             .sequence(&path, &self.decl.steps, &mut seen, self.in_parallel)
     }
 
+    /// A for_each's `steps`, run in order once per item: each may read the ones before it,
+    /// and all of them `item` and `index`.
+    pub fn body(&self) -> Result<Vec<PlannedStep>, String> {
+        self.require_nested()?;
+        let compiler = Compiler {
+            in_for_each: true,
+            ..*self.compiler
+        };
+        let mut seen = self.done.clone();
+        compiler.sequence(
+            &self.field("steps"),
+            &self.decl.steps,
+            &mut seen,
+            self.in_parallel,
+        )
+    }
+
+    /// Whether this step is inside a for_each's steps.
+    pub fn in_for_each(&self) -> bool {
+        self.compiler.in_for_each
+    }
+
     /// The nested `steps` as branches that start together: none may read another's outcome.
     pub fn branches(&self) -> Result<Vec<PlannedStep>, String> {
         self.require_nested()?;
@@ -287,7 +331,7 @@ impl Compiling<'_> {
 /// type's `keys`.
 fn reject_keys_that_do_not_apply(decl: &StepDecl, keys: &[&str]) -> Result<(), &'static str> {
     // `reason` first, as it always was: a stray `reason` is named ahead of any other key.
-    let set: [(&'static str, bool); 15] = [
+    let set: [(&'static str, bool); 18] = [
         ("reason", decl.reason.is_some()),
         ("timeout", decl.timeout.is_some()),
         ("retry", decl.retry.is_some()),
@@ -303,6 +347,9 @@ fn reject_keys_that_do_not_apply(decl: &StepDecl, keys: &[&str]) -> Result<(), &
         ("on_timeout", decl.on_timeout.is_some()),
         ("on_reject", decl.on_reject.is_some()),
         ("headers", !decl.headers.is_empty()),
+        ("items", decl.items.is_some()),
+        ("max_items", decl.max_items.is_some()),
+        ("concurrency", decl.concurrency.is_some()),
     ];
     match set
         .iter()

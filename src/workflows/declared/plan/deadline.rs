@@ -57,6 +57,10 @@ fn in_flight(step: &PlannedStep) -> u64 {
         Kind::Parallel(branches) => branches.iter().map(in_flight).sum(),
         Kind::Sequence(steps) => steps.iter().map(in_flight).max().unwrap_or(0),
         Kind::Delay(_) | Kind::Approval(_) | Kind::Stop(_) => 0,
+        Kind::ForEach(for_each) => {
+            let per_item = for_each.body.iter().map(in_flight).max().unwrap_or(0);
+            u64::from(for_each.concurrency) * per_item
+        }
     }
 }
 
@@ -85,6 +89,11 @@ fn longest(step: &PlannedStep, settings: &WorkflowSettings) -> Duration {
             .map(|branch| longest(branch, settings))
             .max()
             .unwrap_or_default(),
+        // At worst every lane runs its share of the longest list, one item after another.
+        Kind::ForEach(for_each) => {
+            let rounds = for_each.max_items.div_ceil(for_each.concurrency.max(1));
+            sequence(&for_each.body, settings).saturating_mul(rounds)
+        }
     }
 }
 

@@ -9,8 +9,11 @@ use std::collections::BTreeMap;
 #[derive(Default)]
 pub(super) struct Ids {
     pub(super) at: BTreeMap<String, String>,
-    /// The ids of the main steps (not `on_failure`'s), nested ones included.
+    /// The ids of the main steps (not `on_failure`'s), nested ones included, but not those
+    /// inside a for_each (they run once per item and are not recorded under their id).
     pub(super) main: Vec<String>,
+    /// Each step inside a for_each, with the for_each's id.
+    pub(super) in_for_each: BTreeMap<String, String>,
 }
 
 pub(super) fn collect_ids(
@@ -43,7 +46,29 @@ pub(super) fn collect_ids(
         if main {
             ids.main.push(id.clone());
         }
-        collect_ids(&format!("{here}.steps"), &step.steps, ids, depth + 1, main)?;
+        let before = ids.at.len();
+        let for_each = step.kind == "for_each";
+        let nested_main = main && !for_each;
+        collect_ids(
+            &format!("{here}.steps"),
+            &step.steps,
+            ids,
+            depth + 1,
+            nested_main,
+        )?;
+        if for_each {
+            // Every id added since `before` is inside this for_each (at any depth).
+            let inside: Vec<String> = ids
+                .at
+                .iter()
+                .filter(|(_, at)| at.starts_with(&format!("{here}.steps[")))
+                .map(|(id, _)| id.clone())
+                .collect();
+            debug_assert_eq!(inside.len(), ids.at.len() - before);
+            for nested in inside {
+                ids.in_for_each.entry(nested).or_insert_with(|| id.clone());
+            }
+        }
     }
     Ok(())
 }

@@ -80,6 +80,7 @@ impl Plan {
             ids: &ids,
             inputs: &workflow.inputs,
             in_on_failure: false,
+            in_for_each: false,
         };
         let mut done = BTreeSet::new();
         let steps =
@@ -112,11 +113,12 @@ impl Plan {
         Ok(plan)
     }
 
-    /// Every step id in declaration order, main steps first, nested steps after their parent.
+    /// Every step id recorded in the run's result, in declaration order: main steps first,
+    /// nested steps after their parent (a for_each's steps are in its own result instead).
     pub fn ids(&self) -> Vec<(&str, &'static str)> {
         let mut out = Vec::new();
         for step in self.steps.iter().chain(&self.on_failure) {
-            step.visit(&mut |s| out.push((s.id.as_str(), s.kind.name())));
+            step.visit_recorded(&mut |s| out.push((s.id.as_str(), s.kind.name())));
         }
         out
     }
@@ -141,6 +143,18 @@ impl PlannedStep {
         f(self);
         for step in self.kind.nested() {
             step.visit(f);
+        }
+    }
+
+    /// Like [`visit`](Self::visit), but not into a for_each's steps: those run once per
+    /// item in a scope of their own, and the run records them only in the for_each's result.
+    pub fn visit_recorded<'a>(&'a self, f: &mut impl FnMut(&'a PlannedStep)) {
+        f(self);
+        if self.kind.runs_per_item() {
+            return;
+        }
+        for step in self.kind.nested() {
+            step.visit_recorded(f);
         }
     }
 }

@@ -74,14 +74,17 @@ impl Run<'_> {
         Err(StepError::Failed(self.deadline_failure(timeout)))
     }
 
-    /// `failure.step` names the steps the deadline cancelled (the innermost ones, in
-    /// declaration order), so an alert says what the run was waiting for.
+    /// `failure.step` names the steps the deadline cancelled (the innermost ones the run
+    /// records, in declaration order; a for_each as itself, its items' steps being its own),
+    /// so an alert says what the run was waiting for.
     fn deadline_failure(&self, timeout: Duration) -> StepFailure {
         let records = self.records.borrow();
         let mut cancelled = Vec::new();
         for step in &self.plan.steps {
-            step.visit(&mut |s| {
-                if s.kind.nested().is_empty() && records[&s.id].status == "cancelled" {
+            step.visit_recorded(&mut |s| {
+                let innermost = s.kind.nested().is_empty() || s.kind.runs_per_item();
+                let status = records.get(&s.id).map(|record| record.status);
+                if innermost && status == Some("cancelled") {
                     cancelled.push(s.id.clone());
                 }
             });

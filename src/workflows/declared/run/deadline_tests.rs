@@ -129,3 +129,34 @@ fn a_run_recorded_before_the_deadline_patch_replays_without_a_deadline_timer() {
         calls(&["agent_turn research", "decision ok", "agent_turn publish"])
     );
 }
+
+#[test]
+fn a_deadline_inside_a_for_each_cancels_the_waiting_item_and_starts_no_other() {
+    let engine = ScriptedEngine::default()
+        .answer("ok", Answer::Hang)
+        .answer("alert", Answer::Reply("sent"));
+    let approval = json!({"id": "ok", "type": "approval", "timeout": "24h"});
+    let each = json!({"id": "each", "type": "for_each", "items": "[1, 2, 3]", "max_items": 3,
+                      "steps": [approval]});
+    let mut alert = http("alert");
+    alert["body"] = json!("{{ failure.type }}: {{ steps.each.status }}");
+    let definition = json!({"timeout": "1h", "steps": [each], "on_failure": [alert]});
+    let failed = run(&engine, definition).unwrap_err();
+    let decisions = engine
+        .calls()
+        .iter()
+        .filter(|c| *c == "decision ok")
+        .count();
+    assert_eq!(
+        decisions,
+        1,
+        "one item waited, no other started: {:?}",
+        engine.calls()
+    );
+    assert!(engine.calls().contains(&"cancel_steps".to_owned()));
+    assert_eq!(engine.sent.borrow()["alert"], "DeadlineExceeded: cancelled");
+    assert_eq!(
+        failed,
+        "failed at each: [DeadlineExceeded] t: the run's timeout of 1h passed; cancelled each"
+    );
+}

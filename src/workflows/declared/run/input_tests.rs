@@ -30,7 +30,7 @@ fn start(engine: &ScriptedEngine, input: Value) -> Result<Value, String> {
     let settings = WorkflowSettings::from_config(&Config::default());
     let run = Run::new(engine, &settings, &plan, &input)?;
     let result = futures::executor::block_on(run.execute()).map_err(|_| engine.last_phase())?;
-    Ok(serde_json::from_str(&result).unwrap())
+    Ok(serde_json::to_value(result).unwrap())
 }
 
 #[test]

@@ -18,12 +18,15 @@ mod deadline_tests;
 mod header_tests;
 #[cfg(test)]
 mod input_tests;
+mod iteration;
 mod result;
 #[cfg(test)]
 mod scripted_engine;
 mod step_failure;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_for_each;
 
 pub use deadline::{DEADLINE_PATCH, input_timeout};
 pub use result::RunResult;
@@ -39,6 +42,7 @@ use futures::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 use temporalio_common::error::ActivityExecutionError;
 use temporalio_sdk::{ActivityOptions, LocalActivityOptions, TimerResult, WorkflowTermination};
@@ -135,13 +139,18 @@ pub struct Run<'a> {
     instance: Option<String>,
     records: RefCell<BTreeMap<String, Record>>,
     failure: RefCell<Option<cel::Value>>,
-    /// What each running step is doing, for the phase query.
-    active: RefCell<BTreeMap<String, String>>,
+    /// What each running step is doing, for the phase query; shared with the runs of a
+    /// for_each's items, so the phase names everything running.
+    active: Rc<RefCell<BTreeMap<String, String>>>,
+    /// In a for_each's item: `<for_each id>[<index>] `, before its steps in the phase.
+    label: String,
+    /// In a for_each's item: `item` and `index` as expressions see them.
+    item: Option<(cel::Value, cel::Value)>,
     /// The deadline that applies: the input's `$timeout`, else the plan's `timeout`.
     timeout: Option<Duration>,
     /// Set from the deadline firing until the main steps have ended: steps still running
-    /// end as `cancelled`, none starts.
-    cancelling: Cell<bool>,
+    /// end as `cancelled`, none starts; shared with a for_each's items, which must stop too.
+    cancelling: Rc<Cell<bool>>,
 }
 
 impl<'a> Run<'a> {
@@ -185,9 +194,11 @@ impl<'a> Run<'a> {
             instance,
             records: RefCell::new(records),
             failure: RefCell::new(None),
-            active: RefCell::new(BTreeMap::new()),
+            active: Rc::default(),
+            label: String::new(),
+            item: None,
             timeout,
-            cancelling: Cell::new(false),
+            cancelling: Rc::new(Cell::new(false)),
         })
     }
 
@@ -272,7 +283,9 @@ impl<'a> Run<'a> {
                 }
             }
             let outcome = step.kind.run(self, step).await;
-            self.active.borrow_mut().remove(&step.id);
+            self.active
+                .borrow_mut()
+                .remove(&format!("{}{}", self.label, step.id));
             self.publish_phase();
             match outcome {
                 Ok((result, flow)) => {
@@ -348,7 +361,10 @@ impl<'a> Run<'a> {
 
     /// Names what `id` is doing in the phase until it ends.
     pub(super) fn activate(&self, id: &str, phase: String) {
-        self.active.borrow_mut().insert(id.to_owned(), phase);
+        let label = &self.label;
+        self.active
+            .borrow_mut()
+            .insert(format!("{label}{id}"), format!("{label}{phase}"));
         self.publish_phase();
     }
 
@@ -413,6 +429,7 @@ impl<'a> Run<'a> {
             steps: from_json(&serde_json::Value::Object(steps)),
             input: self.input.clone(),
             failure: self.failure.borrow().clone(),
+            item: self.item.clone(),
         }
     }
 

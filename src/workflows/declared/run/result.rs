@@ -17,7 +17,7 @@ impl Run<'_> {
         let records = self.records.borrow();
         let mut steps = Vec::new();
         for step in &self.plan.steps {
-            step.visit(&mut |s| {
+            step.visit_recorded(&mut |s| {
                 let record = &records[&s.id];
                 let status = match record.status {
                     // Only a stop leaves main steps unreached on success.

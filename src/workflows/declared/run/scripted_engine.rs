@@ -10,6 +10,7 @@ use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 use temporalio_common::data_converters::{
     ActivityExecutionDecodeHint, DefaultFailureConverter, FailureConverter, FailureDecodeHint,
@@ -35,6 +36,9 @@ pub enum Answer {
     /// A timer or an approval's wait that ends only when the steps are cancelled (the
     /// deadline's `cancel_steps`): nobody answers.
     Hang,
+    /// A reply that arrives only after the run has polled its future this many more times,
+    /// so that other work goes on meanwhile; its arrival is logged as `"done <call> <step>"`.
+    Slow(&'static str, u32),
 }
 
 /// Approve or reject, with a comment, meant for whichever approval waits.
@@ -51,11 +55,13 @@ pub struct ScriptedEngine {
     script: RefCell<BTreeMap<String, VecDeque<Answer>>>,
     /// Every durable call in order, as `"<call> <step id>"`; `call` is `agent_turn`, `http`,
     /// `timer` or `decision`.
-    pub calls: RefCell<Vec<String>>,
+    pub calls: Rc<RefCell<Vec<String>>>,
     /// What each agent turn's `message` or HTTP call's `body` was, by step id.
     pub sent: RefCell<BTreeMap<String, String>>,
     /// Every HTTP call's whole activity input, in order: what its history event holds.
     pub http_params: RefCell<Vec<String>>,
+    /// Every `message` or `body` sent, in the order sent, as `"<step id>: <text>"`.
+    pub sent_in_order: RefCell<Vec<String>>,
     /// The options each activity was scheduled with, by step id.
     pub options: RefCell<BTreeMap<String, ActivityOptions>>,
     /// Every phase the run published, in order.
@@ -123,16 +129,43 @@ impl ScriptedEngine {
             .expect("every activity has a summary");
         let (step, answer) = self.next(call, &summary);
         if let Some(sent) = sent {
+            let line = format!("{step}: {sent}");
+            self.sent_in_order.borrow_mut().push(line);
             self.sent.borrow_mut().insert(step.clone(), sent);
         }
         self.options.borrow_mut().insert(step.clone(), options);
         let outcome = match answer {
             Some(Answer::Reply(text)) => Ok(text.to_owned()),
             Some(Answer::Fail(failure_type, message)) => Err(activity_error(failure_type, message)),
+            Some(Answer::Slow(text, polls)) => {
+                let done = format!("done {call} {step}");
+                return slow(self.calls.clone(), done, text.to_owned(), polls);
+            }
             _ => panic!("no reply or failure scripted for {call} {step}"),
         };
         futures::future::ready(outcome).boxed_local()
     }
+}
+
+/// A reply after `polls` more polls; each poll wakes the task again at once, as a
+/// completion arriving in a later workflow activation would.
+fn slow(
+    calls: Rc<RefCell<Vec<String>>>,
+    done: String,
+    reply: String,
+    polls: u32,
+) -> LocalBoxFuture<'static, Result<String, ActivityExecutionError>> {
+    let left = std::cell::Cell::new(polls);
+    futures::future::poll_fn(move |cx| {
+        if left.get() == 0 {
+            calls.borrow_mut().push(done.clone());
+            return std::task::Poll::Ready(Ok(reply.clone()));
+        }
+        left.set(left.get() - 1);
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .boxed_local()
 }
 
 /// An activity's failure as the SDK hands it to the workflow: the activity failure with the

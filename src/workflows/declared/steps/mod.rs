@@ -16,6 +16,7 @@
 mod agent_turn;
 mod approval;
 mod delay;
+mod for_each;
 mod http;
 mod parallel;
 mod sequence;
@@ -24,6 +25,7 @@ mod stop;
 pub use agent_turn::AgentTurn;
 pub use approval::Approval;
 pub use delay::Delay;
+pub use for_each::ForEach;
 pub use http::Http;
 pub use stop::Stop;
 
@@ -31,7 +33,7 @@ use super::plan::{ACTIVITY_EVENTS, Compiling, PlannedStep, TIMER_EVENTS, TURN_UP
 use super::run::{Flow, Run, StepError};
 
 /// Every step type, as written in `type`.
-pub const STEP_TYPES: [&str; 7] = [
+pub const STEP_TYPES: [&str; 8] = [
     "agent_turn",
     "http",
     "delay",
@@ -39,6 +41,7 @@ pub const STEP_TYPES: [&str; 7] = [
     "sequence",
     "approval",
     "stop",
+    "for_each",
 ];
 
 /// What a step does, compiled.
@@ -51,6 +54,7 @@ pub enum Kind {
     Sequence(Vec<PlannedStep>),
     Approval(Approval),
     Stop(Stop),
+    ForEach(ForEach),
 }
 
 impl Kind {
@@ -63,6 +67,7 @@ impl Kind {
             Kind::Sequence(_) => "sequence",
             Kind::Approval(_) => "approval",
             Kind::Stop(_) => "stop",
+            Kind::ForEach(_) => "for_each",
         }
     }
 
@@ -77,6 +82,7 @@ impl Kind {
             "sequence" => sequence::KEYS,
             "approval" => approval::KEYS,
             "stop" => stop::KEYS,
+            "for_each" => for_each::KEYS,
             _ => return None,
         })
     }
@@ -91,16 +97,23 @@ impl Kind {
             "sequence" => Kind::Sequence(sequence::compile(step)?),
             "approval" => Kind::Approval(approval::compile(step)?),
             "stop" => Kind::Stop(stop::compile(step)?),
+            "for_each" => Kind::ForEach(for_each::compile(step)?),
             other => unreachable!("{other:?} was checked against Kind::keys first"),
         })
     }
 
-    /// The steps it holds (a parallel step's branches, a sequence's steps).
+    /// The steps it holds (a parallel step's branches, a sequence's or a for_each's steps).
     pub fn nested(&self) -> &[PlannedStep] {
         match self {
             Kind::Parallel(steps) | Kind::Sequence(steps) => steps,
+            Kind::ForEach(for_each) => &for_each.body,
             _ => &[],
         }
+    }
+
+    /// Whether its nested steps run once per item, each time in a scope of their own.
+    pub fn runs_per_item(&self) -> bool {
+        matches!(self, Kind::ForEach(_))
     }
 
     /// An upper bound of the history events a step of this kind records (see
@@ -117,6 +130,7 @@ impl Kind {
             Kind::Parallel(steps) | Kind::Sequence(steps) => {
                 steps.iter().map(|s| s.kind.history_events()).sum()
             }
+            Kind::ForEach(for_each) => for_each.history_events(),
         }
     }
 
@@ -135,6 +149,7 @@ impl Kind {
             Kind::Sequence(steps) => sequence::run(run, steps).await,
             Kind::Approval(approval) => approval::run(run, step, approval).await,
             Kind::Stop(stop) => stop::run(run, step, stop),
+            Kind::ForEach(for_each) => for_each::run(run, step, for_each).await,
         }
     }
 }
