@@ -24,10 +24,12 @@
 //! - `config/` (`duration`, `secret`, `workflow_types`, `http`): the TOML file, environment
 //!   overrides and secrets; reads and validates, nothing else. One file per section
 //!   (`temporal`, `gateway`, `turns`, `schedules`, `declared` (workflows declared by name),
-//!   `http`, `backup`, `sections` for the small ones), `secrets`, `step_secrets` (`[secrets]`,
-//!   what `http` steps' headers may send), `validate`, `cron` (the
-//!   syntax schedules accept), and `instances`: every OpenClaw instance resolved once
-//!   (gateway, protocol, tokens, task queue, killswitch) for everything above to read.
+//!   `http`, `backup`, `sections` for the small ones), `inputs` (a declared workflow's typed
+//!   inputs and the check of a run's input against them), `secrets`, `step_secrets`
+//!   (`[secrets]`, what `http` steps' headers may send), `validate`, `cron` (the syntax
+//!   schedules accept), `schema` (the JSON Schema of the file, for editors), and `instances`:
+//!   every OpenClaw instance resolved once (gateway, protocol, tokens, task queue,
+//!   killswitch) for everything above to read.
 //! - `temporal_client` (`config`, `secret`): connecting to Temporal, TLS. `namespace`
 //!   (`duration`): the retention the appliance sets.
 //! - `gateway/` (`config`, `duration`, `failure`, `http`, `secret`): how an agent turn reaches
@@ -43,11 +45,14 @@
 //!   `payload`, `search_attributes`, `workflow_types`): deterministic workflow code, one file
 //!   per workflow; no I/O, no clock. `failures` is how a workflow refuses its input, `options`
 //!   every activity's timeouts and retries (built-in and declared). `workflows/declared/`
-//!   runs the declared workflows: `plan/` compiles and checks a declaration, `expr` its CEL
-//!   expressions, `steps/` holds one file per step kind (its keys, compile and run),
-//!   `config_checks` checks it against the rest of the config, `resolve` records the
-//!   definition a run follows, `run/` interprets it step by step, `slots` gives each declared
-//!   name a workflow type of its own.
+//!   runs the declared workflows: `plan/` compiles and checks a declaration (with `deadline`:
+//!   the `timeout` and the longest a run can take), `expr` its CEL expressions, `steps/`
+//!   holds one file per step kind (its keys, compile and run: `agent_turn`, `http`, `delay`,
+//!   `parallel`, `sequence`, `approval`, `stop`, `for_each`), `config_checks` checks it against
+//!   the rest of the config, `resolve` records the definition a run follows, `run/` interprets
+//!   it step by step (`deadline` races the steps against the run's timeout, `iteration` runs a
+//!   for_each's items; `tests/` drives it with a scripted engine, no server), `slots` gives
+//!   each declared name a workflow type of its own.
 //! - `schedules/` (`config`, `duration`, `payload`, `temporal_client`, `workflow_types`):
 //!   declarative schedules — render (`proto`), plan and apply (`reconcile`), and every call to
 //!   the server (`remote`).

@@ -12,21 +12,11 @@
 //! engine's durable commands return; expressions are CEL (no clock, no randomness, no I/O).
 
 mod deadline;
-#[cfg(test)]
-mod deadline_tests;
-#[cfg(test)]
-mod header_tests;
-#[cfg(test)]
-mod input_tests;
 mod iteration;
 mod result;
-#[cfg(test)]
-mod scripted_engine;
 mod step_failure;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_for_each;
 
 pub use deadline::{DEADLINE_PATCH, input_timeout};
 pub use result::RunResult;

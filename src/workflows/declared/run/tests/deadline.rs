@@ -3,7 +3,7 @@
 //! or replayed from before the deadline existed, runs exactly as without one.
 
 use super::scripted_engine::{Answer, ScriptedEngine, decide};
-use super::tests::{calls, http, pairs, run, run_with, statuses, turn};
+use super::{calls, http, pairs, run, run_with, statuses, turn};
 use serde_json::{Value, json};
 
 /// Research, an approval, publish; on failure an alert that says what happened.

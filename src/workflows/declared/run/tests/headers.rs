@@ -2,7 +2,7 @@
 //! alone in a header), which secrets exist (checked against the config), and what the
 //! activity input — the history — carries (the secret's name, never its value).
 
-use super::Run;
+use super::super::Run;
 use super::scripted_engine::{Answer, ScriptedEngine};
 use crate::config::{Config, DeclaredWorkflow, GatewayApi, Instances};
 use crate::workflows::WorkflowSettings;

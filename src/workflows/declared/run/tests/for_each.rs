@@ -3,7 +3,7 @@
 //! that is too long or not a list.
 
 use super::scripted_engine::{Answer, ScriptedEngine};
-use super::tests::{calls, http, pairs, run, run_with, statuses, turn};
+use super::{calls, http, pairs, run, run_with, statuses, turn};
 use serde_json::{Value, json};
 
 /// A for_each `topics` over `items`, running `write` (an agent turn whose message names the

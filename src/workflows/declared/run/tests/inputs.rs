@@ -2,7 +2,7 @@
 //! the run before any step (no durable call), a good one reaches the steps with its
 //! defaults filled in. `tests/it/workflows/declared_inputs.rs` proves the same on a server.
 
-use super::Run;
+use super::super::Run;
 use super::scripted_engine::{Answer, ScriptedEngine};
 use crate::config::{Config, DeclaredWorkflow};
 use crate::workflows::WorkflowSettings;

@@ -2,7 +2,7 @@
 //! script written per step id, and is logged in the order the run made it, so a unit test
 //! can check what ran, in which order, with what, and what the run made of the answers.
 
-use super::{Decision, Engine};
+use super::super::{Decision, Engine};
 use crate::activities::AgentTurnInput;
 use crate::workflows::declared::resolve::{ResolveRequest, Resolved};
 use futures::FutureExt;

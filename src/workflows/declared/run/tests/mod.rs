@@ -1,12 +1,20 @@
 //! The interpreter driven by [`ScriptedEngine`], without a server: what runs, in which
-//! order, what each step records, and what the run ends with. `tests/declared.rs` proves the
-//! same semantics end to end on a real server; these pin them where they are decided.
+//! order, what each step records, and what the run ends with. `tests/it/workflows/declared*.rs`
+//! prove the same semantics end to end on a real server; these pin them where they are
+//! decided. One file per feature beside this one (`deadline`, `for_each`, `headers`,
+//! `inputs`); the steps of every kind and their error handling are here.
+
+mod deadline;
+mod for_each;
+mod headers;
+mod inputs;
+mod scripted_engine;
 
 use super::Run;
-use super::scripted_engine::{Answer, ScriptedEngine, decide};
 use crate::config::{Config, DeclaredWorkflow};
 use crate::workflows::WorkflowSettings;
 use crate::workflows::declared::plan::Plan;
+use scripted_engine::{Answer, ScriptedEngine, decide};
 use serde_json::{Value, json};
 use std::time::Duration;
 use temporalio_common::ActivityCloseTimeouts;
