@@ -18,7 +18,7 @@ let
     # The failure catalogue's table: src/failure.rs's unit test include_str!s it to hold the
     # catalogue and the docs to each other (a compile error without it).
     ../docs/failures.md
-    # Recorded workflow histories that tests/it/workflows/replay.rs replays against today's workflow code.
+    # Recorded workflow histories that tests/it/workflows/replay/ replays against today's workflow code.
     ../tests/histories
     # The config file's JSON Schema: postInstall installs it; src/config/schema.rs's unit test
     # holds it equal to what the config types generate.

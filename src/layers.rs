@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["gateway"],
     &["activities"],
     &["workflows"],
-    &["schedules"],
+    &["schedules", "resume"],
     &["openclaw_cron"],
     &["worker", "dev_server"],
     &["commands"],

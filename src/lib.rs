@@ -56,6 +56,8 @@
 //! - `schedules/` (`config`, `duration`, `payload`, `temporal_client`, `workflow_types`):
 //!   declarative schedules — render (`proto`), plan and apply (`reconcile`), and every call to
 //!   the server (`remote`).
+//! - `resume/` (`temporal_client`): resuming a failed run from the step that failed it —
+//!   where it resumes, read from its history (`point`), and the reset (`remote`).
 //! - `openclaw_cron/` (`config`, `duration`, `gateway`, `schedules`): moving OpenClaw cron jobs
 //!   to schedules — a job and how it moves (`job`), the declaration that replaces it
 //!   (`import`), `cutover` and `rollback` (`switch`).
@@ -87,6 +89,7 @@ mod layers;
 pub mod namespace;
 pub mod openclaw_cron;
 pub mod payload;
+pub mod resume;
 pub mod schedules;
 pub mod search_attributes;
 mod secret;

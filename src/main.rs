@@ -4,7 +4,8 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use clawfactory_temporal::commands::{
-    approve, backup, check_config, dev, openclaw_cron, restore, run, schedules, server, worker,
+    approve, backup, check_config, dev, openclaw_cron, restore, resume, run, schedules, server,
+    worker,
 };
 use clawfactory_temporal::config::{self, Config, Instances};
 use clawfactory_temporal::service::{logging, systemd};
@@ -42,6 +43,7 @@ enum Command {
     CheckConfig(check_config::Args),
     Run(run::Args),
     Approve(approve::Args),
+    Resume(resume::Args),
     Schedules(schedules::Args),
     OpenclawCron(openclaw_cron::Args),
     Server(server::Args),
@@ -143,6 +145,7 @@ async fn execute(command: Command, config: Config, instances: &Instances) -> Res
         Command::CheckConfig(args) => check_config::run(&config, instances, &args).await,
         Command::Run(args) => run::run(&config, instances, args).await,
         Command::Approve(args) => approve::run(&config, args).await,
+        Command::Resume(args) => resume::run(&config, args).await,
         Command::Schedules(args) => schedules::run(config, instances, args).await,
         Command::OpenclawCron(args) => openclaw_cron::run(&config, instances, args).await,
         Command::Server(_) => server::run(&config).await,

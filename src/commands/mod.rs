@@ -8,6 +8,7 @@ pub mod check_config;
 pub mod dev;
 pub mod openclaw_cron;
 pub mod restore;
+pub mod resume;
 pub mod run;
 pub mod schedules;
 pub mod server;

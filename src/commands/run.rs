@@ -10,7 +10,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args as ClapArgs;
 use std::process::ExitCode;
 use temporalio_client::errors::WorkflowGetResultError;
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_client::{
+    Client, UntypedWorkflowHandle, WorkflowGetResultOptions, WorkflowStartOptions,
+};
 use temporalio_common::UntypedWorkflow;
 use temporalio_common::data_converters::RawValue;
 use temporalio_common::error::IncomingError;
@@ -46,15 +48,21 @@ pub async fn run(config: &Config, instances: &Instances, args: Args) -> Result<E
         instance: args.instance,
         wait: args.wait,
     };
-    match start(config, instances, request).await? {
+    Ok(report(start(config, instances, request).await?))
+}
+
+/// Prints an outcome as `run` and `resume` do: the workflow id, the result, or (exit 1) how
+/// it failed.
+pub fn report(outcome: Outcome) -> ExitCode {
+    match outcome {
         Outcome::Started { workflow_id, .. } => println!("{workflow_id}"),
         Outcome::Completed { output } => println!("{output}"),
         Outcome::Failed { message } => {
             eprintln!("workflow failed: {message}");
-            return Ok(ExitCode::FAILURE);
+            return ExitCode::FAILURE;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }
 
 pub struct StartRequest {
@@ -153,16 +161,21 @@ pub async fn start(
             run_id,
         });
     }
+    Ok(wait(&handle).await)
+}
+
+/// Waits for the run's result (following a continue-as-new or reset to the newest run).
+pub async fn wait(handle: &UntypedWorkflowHandle<Client>) -> Outcome {
     match handle.get_result(WorkflowGetResultOptions::default()).await {
-        Ok(raw) => Ok(Outcome::Completed {
+        Ok(raw) => Outcome::Completed {
             output: render_output(&raw),
-        }),
-        Err(WorkflowGetResultError::Failed(err)) => Ok(Outcome::Failed {
+        },
+        Err(WorkflowGetResultError::Failed(err)) => Outcome::Failed {
             message: failure_chain(&err),
-        }),
-        Err(other) => Ok(Outcome::Failed {
+        },
+        Err(other) => Outcome::Failed {
             message: other.to_string(),
-        }),
+        },
     }
 }
 

@@ -10,16 +10,13 @@
 mod common;
 
 /// What the workflows do: the built-in ones, declared ones, replay of recorded histories,
-/// and properties over generated inputs and declarations.
+/// resuming a failed run, and properties over generated inputs and declarations.
 mod workflows {
     mod builtin;
     mod declared;
-    mod declared_deadline;
-    mod declared_for_each;
-    mod declared_inputs;
     mod properties;
     mod replay;
-    mod replay_for_each;
+    mod resume;
 }
 
 /// What goes wrong and what the worker makes of it: failure types and retries, the fault

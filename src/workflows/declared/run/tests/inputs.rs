@@ -1,6 +1,6 @@
 //! Declared `inputs` in the interpreter, driven by [`ScriptedEngine`]: a bad input stops
 //! the run before any step (no durable call), a good one reaches the steps with its
-//! defaults filled in. `tests/it/workflows/declared_inputs.rs` proves the same on a server.
+//! defaults filled in. `tests/it/workflows/declared/inputs.rs` proves the same on a server.
 
 use super::super::Run;
 use super::scripted_engine::{Answer, ScriptedEngine};

@@ -1,5 +1,5 @@
 //! The interpreter driven by [`ScriptedEngine`], without a server: what runs, in which
-//! order, what each step records, and what the run ends with. `tests/it/workflows/declared*.rs`
+//! order, what each step records, and what the run ends with. `tests/it/workflows/declared/`
 //! prove the same semantics end to end on a real server; these pin them where they are
 //! decided. One file per feature beside this one (`deadline`, `for_each`, `headers`,
 //! `inputs`); the steps of every kind and their error handling are here.

@@ -2,7 +2,7 @@
 //! `replay.rs` replays with every other history; here its recorder and the check that the
 //! history really holds concurrent items.
 
-use super::replay::{recorded, write_history};
+use super::{recorded, write_history};
 use crate::common;
 
 use clawfactory_temporal::config::Config;
@@ -50,7 +50,7 @@ body = "{{ steps.topics.json.map(e, e.item).join(', ') }}"
 "#;
 
 /// Records a run of [`FOR_EACH`] over three topics:
-/// `cargo test --test it -- --ignored workflows::replay_for_each::record_for_each_history`.
+/// `cargo test --test it -- --ignored workflows::replay::for_each::record_for_each_history`.
 #[tokio::test]
 #[ignore = "records tests/histories from a real run; not a check"]
 async fn record_for_each_history() {

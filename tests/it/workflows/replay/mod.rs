@@ -7,6 +7,8 @@
 //! change keeps them replaying by branching on `ctx.patched("<change-id>")`; new histories are
 //! added by re-running the recorder — see docs/versioning.md.
 
+mod for_each;
+
 use crate::common;
 
 use clawfactory_temporal::config::Config;
@@ -133,10 +135,7 @@ fn replayer(search_attributes: bool) -> WorkflowReplayer {
         .unwrap();
     // Declared types are registered by name; what each run did comes from its own history
     // (the recorded definition), not from any config here.
-    let names = [
-        DECLARED.to_owned(),
-        super::replay_for_each::FOR_EACH.to_owned(),
-    ];
+    let names = [DECLARED.to_owned(), for_each::FOR_EACH.to_owned()];
     let options = declared::register(options, &names, &declared_settings)
         .unwrap()
         .build();
@@ -194,7 +193,7 @@ async fn recorded_histories_of_every_workflow_type_replay_without_nondeterminism
             "PoetryResearchWorkflow",
             "WeatherCheckWorkflow",
             DECLARED,
-            super::replay_for_each::FOR_EACH,
+            for_each::FOR_EACH,
         ],
         "a recorded history for every workflow type the worker registers"
     );

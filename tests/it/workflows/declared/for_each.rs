@@ -2,7 +2,7 @@
 //! per item, two at a time, on the real worker against a real dev server; the build refuses
 //! a for_each without `max_items`. Beside `declared.rs`, whose helpers it uses.
 
-use super::declared::{check_config, pairs, result_json, statuses, with_declared};
+use super::{check_config, pairs, result_json, statuses, with_declared};
 use crate::common;
 
 use clawfactory_temporal::config::GatewayApi;

@@ -3,6 +3,10 @@
 //! URLs of http steps. Each test starts runs BY NAME, as the UI, the `temporal` CLI and
 //! schedules do.
 
+mod deadline;
+mod for_each;
+mod inputs;
+
 use crate::common;
 
 use clawfactory_temporal::config::{Config, Declared, GatewayApi};
