@@ -119,34 +119,14 @@ async fn benchmark() {
     let peak_rss = proc_status_kib(pid, "VmHWM:");
     let after_rss = proc_status_kib(pid, "VmRSS:");
 
-    // The 20-step declared workflow: CPU per run, 16 concurrent at a time.
+    // The 20-step declared workflow: CPU per run, 16 concurrent at a time; then the same
+    // with a deadline armed (`$timeout`: a timer and a marker more per run).
     let declared_n: usize = env_or("BENCH_DECLARED_N", 100);
-    let cpu_before = cpu_seconds(pid);
-    let began = Instant::now();
-    {
-        use futures::StreamExt;
-        let results: Vec<_> = futures::stream::iter(0..declared_n)
-            .map(|i| {
-                let client = &client;
-                async move {
-                    let id = format!("declared-{i}");
-                    start_workflow(client, "bench20", None, &id).await;
-                    result(client, &id).await
-                }
-            })
-            .buffer_unordered(16)
-            .collect()
-            .await;
-        for r in &results {
-            assert!(
-                r.as_ref()
-                    .is_ok_and(|text| text.contains("\"status\":\"completed\"")),
-                "{r:?}"
-            );
-        }
-    }
-    let declared_wall = began.elapsed();
-    let declared_cpu = cpu_seconds(pid) - cpu_before;
+    let (declared_wall, declared_cpu) =
+        declared_runs(&client, pid, declared_n, "plain", None).await;
+    let deadline = Some(json!({"$timeout": "1h"}));
+    let (deadline_wall, deadline_cpu) =
+        declared_runs(&client, pid, declared_n, "deadline", deadline).await;
     let threads = proc_status_kib(pid, "Threads:");
     drop(worker);
 
@@ -165,6 +145,9 @@ async fn benchmark() {
                   "server_cpu_ms_per_workflow": burst_server_cpu * 1000.0 / burst_size as f64},
         "declared_20_steps": {"runs": declared_n, "wall_s": declared_wall.as_secs_f64(),
                               "worker_cpu_ms_per_run": declared_cpu * 1000.0 / declared_n as f64},
+        "declared_20_steps_with_deadline": {"runs": declared_n,
+                              "wall_s": deadline_wall.as_secs_f64(),
+                              "worker_cpu_ms_per_run": deadline_cpu * 1000.0 / declared_n as f64},
         "peak_rss_mib": mib(peak_rss),
         "rss_after_burst_mib": mib(after_rss),
         "threads": threads,
@@ -255,4 +238,37 @@ async fn benchmark() {
     }
     println!();
     println!("BENCH_JSON {figures}");
+}
+
+/// Runs `bench20` `n` times, 16 at a time, with `input`: wall time and the worker's CPU seconds.
+async fn declared_runs(
+    client: &temporalio_client::Client,
+    pid: u32,
+    n: usize,
+    tag: &str,
+    input: Option<serde_json::Value>,
+) -> (Duration, f64) {
+    use futures::StreamExt;
+    let cpu_before = cpu_seconds(pid);
+    let began = Instant::now();
+    let results: Vec<_> = futures::stream::iter(0..n)
+        .map(|i| {
+            let input = input.clone();
+            async move {
+                let id = format!("declared-{tag}-{i}");
+                start_workflow(client, "bench20", input, &id).await;
+                result(client, &id).await
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for r in &results {
+        assert!(
+            r.as_ref()
+                .is_ok_and(|text| text.contains("\"status\":\"completed\"")),
+            "{r:?}"
+        );
+    }
+    (began.elapsed(), cpu_seconds(pid) - cpu_before)
 }
