@@ -69,11 +69,18 @@ fn summary_line(id: &str, managed: bool, described: &DescribeScheduleResponse) -
         })
         .collect();
     when.extend(spec.interval.iter().map(|i| {
-        let secs = i.interval.map(|d| d.seconds).unwrap_or(0).max(0) as u64;
-        format!(
-            "every {}",
-            crate::duration::format(std::time::Duration::from_secs(secs))
-        )
+        let seconds = |s: Option<i64>| s.map_or(0, |s| s.max(0) as u64);
+        let every = seconds(i.interval.map(|d| d.seconds));
+        let every = crate::duration::format(std::time::Duration::from_secs(every));
+        // An interval's phase says where in it the fires fall: without it, `every 1h` alone
+        // does not say whether they come at :00 or :15.
+        match seconds(i.phase.map(|d| d.seconds)) {
+            0 => format!("every {every}"),
+            phase => format!(
+                "every {every} phase {}",
+                crate::duration::format(std::time::Duration::from_secs(phase))
+            ),
+        }
     }));
     if !spec.timezone_name.is_empty() {
         when.push(format!("tz {}", spec.timezone_name));

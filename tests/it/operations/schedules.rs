@@ -52,6 +52,7 @@ cron = ["0 4 * * *"]
 workflow = "WeatherCheckWorkflow"
 input = "Paris"
 every = ["1h"]
+phase = "15m"
 timezone = "Europe/Berlin"
 "#;
 
@@ -175,6 +176,8 @@ async fn prune_deletes_only_our_undeclared_schedules() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(out.contains("by-hand (not ours)"), "{out}");
+    // An interval shows where in it the fires fall.
+    assert!(out.contains("every 1h phase 15m"), "{out}");
 
     let (_, out, _) = schedules(&setup, only_daily, &["apply", "--prune", "--dry-run"]).await;
     assert_eq!(
