@@ -13,8 +13,11 @@ in
 {
   inherit (crate) package;
 
+  # Clippy compiles the tests too, and some of them read the manual (its examples), so it sees
+  # the tests' source; the dependency cache is the package's all the same.
   clippy = craneLib.cargoClippy (commonArgs // {
     inherit cargoArtifacts;
+    src = crate.testSrc;
     cargoClippyExtraArgs = "--all-targets -- --deny warnings";
   });
 
@@ -22,6 +25,7 @@ in
   # a `--test heavy` given beside it: they get a clippy run of their own.
   clippy-heavy = craneLib.cargoClippy (commonArgs // {
     inherit cargoArtifacts;
+    src = crate.testSrc;
     cargoClippyExtraArgs = "--test heavy -- --deny warnings";
   });
 
@@ -32,7 +36,8 @@ in
   # are inputs of this derivation only, so the dependency cache does not depend on them.
   tests = craneLib.cargoNextest (commonArgs // {
     inherit cargoArtifacts;
-    # The package's source plus the docs' config examples the schema test reads.
+    # The package's source plus the manual the tests read (its config examples, the for_each
+    # and overlap examples).
     src = crate.testSrc;
     nativeCheckInputs = [ pkgs.temporal-cli pkgs.systemd ];
     # Every test target, the heavy runs (`test = false` in Cargo.toml) included, as in CI.

@@ -26,10 +26,11 @@ let
   ];
   src = lib.fileset.toSource { inherit root; fileset = srcFiles; };
 
-  # What the tests read besides: the config examples in the README and docs (each ```toml block;
-  # the Debian package's temporal.toml is a *.toml, already in `src`), which src/config/schema.rs
-  # validates against the schema and loads. Only the tests' source has them, so a docs edit does
-  # not rebuild the package.
+  # What the tests read besides: the README and the manual — the config examples (each ```toml
+  # block; the Debian package's temporal.toml is a *.toml, already in `src`), which
+  # src/config/schema.rs validates against the schema and loads, and the examples of
+  # docs/declared-workflows.md that unit tests compile. Only the tests' source (the clippy and
+  # tests checks) has them, so a docs edit does not rebuild the package.
   testSrc = lib.fileset.toSource {
     inherit root;
     fileset = lib.fileset.unions [

@@ -58,6 +58,8 @@ in
     mainProgram = crate.package.meta.mainProgram;
   };
   fmtSrcIsPackageSrc = checks.fmt.src == crate.src;
+  # Clippy compiles the tests: it must see what they read, the tests check's source.
+  clippySrcIsTestsSrc = checks.clippy.src == checks.tests.src && checks.clippy-heavy.src == checks.tests.src;
   clippy.extraArgs = checks.clippy.cargoClippyExtraArgs;
   clippyHeavy.extraArgs = checks.clippy-heavy.cargoClippyExtraArgs;
   tests = {

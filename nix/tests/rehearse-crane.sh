@@ -46,26 +46,35 @@ if isinstance(value, list): print("\n".join(value))
 elif isinstance(value, dict): print("\n".join(f"{k}={v}" for k, v in sorted(value.items())))
 else: print(value)' "$plan" "$1"; }
 [ "$(field fmtSrcIsPackageSrc)" = True ] || fail "nix/checks.nix's fmt check no longer uses the package's src"
+[ "$(field clippySrcIsTestsSrc)" = True ] || fail "nix/checks.nix's clippy checks must use the tests check's src (they compile the tests)"
 
 # --- 2. the source set, and nothing else ---
 field src > "$work/source-files"
 (cd "$project" && cp --parents $(cat "$work/source-files") "$work/source/")
 say "$(wc -l < "$work/source-files") files in nix/package.nix's src"
 # A file that the crate reads at compile time but the set lacks fails the build with rustc's
-# message; this names it first, with the reason, so a broken set is told in one line.
+# message; this names it first, with the reason, so a broken set is told in one line. Code
+# outside tests must find it in the package's src; a test (under tests/, or after the file's
+# first #[cfg(test)]) in the tests check's src, which clippy and the tests build from.
+field tests.src > "$work/test-source-files"
 missing=0
-while IFS=: read -r file _ included; do
+while IFS=: read -r file line included; do
   path=$(realpath -m "$(dirname "$work/source/$file")/$included")
-  if [ ! -e "$path" ]; then
-    echo "rehearse-crane: nix/package.nix's src lacks ${path#"$work/source/"}, which $file reads at compile time" >&2
-    missing=1
+  [ -e "$path" ] && continue
+  relative=${path#"$work/source/"}
+  first_test=$(grep -n '#\[cfg(test)\]' "$work/source/$file" | head -1 | cut -d: -f1)
+  if [[ $file == tests/* || (-n $first_test && $first_test -lt $line) ]]; then
+    grep -qxF "$relative" "$work/test-source-files" && continue
+    echo "rehearse-crane: nix/package.nix's testSrc lacks $relative, which the test in $file reads at compile time" >&2
+  else
+    echo "rehearse-crane: nix/package.nix's src lacks $relative, which $file reads at compile time" >&2
   fi
+  missing=1
 done < <(cd "$work/source" && grep -rnoE --include='*.rs' 'include_(str|bytes)!\("[^"]+"\)' src tests \
   | sed -E 's/include_(str|bytes)!\("([^"]+)"\)/\2/')
-[ "$missing" = 0 ] || fail "add the files above to nix/package.nix's src"
+[ "$missing" = 0 ] || fail "add the files above to nix/package.nix (src, or testSrc for what only tests read)"
 # The tests check's source is the package's plus what only the tests read (nix/package.nix's
-# testSrc: the docs' config examples); the checks below run in one directory holding both.
-field tests.src > "$work/test-source-files"
+# testSrc: the README and the manual); the checks below run in one directory holding both.
 (cd "$project" && cp --parents $(cat "$work/test-source-files") "$work/source/")
 say "$(wc -l < "$work/test-source-files") files in the tests check's src"
 
