@@ -4,7 +4,8 @@
 //! `BENCH_N` (500) runs with a 1 s settle: wall time, workflows/s, worker CPU per 1000 runs
 //! (utime + stime), peak RSS (VmHWM); then `BENCH_DECLARED_N` (100) runs of a 20-step declared
 //! workflow (agent turns with conditions and templated messages, a parallel step): worker CPU
-//! per run. Prints a table and one `BENCH_JSON {...}` line.
+//! per run, without and with a deadline armed (`$timeout`). Prints a table and one
+//! `BENCH_JSON {...}` line.
 
 use crate::common::{self, NotifySocket, start_workflow};
 use crate::harness::{
@@ -210,6 +211,10 @@ async fn benchmark() {
     row(
         "20-step declared: worker CPU per run",
         format!("{:.1} ms", declared_cpu * 1000.0 / declared_n as f64),
+    );
+    row(
+        "20-step declared, deadline armed: CPU per run",
+        format!("{:.1} ms", deadline_cpu * 1000.0 / declared_n as f64),
     );
     row("peak RSS (VmHWM)", format!("{:.1} MiB", mib(peak_rss)));
     row("RSS after the burst", format!("{:.1} MiB", mib(after_rss)));
