@@ -35,7 +35,13 @@ fn chat(content: &str) -> Reply {
 }
 
 fn config(setup: &Setup, when_busy: &str) -> ConfigFile {
-    let mut config = with_declared(setup, &HOLD.replace("WHEN_BUSY", when_busy));
+    config_with(setup, when_busy, "")
+}
+
+/// [`config`] with more declarations.
+fn config_with(setup: &Setup, when_busy: &str, more: &str) -> ConfigFile {
+    let text = HOLD.replace("WHEN_BUSY", when_busy) + more;
+    let mut config = with_declared(setup, &text);
     config.config.gateway.api = Some(GatewayApi::ChatCompletions);
     let turns = &mut config.config.turns.0;
     turns.insert("hold".into(), common::turn("fault:hold Hold."));
@@ -164,4 +170,53 @@ async fn a_worker_killed_while_one_run_holds_the_lock_and_one_waits_loses_no_loc
         "the waiter got the lock"
     );
     assert_one_at_a_time(&requests, held);
+}
+
+/// A second declared workflow on the same key (the same agent), which goes first.
+const URGENT: &str = r#"
+[declared.urgent]
+concurrency = { key = "'agent-' + 'main'", when_busy = "cancel_other" }
+[[declared.urgent.steps]]
+id = "turn"
+type = "agent_turn"
+turn = "hold"
+message = "fault:hold Run urgent."
+"#;
+
+#[tokio::test]
+async fn cancel_other_from_another_workflow_on_the_same_key_cancels_the_holder_and_runs_next() {
+    let setup = Setup::new().await;
+    let held = Duration::from_secs(30);
+    setup.gateway.script(
+        "fault:hold",
+        [
+            chat("slow").delayed(held),
+            chat("urgent").delayed(Duration::from_millis(200)),
+        ],
+    );
+    let _worker = setup
+        .worker(&config_with(&setup, "limit = 1", URGENT))
+        .await;
+    let client = setup.server.client().await;
+    start_workflow(&client, "hold", Some(json!({"n": 1})), "slow-1").await;
+    wait_for_phase(&client, "slow-1", "turn").await;
+    let started = std::time::Instant::now();
+    start_workflow(&client, "urgent", None, "urgent-1").await;
+    let result = result_json(&client, "urgent-1").await;
+    assert_eq!(result["status"], "completed", "{result}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the holder was cancelled and gave the lock back, not waited for: {:?}",
+        started.elapsed()
+    );
+    let events = common::wait_for_event(&client, "slow-1", "WorkflowExecutionCanceled").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e == "WorkflowExecutionCancelRequested"),
+        "{events:?}"
+    );
+    let requests = setup.gateway.requests_for("fault:hold");
+    let runs: Vec<String> = requests.iter().map(run_of).collect();
+    assert_eq!(runs, ["Run 1", "Run urgent"]);
 }
