@@ -220,3 +220,38 @@ async fn cancel_other_from_another_workflow_on_the_same_key_cancels_the_holder_a
     let runs: Vec<String> = requests.iter().map(run_of).collect();
     assert_eq!(runs, ["Run 1", "Run urgent"]);
 }
+
+#[tokio::test]
+async fn a_waiter_terminated_in_the_queue_is_passed_over_and_the_next_gets_the_lock() {
+    let setup = Setup::new().await;
+    let held = Duration::from_secs(2);
+    let replies = (0..2).map(|i| chat(&format!("reply {i}")).delayed(held));
+    setup.gateway.script("fault:hold", replies);
+    let _worker = setup.worker(&config(&setup, "limit = 1")).await;
+    let client = setup.server.client().await;
+    start_workflow(&client, "hold", Some(json!({"n": 1})), "queue-1").await;
+    wait_for_phase(&client, "queue-1", "turn").await;
+    for n in 2..=3 {
+        let id = format!("queue-{n}");
+        start_workflow(&client, "hold", Some(json!({"n": n})), &id).await;
+        wait_for_phase(&client, &id, "waiting for lock").await;
+    }
+    client
+        .get_workflow_handle::<temporalio_client::UntypedWorkflow>("queue-2")
+        .terminate(temporalio_client::WorkflowTerminateOptions::default())
+        .await
+        .expect("terminate the first waiter");
+
+    for id in ["queue-1", "queue-3"] {
+        let result = result_json(&client, id).await;
+        assert_eq!(result["status"], "completed", "{id}: {result}");
+    }
+    let runs: Vec<String> = setup
+        .gateway
+        .requests_for("fault:hold")
+        .iter()
+        .map(run_of)
+        .collect();
+    assert_eq!(runs, ["Run 1", "Run 3"], "the terminated waiter never ran");
+    assert_one_at_a_time(&setup.gateway.requests_for("fault:hold"), held);
+}
