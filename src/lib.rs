@@ -39,8 +39,9 @@
 //!   `preflight`.
 //! - `activities/` (`config`, `gateway`, `failure`, `http`, `service`'s metrics): the side
 //!   effects Temporal schedules (`agent_turn`, `weather`, `http_request` with its
-//!   `http_headers` and their secrets), each a thin adapter that turns errors into typed
-//!   failures (`activity_error`).
+//!   `http_headers` and their secrets, `lock`: asking and releasing a `concurrency` key's lock
+//!   through Temporal's client), each a thin adapter that turns errors into typed failures
+//!   (`activity_error`).
 //! - `workflows/` (`activities`' input types and stubs, `config`, `duration`, `failure`,
 //!   `payload`, `search_attributes`, `workflow_types`): deterministic workflow code, one file
 //!   per workflow; no I/O, no clock. `failures` is how a workflow refuses its input, `options`
@@ -52,7 +53,8 @@
 //!   the rest of the config, `resolve` records the definition a run follows, `run/` interprets
 //!   it step by step (`deadline` races the steps against the run's timeout, `iteration` runs a
 //!   for_each's items; `tests/` drives it with a scripted engine, no server), `slots` gives
-//!   each declared name a workflow type of its own.
+//!   each declared name a workflow type of its own. `workflows/lock/` is the lock of a
+//!   declared `concurrency` key, a workflow per key around a pure `state`.
 //! - `schedules/` (`config`, `duration`, `payload`, `temporal_client`, `workflow_types`):
 //!   declarative schedules — render (`proto`), plan and apply (`reconcile`), and every call to
 //!   the server (`remote`).

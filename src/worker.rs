@@ -1,5 +1,6 @@
 //! The `worker`: polls the task queue and runs ClawFactory's workflows and activities.
 
+use crate::activities::lock::LockActivities;
 use crate::activities::{Activities, InstanceGateway};
 use crate::config::{Config, Instances};
 use crate::gateway::TurnTable;
@@ -8,7 +9,7 @@ use crate::service::metrics::{self, Metrics};
 use crate::service::systemd;
 use crate::workflows::declared::{self, DeclaredActivities};
 use crate::workflows::{
-    CustomWorkflow, PoetryResearchWorkflow, WeatherCheckWorkflow, WorkflowSettings,
+    ClawfactoryLock, CustomWorkflow, PoetryResearchWorkflow, WeatherCheckWorkflow, WorkflowSettings,
 };
 use crate::{activities, gateway, search_attributes, temporal_client};
 use anyhow::{Context, Result, anyhow};
@@ -248,7 +249,9 @@ fn build(
             CustomWorkflow::new(settings.clone())
         })?
         .register_workflow::<WeatherCheckWorkflow>()?
+        .register_workflow::<ClawfactoryLock>()?
         .register_activities(activities)
+        .register_activities(LockActivities::new(client.clone()))
         .graceful_shutdown_period(config.worker.graceful_shutdown)
         .max_cached_workflows(config.worker.max_cached_workflows);
     let options = register_declared(options, config, instances, &declared_settings)?.build();

@@ -70,3 +70,7 @@ pub fn with_instance(
     object.insert("instance".into(), Value::String(instance.to_owned()));
     Ok(Value::Object(object))
 }
+
+/// The workflow type of a `concurrency` key's lock (`crate::workflows::lock`), one run per
+/// key; not a type people start.
+pub const LOCK_WORKFLOW_TYPE: &str = "ClawfactoryLock";

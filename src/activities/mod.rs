@@ -8,6 +8,7 @@ mod activity_error;
 mod agent_turn;
 mod http_headers;
 mod http_request;
+pub mod lock;
 mod weather;
 
 pub use http_headers::HeaderPart;

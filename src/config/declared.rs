@@ -15,7 +15,7 @@
 use super::inputs::Inputs;
 use super::schema::DurationText;
 use crate::duration;
-use crate::workflow_types::{MAX_DECLARED, WORKFLOW_TYPES};
+use crate::workflow_types::{LOCK_WORKFLOW_TYPE, MAX_DECLARED, WORKFLOW_TYPES};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -50,6 +50,42 @@ pub struct DeclaredWorkflow {
     /// (or its schedule's `timeout`) replaces it. Unset: no deadline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Timeout>,
+
+    // One run at a time per key (issue 23, item 4).
+    /// How many runs may hold the lock of a key at once, and what a run does when they are
+    /// busy. Runs of any declared workflow whose key evaluates to the same text share the
+    /// lock. Unset: runs never wait for each other. See docs/declared-workflows.md, "One run
+    /// at a time".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
+}
+
+/// `concurrency = { key = "'digest'", limit = 1, when_busy = "queue" }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Concurrency {
+    /// A CEL expression over `input` giving the lock's name, e.g. `"'digest'"` or
+    /// `"input.topic"`.
+    pub key: String,
+    /// How many runs may hold it at once (default 1, at most 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// What a run does when `limit` runs hold the lock: `queue` (default: wait its turn, in
+    /// order), `skip` (end at once as `skipped`) or `cancel_other` (cancel the holders and
+    /// go first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_busy: Option<WhenBusy>,
+}
+
+/// What a run does when the lock of its key is taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenBusy {
+    #[default]
+    Queue,
+    Skip,
+    CancelOther,
 }
 
 /// One step as written. Which keys apply depends on `type`; the workflow-side compiler
@@ -255,7 +291,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
                 .into(),
         );
     }
-    if WORKFLOW_TYPES.contains(&name) {
+    if WORKFLOW_TYPES.contains(&name) || name == LOCK_WORKFLOW_TYPE {
         return Err(format!(
             "{name:?} is a built-in workflow type; choose another name"
         ));

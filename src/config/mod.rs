@@ -28,7 +28,9 @@ mod turns;
 mod validate;
 
 pub use backup::{BackupConfig, DEFAULT_BACKUP_DIR};
-pub use declared::{Declared, DeclaredWorkflow, StepDecl, StepRetry, Timeout, check_name};
+pub use declared::{
+    Concurrency, Declared, DeclaredWorkflow, StepDecl, StepRetry, Timeout, WhenBusy, check_name,
+};
 pub use gateway::{GatewayApi, GatewayConfig, InstanceConfig, OnSkipped};
 pub use http::HttpConfig;
 pub use inputs::{InputDecl, InputType, Inputs, RESERVED_INPUTS};

@@ -7,12 +7,13 @@
 //! interpreter with the same checks as `[declared.<name>]`. The approve/reject signals and
 //! the phase query are for the declared form.
 
-use super::declared::{self, ContextEngine, DeclaredState, HasDeclaredState};
+use super::declared::{self, ContextEngine, DeclaredState, HasDeclaredState, LockAnswer};
 use super::definition::{Definition, Step};
 use super::failures::fail;
 use super::findable;
 use super::own_token::with_own_token;
 use super::{WorkflowSettings, options, python_json};
+use crate::activities::lock::{GRANTED_SIGNAL, REFUSED_SIGNAL};
 use crate::activities::{Activities, AgentTurnInput};
 use crate::config::DeclaredWorkflow;
 use crate::failure::FailureType;
@@ -119,6 +120,18 @@ impl CustomWorkflow {
     #[signal]
     pub fn reject(&mut self, _ctx: &mut SyncWorkflowContext<Self>, input: RawValue) {
         self.declared.receive(false, &input);
+    }
+
+    /// The lock of a declared-form run's `concurrency` key is its.
+    #[signal(name = GRANTED_SIGNAL)]
+    pub fn lock_granted(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _input: RawValue) {
+        self.declared.receive_lock(LockAnswer::Granted);
+    }
+
+    /// The lock was busy and the run's `when_busy` is `skip`.
+    #[signal(name = REFUSED_SIGNAL)]
+    pub fn lock_refused(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _input: RawValue) {
+        self.declared.receive_lock(LockAnswer::Refused);
     }
 
     /// What a declared-form run is doing or waiting for.

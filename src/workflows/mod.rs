@@ -6,6 +6,7 @@ pub mod declared;
 pub mod definition;
 mod failures;
 mod findable;
+pub mod lock;
 mod options;
 pub mod own_token;
 mod poetry_research;
@@ -13,6 +14,7 @@ pub mod python_json;
 mod weather_check;
 
 pub use custom::CustomWorkflow;
+pub use lock::ClawfactoryLock;
 pub use poetry_research::{PoetryInput, PoetryResearchWorkflow, builtin_turns};
 pub use weather_check::{WeatherCheckWorkflow, location as weather_location};
 

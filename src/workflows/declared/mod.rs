@@ -30,7 +30,7 @@ pub use config_checks::Facts;
 pub use overlap::overlap_warnings;
 pub use plan::{ACTIVITY_EVENTS, HISTORY_EVENT_LIMIT, Plan, TIMER_EVENTS, TURN_UPSERT_EVENTS};
 pub use resolve::{DeclaredActivities, ResolveRequest, Resolved};
-pub use run::{DEADLINE_PATCH, Decision, Engine, Run, RunResult};
+pub use run::{DEADLINE_PATCH, Decision, Engine, LockAnswer, Run, RunResult};
 pub use slots::{
     APPROVE_SIGNAL, DeclaredWorkflow, PHASE_QUERY, REJECT_SIGNAL, Registrar, register,
 };
@@ -63,6 +63,8 @@ pub struct DeclaredState {
     decisions: Vec<Decision>,
     /// Set when the run sets its search attributes: the instance of turns that name none.
     findable: Option<String>,
+    /// The lock's answer (`lock-granted`/`lock-refused`), once it came.
+    lock: Option<LockAnswer>,
 }
 
 impl Default for DeclaredState {
@@ -71,6 +73,7 @@ impl Default for DeclaredState {
             phase: "starting".into(),
             decisions: Vec::new(),
             findable: None,
+            lock: None,
         }
     }
 }
@@ -98,6 +101,11 @@ impl DeclaredState {
 
     fn matches(decision: &Decision, step: &str) -> bool {
         decision.step.as_deref().is_none_or(|s| s == step)
+    }
+
+    /// Takes the lock's answer; the first one counts (a repeated grant changes nothing).
+    pub fn receive_lock(&mut self, answer: LockAnswer) {
+        self.lock.get_or_insert(answer);
     }
 
     pub fn has_decision_for(&self, step: &str) -> bool {

@@ -16,11 +16,17 @@
 //! compiled in; the per-slot code is only this glue — the interpreter (`run`) is shared.
 
 use super::resolve::{DeclaredActivities, ResolveRequest, Resolved};
-use super::run::{Decision, Engine};
+use super::run::{Decision, Engine, LockAnswer};
+use super::run::{StepError, activity_failure};
 use super::{DeclaredState, HasDeclaredState};
+use crate::activities::lock::{
+    GRANTED_SIGNAL, Holder, LockActivities, LockRequest, REFUSED_SIGNAL,
+};
+use crate::config::WhenBusy;
 use crate::workflow_types::MAX_DECLARED;
 use crate::workflows::WorkflowSettings;
 use crate::workflows::findable;
+use crate::workflows::options;
 use crate::workflows::own_token::with_own_token;
 use futures::FutureExt;
 use futures::future::LocalBoxFuture;
@@ -245,7 +251,12 @@ impl<const SLOT: usize> WorkflowImplementation for DeclaredWorkflow<SLOT> {
             workflow_type: slot_name(SLOT).to_owned(),
             has_init: false,
             init_takes_input: false,
-            signals: vec![APPROVE_SIGNAL.to_owned(), REJECT_SIGNAL.to_owned()],
+            signals: vec![
+                APPROVE_SIGNAL.to_owned(),
+                REJECT_SIGNAL.to_owned(),
+                GRANTED_SIGNAL.to_owned(),
+                REFUSED_SIGNAL.to_owned(),
+            ],
             queries: vec![PHASE_QUERY.to_owned()],
             updates: vec![],
         }
@@ -275,7 +286,11 @@ impl<const SLOT: usize> WorkflowImplementation for DeclaredWorkflow<SLOT> {
         payloads: Payloads,
         _converter: &PayloadConverter,
     ) -> Result<Option<Box<dyn Any>>, WorkflowError> {
-        Ok(matches!(name, APPROVE_SIGNAL | REJECT_SIGNAL).then(|| {
+        let known = matches!(
+            name,
+            APPROVE_SIGNAL | REJECT_SIGNAL | GRANTED_SIGNAL | REFUSED_SIGNAL
+        );
+        Ok(known.then(|| {
             Box::new(RawValue {
                 payloads: payloads.payloads,
             }) as Box<dyn Any>
@@ -290,7 +305,16 @@ impl<const SLOT: usize> WorkflowImplementation for DeclaredWorkflow<SLOT> {
         match name {
             APPROVE_SIGNAL => <Self as ExecutableSyncSignal<Approve<SLOT>>>::dispatch(ctx, input),
             REJECT_SIGNAL => <Self as ExecutableSyncSignal<Reject<SLOT>>>::dispatch(ctx, input),
-            _ => unreachable!("decode_signal_input accepts only approve and reject"),
+            GRANTED_SIGNAL | REFUSED_SIGNAL => {
+                let answer = if name == GRANTED_SIGNAL {
+                    LockAnswer::Granted
+                } else {
+                    LockAnswer::Refused
+                };
+                ctx.state_mut(|w| w.state.receive_lock(answer));
+                async { Ok(()) }.boxed_local()
+            }
+            _ => unreachable!("decode_signal_input accepts only the signals above"),
         }
     }
 
@@ -489,6 +513,72 @@ impl<W: HasDeclaredState + WorkflowImplementation + 'static> Engine for ContextE
     fn cancel_steps(&self) {
         if let Some(steps) = self.steps.borrow_mut().take() {
             steps.cancel();
+        }
+    }
+
+    fn acquire_lock(
+        &self,
+        key: String,
+        limit: u32,
+        when_busy: WhenBusy,
+    ) -> LocalBoxFuture<'static, Result<LockAnswer, WorkflowTermination>> {
+        let request = LockRequest {
+            holder: self.holder(),
+            key,
+            limit,
+            when_busy,
+        };
+        let ctx = self.ctx.clone();
+        let token = self.token();
+        async move {
+            let summary = format!("concurrency: ask for the lock {:?}", request.key);
+            let acquire = LockActivities::acquire_lock;
+            with_own_token(&token, options::lock(summary), |o| {
+                ctx.execute_activity(acquire, request, o)
+            })
+            .await
+            .map_err(|err| match activity_failure("concurrency", err) {
+                StepError::Failed(failure) => failure.termination,
+                StepError::Abort(termination) => termination,
+            })?;
+            ctx.wait_condition(|w: &W| w.declared().lock.is_some())
+                .await
+                .map_err(|_| WorkflowTermination::cancelled())?;
+            Ok(ctx.state(|w| w.declared().lock.expect("waited for")))
+        }
+        .boxed_local()
+    }
+
+    fn release_lock(&self, key: String) -> LocalBoxFuture<'static, ()> {
+        let request = LockRequest {
+            holder: self.holder(),
+            key,
+            limit: 1,
+            when_busy: WhenBusy::Queue,
+        };
+        let ctx = self.ctx.clone();
+        // Not the run's token: a cancelled run must still give the lock back.
+        let detached = WorkflowCancellationToken::new();
+        async move {
+            let summary = format!("concurrency: give the lock {:?} back", request.key);
+            let release = LockActivities::release_lock;
+            let released = with_own_token(&detached, options::lock(summary), |o| {
+                ctx.execute_activity(release, request, o)
+            });
+            // Failed for good: the lock's check of its holders frees it once this run closes.
+            let _ = released.await;
+        }
+        .boxed_local()
+    }
+}
+
+impl<W> ContextEngine<W> {
+    /// This run, as the lock knows it.
+    fn holder(&self) -> Holder {
+        let info = self.ctx.info();
+        Holder {
+            workflow_id: info.workflow_id().to_owned(),
+            run_id: info.run_id().to_owned(),
         }
     }
 }

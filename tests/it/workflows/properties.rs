@@ -926,6 +926,30 @@ fn declaration(rng: &mut Rng) -> Value {
     declaration
 }
 
+/// Adds, to one declaration in ten, `concurrency` (one run at a time): plausible keys, keys
+/// reading steps or nothing, bad limits and modes. From its own generator, so the other
+/// declarations stay what they were.
+fn with_concurrency(mut declaration: Value, rng: &mut Rng) -> Value {
+    if rng.chance(10) {
+        let keys = [
+            "'digest'",
+            "'agent-' + string(input.n)",
+            "steps.a.result",
+            "",
+            "(",
+        ];
+        let mut concurrency = json!({"key": rng.pick(&keys)});
+        if rng.chance(50) {
+            concurrency["limit"] = json!(rng.pick(&[0, 1, 2, 100, 101]));
+        }
+        if rng.chance(50) {
+            concurrency["when_busy"] = json!(rng.pick(&["queue", "skip", "cancel_other", "x"]));
+        }
+        declaration["concurrency"] = concurrency;
+    }
+    declaration
+}
+
 /// Names the generated expressions read (`n`), plausible others, and bad or reserved ones.
 const INPUT_NAMES: [&str; 6] = ["n", "topic", "depth", "bad-name", "instance", "_x"];
 
@@ -1039,6 +1063,26 @@ impl declared::Engine for AnswersAtOnce {
     fn workflow_time(&self) -> Option<std::time::SystemTime> {
         None
     }
+
+    /// Granted, or (every third time) refused as `when_busy = "skip"` would be.
+    fn acquire_lock(
+        &self,
+        _key: String,
+        _limit: u32,
+        _when_busy: clawfactory_temporal::config::WhenBusy,
+    ) -> LocalBoxFuture<'static, Result<declared::LockAnswer, WorkflowTermination>> {
+        let n = self.0.get();
+        let answer = if n.is_multiple_of(3) {
+            declared::LockAnswer::Refused
+        } else {
+            declared::LockAnswer::Granted
+        };
+        futures::future::ready(Ok(answer)).boxed_local()
+    }
+
+    fn release_lock(&self, _key: String) -> LocalBoxFuture<'static, ()> {
+        futures::future::ready(()).boxed_local()
+    }
 }
 
 #[test]
@@ -1047,8 +1091,10 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
     let settings = WorkflowSettings::from_config(&Config::default());
     let (mut compiled, mut ran, mut ran_for_each) = (0, 0, 0);
     let (mut refused, mut ran_with_inputs) = (0, 0);
+    let mut locks = Rng::new(23);
+    let mut locked = 0;
     for _ in 0..CASES {
-        let value = declaration(&mut rng);
+        let value = with_concurrency(declaration(&mut rng), &mut locks);
         let Ok(declaration) = serde_json::from_value::<DeclaredWorkflow>(value.clone()) else {
             continue;
         };
@@ -1118,14 +1164,21 @@ fn declared_workflows_compile_or_name_the_workflow_step_and_key_and_runs_never_p
                 step["type"] == "for_each" && step["status"] == "ok" && step["result"] != "[]"
             });
             ran_for_each += u32::from(for_each_ran);
+            locked += u32::from(plan.concurrency.is_some());
         }
     }
     // Most cases are meant to be refused (every key has bad values); about one in twenty
     // compiles (96 of 2000 with this seed), enough to drive the interpreter through each kind.
     assert!(
-        compiled > CASES / 25 && ran > 0 && refused > 0 && ran_with_inputs > 0 && ran_for_each > 0,
+        compiled > CASES / 25
+            && ran > 0
+            && refused > 0
+            && ran_with_inputs > 0
+            && ran_for_each > 0
+            && locked > 0,
         "the generator must reach the interpreter: {compiled} compiled, {ran} ran \
-         ({ran_with_inputs} with inputs, {ran_for_each} with a for_each that ran), \
+         ({ran_with_inputs} with inputs, {ran_for_each} with a for_each that ran, {locked} with \
+         concurrency), \
          {refused} inputs refused"
     );
 }

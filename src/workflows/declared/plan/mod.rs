@@ -6,10 +6,12 @@
 //! `declared.digest.steps[2] "publish".message: reads steps.later, which runs after this step`.
 
 mod compiler;
+mod concurrency;
 mod deadline;
 mod ids;
 
 pub use compiler::Compiling;
+pub use concurrency::PlannedConcurrency;
 
 use super::expr::Expr;
 use super::steps::Kind;
@@ -34,6 +36,8 @@ pub struct Plan {
     pub inputs: Inputs,
     /// The declaration's `timeout`: how long the main steps may take in all.
     pub timeout: Option<Duration>,
+    /// The declaration's `concurrency`: the lock a run holds while its steps run.
+    pub concurrency: Option<PlannedConcurrency>,
 }
 
 /// A step as it runs: the keys every step has, and its kind's own (`steps/<kind>.rs`).
@@ -67,6 +71,7 @@ impl Plan {
             .validate()
             .map_err(|err| format!("{root}.inputs.{err}"))?;
         let timeout = deadline::compile_timeout(&root, workflow)?;
+        let concurrency = concurrency::compile_concurrency(&root, workflow)?;
         let mut ids = Ids::default();
         collect_ids(&format!("{root}.steps"), &workflow.steps, &mut ids, 0, true)?;
         collect_ids(
@@ -101,6 +106,7 @@ impl Plan {
             on_failure,
             inputs: workflow.inputs.clone(),
             timeout,
+            concurrency,
         };
         let events = plan.history_events();
         if events > HISTORY_EVENT_LIMIT {
@@ -133,7 +139,7 @@ impl Plan {
             .chain(&self.on_failure)
             .map(|step| step.kind.history_events())
             .sum();
-        RUN_EVENTS + steps + self.deadline_events()
+        RUN_EVENTS + steps + self.deadline_events() + self.lock_events()
     }
 }
 

@@ -11,6 +11,7 @@
 //! Determinism: everything here depends only on the plan, the run's input, and what the
 //! engine's durable commands return; expressions are CEL (no clock, no randomness, no I/O).
 
+mod concurrency;
 mod deadline;
 mod iteration;
 mod result;
@@ -20,12 +21,14 @@ mod tests;
 
 pub use deadline::{DEADLINE_PATCH, input_timeout};
 pub use result::RunResult;
+
 pub use step_failure::{StepError, StepFailure, activity_failure, workflow_failure};
 
 use super::expr::{Scope, Template, from_json};
 use super::plan::{Plan, PlannedStep};
 use super::resolve::{ResolveRequest, Resolved};
 use crate::activities::{AgentTurnInput, HeaderPart};
+use crate::config::WhenBusy;
 use crate::failure::FailureType;
 use crate::workflows::WorkflowSettings;
 use futures::future::LocalBoxFuture;
@@ -91,6 +94,27 @@ pub trait Engine {
     /// Cancels every command the main steps are waiting on (activities, timers, approvals'
     /// waits); the commands started after this (`on_failure`'s) are not cancelled with them.
     fn cancel_steps(&self) {}
+
+    // One run at a time (`concurrency`, see `concurrency`).
+    /// Asks the lock of `key` for this run (an activity: signal-with-start of the key's lock
+    /// workflow) and waits for its answer; `Err` when the run is cancelled meanwhile.
+    fn acquire_lock(
+        &self,
+        key: String,
+        limit: u32,
+        when_busy: WhenBusy,
+    ) -> LocalBoxFuture<'static, Result<LockAnswer, WorkflowTermination>>;
+    /// Gives the lock of `key` back, or leaves its queue; the run's cancellation does not
+    /// reach it. A failure is left to the lock's check of its holders.
+    fn release_lock(&self, key: String) -> LocalBoxFuture<'static, ()>;
+}
+
+/// What the lock answered a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockAnswer {
+    Granted,
+    /// `when_busy = "skip"` and the lock was busy.
+    Refused,
 }
 
 /// A person's decision, as the `approve` and `reject` signals carry it.
@@ -193,8 +217,8 @@ impl<'a> Run<'a> {
     }
 
     /// Runs the steps (and, if they fail or pass the deadline, `on_failure`), returning the
-    /// result or the original failure.
-    pub async fn execute(&self) -> Result<RunResult, WorkflowTermination> {
+    /// result or the original failure. [`Self::execute`] holds the lock around it.
+    async fn run_steps(&self) -> Result<RunResult, WorkflowTermination> {
         match self.main_steps().await {
             Ok(Flow::Continue) => {
                 self.engine.set_phase("done".into());

@@ -3,6 +3,7 @@
 //! URLs of http steps. Each test starts runs BY NAME, as the UI, the `temporal` CLI and
 //! schedules do.
 
+mod concurrency;
 mod deadline;
 mod for_each;
 mod inputs;
@@ -68,7 +69,7 @@ pub(super) fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn phase(client: &Client, workflow_id: &str) -> String {
+pub(super) async fn phase(client: &Client, workflow_id: &str) -> String {
     let handle = client.get_workflow_handle::<UntypedWorkflow>(workflow_id);
     let raw = handle
         .query(
@@ -81,7 +82,11 @@ async fn phase(client: &Client, workflow_id: &str) -> String {
     serde_json::from_slice(&raw.payloads[0].data).unwrap()
 }
 
-async fn wait_for_phase(client: &Client, workflow_id: &str, starts_with: &str) -> String {
+pub(super) async fn wait_for_phase(
+    client: &Client,
+    workflow_id: &str,
+    starts_with: &str,
+) -> String {
     let mut last = String::new();
     for _ in 0..200 {
         last = phase(client, workflow_id).await;

@@ -7,6 +7,7 @@
 //! change keeps them replaying by branching on `ctx.patched("<change-id>")`; new histories are
 //! added by re-running the recorder — see docs/versioning.md.
 
+mod concurrency;
 mod for_each;
 
 use crate::common;
@@ -15,7 +16,7 @@ use clawfactory_temporal::config::Config;
 use clawfactory_temporal::payload::json_payload;
 use clawfactory_temporal::workflows::declared;
 use clawfactory_temporal::workflows::{
-    CustomWorkflow, PoetryResearchWorkflow, WeatherCheckWorkflow, WorkflowSettings,
+    ClawfactoryLock, CustomWorkflow, PoetryResearchWorkflow, WeatherCheckWorkflow, WorkflowSettings,
 };
 use common::fake_http::Reply;
 use common::{Setup, start_workflow, wait_until, workflow_failure, workflow_result};
@@ -132,10 +133,16 @@ fn replayer(search_attributes: bool) -> WorkflowReplayer {
         })
         .unwrap()
         .register_workflow::<WeatherCheckWorkflow>()
+        .unwrap()
+        .register_workflow::<ClawfactoryLock>()
         .unwrap();
     // Declared types are registered by name; what each run did comes from its own history
     // (the recorded definition), not from any config here.
-    let names = [DECLARED.to_owned(), for_each::FOR_EACH.to_owned()];
+    let names = [
+        DECLARED.to_owned(),
+        for_each::FOR_EACH.to_owned(),
+        concurrency::LOCKED.to_owned(),
+    ];
     let options = declared::register(options, &names, &declared_settings)
         .unwrap()
         .build();
@@ -189,9 +196,11 @@ async fn recorded_histories_of_every_workflow_type_replay_without_nondeterminism
     assert_eq!(
         types,
         [
+            "ClawfactoryLock",
             "CustomWorkflow",
             "PoetryResearchWorkflow",
             "WeatherCheckWorkflow",
+            concurrency::LOCKED,
             DECLARED,
             for_each::FOR_EACH,
         ],
@@ -475,6 +484,11 @@ async fn record_deadline_history() {
 }
 
 pub(super) async fn write_history(client: &temporalio_client::Client, id: &str) {
+    write_history_to(client, id, id).await;
+}
+
+/// The history of `id` as `tests/histories/<file>.json`.
+pub(super) async fn write_history_to(client: &temporalio_client::Client, id: &str, file: &str) {
     let history = client
         .get_workflow_handle::<UntypedWorkflow>(id)
         .fetch_history(WorkflowFetchHistoryOptions::default())
@@ -482,7 +496,7 @@ pub(super) async fn write_history(client: &temporalio_client::Client, id: &str) 
         .await
         .unwrap();
     let value: serde_json::Value = serde_json::from_slice(&history).unwrap();
-    let path = histories_dir().join(format!("{id}.json"));
+    let path = histories_dir().join(format!("{file}.json"));
     std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap() + "\n").unwrap();
     println!("recorded {}", path.display());
 }

@@ -4,6 +4,7 @@
 //! decided. One file per feature beside this one (`deadline`, `for_each`, `headers`,
 //! `inputs`); the steps of every kind and their error handling are here.
 
+mod concurrency;
 mod deadline;
 mod for_each;
 mod headers;

@@ -2,8 +2,9 @@
 //! script written per step id, and is logged in the order the run made it, so a unit test
 //! can check what ran, in which order, with what, and what the run made of the answers.
 
-use super::super::{Decision, Engine};
+use super::super::{Decision, Engine, LockAnswer};
 use crate::activities::AgentTurnInput;
+use crate::config::WhenBusy;
 use crate::workflows::declared::resolve::{ResolveRequest, Resolved};
 use futures::FutureExt;
 use futures::channel::oneshot;
@@ -39,6 +40,8 @@ pub enum Answer {
     /// A reply that arrives only after the run has polled its future this many more times,
     /// so that other work goes on meanwhile; its arrival is logged as `"done <call> <step>"`.
     Slow(&'static str, u32),
+    /// The lock's answer to `acquire_lock` (scripted for the step id `lock`; none: granted).
+    Lock(LockAnswer),
 }
 
 /// Approve or reject, with a comment, meant for whichever approval waits.
@@ -294,6 +297,34 @@ impl Engine for ScriptedEngine {
             _ => TimerResult::Fired,
         };
         futures::future::ready(result).boxed_local()
+    }
+
+    /// Logged as `acquire_lock <key> <limit> <when_busy>`; answers from the script of `lock`.
+    fn acquire_lock(
+        &self,
+        key: String,
+        limit: u32,
+        when_busy: WhenBusy,
+    ) -> LocalBoxFuture<'static, Result<LockAnswer, WorkflowTermination>> {
+        let call = format!("acquire_lock {key} {limit} {when_busy:?}");
+        self.calls.borrow_mut().push(call);
+        let answer = self
+            .script
+            .borrow_mut()
+            .get_mut("lock")
+            .and_then(VecDeque::pop_front);
+        let outcome = match answer {
+            None => Ok(LockAnswer::Granted),
+            Some(Answer::Lock(answer)) => Ok(answer),
+            Some(Answer::Cancel) => Err(WorkflowTermination::cancelled()),
+            Some(_) => panic!("the lock answers Lock(..) or Cancel"),
+        };
+        futures::future::ready(outcome).boxed_local()
+    }
+
+    fn release_lock(&self, key: String) -> LocalBoxFuture<'static, ()> {
+        self.calls.borrow_mut().push(format!("release_lock {key}"));
+        futures::future::ready(()).boxed_local()
     }
 
     fn cancel_steps(&self) {
