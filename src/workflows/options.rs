@@ -60,6 +60,21 @@ fn quick_retry(retry: Option<&StepRetry>) -> RetryPolicy {
         .build()
 }
 
+/// The lock's requests (`concurrency`): Temporal calls, quick; retried from 1 s up to 10 s
+/// apart for about three minutes, since a run cannot go on without its answer.
+pub fn lock(summary: String) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(10))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(1))
+                .maximum_interval(Duration::from_secs(10))
+                .maximum_attempts(20)
+                .build(),
+        )
+        .summary(summary)
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,19 +136,4 @@ mod tests {
         assert_eq!(options.retry_policy, policy(5, None, 3));
         assert_eq!(options.heartbeat_timeout, None);
     }
-}
-
-/// The lock's requests (`concurrency`): Temporal calls, quick; retried from 1 s up to 10 s
-/// apart for about three minutes, since a run cannot go on without its answer.
-pub fn lock(summary: String) -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(10))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_secs(1))
-                .maximum_interval(Duration::from_secs(10))
-                .maximum_attempts(20)
-                .build(),
-        )
-        .summary(summary)
-        .build()
 }
