@@ -25,6 +25,9 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 /// The signals the lock workflow takes.
 pub const ACQUIRE_SIGNAL: &str = "acquire";
+/// The acquiring activity's type name, as `#[activity(name = ...)]` below registers it (the
+/// attribute takes a literal): `resume` looks for it in a history.
+pub const ACQUIRE_LOCK_ACTIVITY: &str = "acquire_lock";
 pub const RELEASE_SIGNAL: &str = "release";
 /// The signals a declared run takes from the lock workflow.
 pub const GRANTED_SIGNAL: &str = "lock-granted";

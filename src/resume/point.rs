@@ -57,6 +57,15 @@ pub fn resume_point(events: &[HistoryEvent]) -> Result<ResumePoint, String> {
             format!("its failure names activity {failed_activity}, scheduled at event {scheduled_id}, which the history does not hold")
         })?;
     let reset_event_id = scheduled.1.workflow_task_completed_event_id;
+    if took_a_lock_before(events, reset_event_id) {
+        // The reset run would go on as the lock's holder while the lock knows only the old
+        // run, which it drops once it sees that closed: two runs of the key could overlap.
+        return Err(
+            "it ran under its workflow's `concurrency` lock, which a resumed run would \
+                    not hold (two runs of the key could overlap): start a new run instead"
+                .into(),
+        );
+    }
     let on_failure = on_failure_steps(events);
     let mut kept = Vec::new();
     let mut rerun = Vec::new();
@@ -161,6 +170,20 @@ fn event(events: &[HistoryEvent], id: i64) -> Option<&HistoryEvent> {
         .get(usize::try_from(id - 1).ok()?)
         .filter(|e| e.event_id == id)
         .or_else(|| events.iter().find(|e| e.event_id == id))
+}
+
+/// Whether the run asked for its `concurrency` lock before `event_id`.
+fn took_a_lock_before(events: &[HistoryEvent], event_id: i64) -> bool {
+    events
+        .iter()
+        .take_while(|e| e.event_id < event_id)
+        .any(|e| match &e.attributes {
+            Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => a
+                .activity_type
+                .as_ref()
+                .is_some_and(|t| t.name == crate::activities::lock::ACQUIRE_LOCK_ACTIVITY),
+            _ => false,
+        })
 }
 
 /// `(completed event id, scheduled event id)` of every activity that succeeded.

@@ -155,3 +155,23 @@ fn a_recorded_run_whose_publish_failed_after_approval_resumes_at_publish_not_at_
     assert_eq!(point.kept_signals, 1, "the approval");
     assert!(point.rerun.is_empty(), "{:?}", point.rerun);
 }
+
+#[test]
+fn a_run_that_held_its_concurrency_lock_is_refused_rather_than_resumed_without_it() {
+    let mut events = failed_at(27, 29);
+    // Research's activity (scheduled at 6) stands for the lock's request: both come before
+    // the failed step's workflow task.
+    let Some(Attributes::ActivityTaskScheduledEventAttributes(scheduled)) = &mut events
+        .iter_mut()
+        .find(|e| e.event_id == 6)
+        .expect("an event 6")
+        .attributes
+    else {
+        panic!("event 6 schedules research");
+    };
+    scheduled.activity_type = Some(ActivityType {
+        name: crate::activities::lock::ACQUIRE_LOCK_ACTIVITY.into(),
+    });
+    let refused = resume_point(&events).unwrap_err();
+    assert!(refused.contains("`concurrency` lock"), "{refused}");
+}
