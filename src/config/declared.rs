@@ -21,6 +21,19 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// Every step type, as written in `type`: the JSON Schema offers them, and the workflow-side
+/// compiler knows each (its `every_step_type_has_its_keys_and_no_other_type_does` test).
+pub const STEP_TYPES: [&str; 8] = [
+    "agent_turn",
+    "http",
+    "delay",
+    "parallel",
+    "sequence",
+    "approval",
+    "stop",
+    "for_each",
+];
+
 /// `[declared.<name>]`: one workflow, started by its name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -29,7 +29,8 @@ mod validate;
 
 pub use backup::{BackupConfig, DEFAULT_BACKUP_DIR};
 pub use declared::{
-    Concurrency, Declared, DeclaredWorkflow, StepDecl, StepRetry, Timeout, WhenBusy, check_name,
+    Concurrency, Declared, DeclaredWorkflow, STEP_TYPES, StepDecl, StepRetry, Timeout, WhenBusy,
+    check_name,
 };
 pub use gateway::{GatewayApi, GatewayConfig, InstanceConfig, OnSkipped};
 pub use http::HttpConfig;

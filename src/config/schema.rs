@@ -22,6 +22,8 @@ use schemars::{JsonSchema, SchemaGenerator, generate::SchemaSettings, json_schem
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
+use super::declared::STEP_TYPES;
+
 /// The schema of the whole config file ([`super::Config`]).
 pub fn schema() -> Value {
     let generator = SchemaGenerator::new(SchemaSettings::draft07());
@@ -65,19 +67,6 @@ impl JsonSchema for DurationText {
 
 /// A declared step's `type`: every step type the workflow-side compiler knows.
 pub struct StepType;
-
-/// As `crate::workflows::declared::STEP_TYPES` (config/ may not depend on workflow code; a
-/// test holds the two lists to each other).
-pub const STEP_TYPES: [&str; 8] = [
-    "agent_turn",
-    "http",
-    "delay",
-    "parallel",
-    "sequence",
-    "approval",
-    "stop",
-    "for_each",
-];
 
 impl JsonSchema for StepType {
     fn schema_name() -> Cow<'static, str> {
@@ -386,11 +375,6 @@ mod tests {
             assert!(text.contains(expected), "{expected} in the schema");
         }
         assert!(!text.contains("\"null\""), "TOML has no null");
-    }
-
-    #[test]
-    fn the_step_types_are_the_ones_the_workflow_compiler_knows() {
-        assert_eq!(STEP_TYPES, crate::workflows::declared::STEP_TYPES);
     }
 
     /// The packages install docs/config.schema.json; `SCHEMA_WRITE=1` rewrites it.

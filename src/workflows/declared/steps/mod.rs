@@ -9,7 +9,8 @@
 //! `continue_on_error`, `on_failure`, the result).
 //!
 //! Adding a kind: a file here with its `KEYS`, `compile` and `run`; a variant of [`Kind`]
-//! and its name in [`STEP_TYPES`]; an arm in each `match` below (the compiler points at the
+//! and its name in `config::STEP_TYPES` (`every_step_type_has_its_keys...` below holds the
+//! two together); an arm in each `match` below (the compiler points at the
 //! exhaustive ones); new keys in `config/declared.rs`'s `StepDecl`; its row in
 //! `docs/declared-workflows.md`.
 
@@ -29,20 +30,10 @@ pub use for_each::ForEach;
 pub use http::Http;
 pub use stop::Stop;
 
+pub use crate::config::STEP_TYPES;
+
 use super::plan::{ACTIVITY_EVENTS, Compiling, PlannedStep, TIMER_EVENTS, TURN_UPSERT_EVENTS};
 use super::run::{Flow, Run, StepError};
-
-/// Every step type, as written in `type`.
-pub const STEP_TYPES: [&str; 8] = [
-    "agent_turn",
-    "http",
-    "delay",
-    "parallel",
-    "sequence",
-    "approval",
-    "stop",
-    "for_each",
-];
 
 /// What a step does, compiled.
 #[derive(Debug)]
