@@ -55,7 +55,7 @@
 //!   for_each's items; `tests/` drives it with a scripted engine, no server), `slots` gives
 //!   each declared name a workflow type of its own. `workflows/lock/` is the lock of a
 //!   declared `concurrency` key, a workflow per key around a pure `state`.
-//! - `schedules/` (`config`, `duration`, `payload`, `temporal_client`, `workflow_types`):
+//! - `schedules/` (`config`, `duration`, `payload`, `temporal_client`):
 //!   declarative schedules — render (`proto`), plan and apply (`reconcile`), and every call to
 //!   the server (`remote`).
 //! - `resume/` (`temporal_client`): resuming a failed run from the step that failed it —

@@ -209,20 +209,31 @@ impl ScheduleConfig {
         else {
             return Ok(());
         };
-        let mut input = match &self.instance {
-            Some(instance) => {
-                crate::workflow_types::with_instance(&self.workflow, self.input.clone(), instance)?
-            }
-            None => self.input.clone().unwrap_or(serde_json::Value::Null),
-        };
-        if let Some(timeout) = self.timeout {
-            input = crate::workflow_types::with_timeout(Some(input), &duration::format(timeout))?;
-        }
+        let input = self.run_input()?.unwrap_or(serde_json::Value::Null);
         workflow
             .inputs
             .apply(&input)
             .map(drop)
             .map_err(|err| format!("{err} (workflow {:?})", self.workflow))
+    }
+
+    /// The input this schedule's runs get: its `input`, with its `instance` in it (as `run
+    /// --instance` puts it) and its `timeout` as `$timeout`. `crate::schedules` sends this;
+    /// the checks above hold it to the workflow.
+    pub fn run_input(&self) -> Result<Option<serde_json::Value>, String> {
+        let mut input = self.input.clone();
+        if let Some(instance) = &self.instance {
+            input = Some(crate::workflow_types::with_instance(
+                &self.workflow,
+                input,
+                instance,
+            )?);
+        }
+        if let Some(timeout) = self.timeout {
+            let timeout = duration::format(timeout);
+            input = Some(crate::workflow_types::with_timeout(input, &timeout)?);
+        }
+        Ok(input)
     }
 
     /// Only a declared workflow has a deadline; the input must take `$timeout`.

@@ -13,7 +13,6 @@ pub use reconcile::{ApplyOptions, Change, Step, apply, differences};
 pub use remote::{Action, MANAGED_BY_KEY, act, describe, is_managed};
 
 use crate::config::{Config, Instances, Schedules};
-use crate::workflow_types::{with_instance, with_timeout};
 use anyhow::{Result, anyhow};
 use std::time::SystemTime;
 use temporalio_client::Client;
@@ -26,18 +25,12 @@ use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeSched
 pub fn declared(config: &Config, instances: &Instances) -> Schedules {
     let mut schedules = config.schedules.clone();
     for schedule in schedules.0.values_mut() {
-        if let Some(timeout) = schedule.timeout {
-            let timeout = crate::duration::format(timeout);
-            if let Ok(input) = with_timeout(schedule.input.take(), &timeout) {
-                schedule.input = Some(input);
-            }
+        if let Ok(input) = schedule.run_input() {
+            schedule.input = input;
         }
         let Some(instance) = schedule.instance.clone() else {
             continue;
         };
-        if let Ok(input) = with_instance(&schedule.workflow, schedule.input.take(), &instance) {
-            schedule.input = Some(input);
-        }
         schedule
             .task_queue
             .get_or_insert_with(|| instances.task_queue_for(Some(&instance)).to_owned());
